@@ -1,0 +1,32 @@
+import { createRequire } from 'node:module';
+import type { UserConfig } from 'vitest/config';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Shared vitest settings for every package.
+ *
+ * tfjs-core ships an ESM build (its "module" field) and a CommonJS build (its "main"). The backends
+ * (@tensorflow/tfjs-backend-wasm / -cpu) are loaded by Node and `require` the CommonJS one; if vite
+ * resolved our own imports to the ESM one there would be two tfjs-core instances and two backend
+ * registries. Aliasing to the file Node resolves keeps a single instance.
+ */
+export function aeflowVitest(overrides: { testTimeout?: number } = {}): UserConfig {
+  let tfCore: string | undefined;
+  try {
+    tfCore = require.resolve('@tensorflow/tfjs-core', { paths: [process.cwd()] });
+  } catch {
+    tfCore = undefined; // packages that do not use tensors (metrics)
+  }
+  return {
+    resolve: tfCore ? { alias: { '@tensorflow/tfjs-core': tfCore } } : {},
+    test: {
+      include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      testTimeout: overrides.testTimeout ?? 120_000,
+      hookTimeout: 120_000,
+      pool: 'forks',
+      reporters: ['default', 'json'],
+      outputFile: { json: 'test-results.json' },
+    },
+  };
+}
