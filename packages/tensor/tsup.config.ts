@@ -7,4 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'es2022',
+  // Optional native builds: never bundled, never resolved at build time.
+  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
 });

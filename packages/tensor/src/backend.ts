@@ -1,0 +1,150 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The backends aeflow knows, in the order `initBackend` tries them. */
+export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export interface InitBackendOptions {
+  /** Use exactly this backend (default: `AEFLOW_BACKEND`, else the first that loads). */
+  backend?: BackendName;
+  /**
+   * wasm threads (default: `AEFLOW_THREADS`, else 1). tfjs switches wasm threads off in Node;
+   * a number > 1 opts in to aeflow's worker set-up.
+   */
+  threads?: number;
+  /** Do not print the one-line report to stderr. */
+  quiet?: boolean;
+}
+
+export interface BackendReport {
+  /** The backend in use. */
+  name: BackendName;
+  /** Why each backend tried before it was not used (one line each). */
+  unavailable: Partial<Record<BackendName, string>>;
+  /** wasm threads in use (1 elsewhere). */
+  threads: number;
+  /** One line for people: which backend and why not the others. */
+  summary: string;
+}
+
+const TF_BACKEND: Record<BackendName, string> = {
+  'tensorflow-gpu': 'tensorflow',
+  tensorflow: 'tensorflow',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
+
+const NATIVE_MODULE: Record<'tensorflow-gpu' | 'tensorflow', string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+};
+
+let current: BackendReport | undefined;
+
+/** Hooks run after a backend is set (the wasm training kernels register here). */
+type BackendSetupHook = (name: BackendName, threads: number) => Promise<number | void> | number | void;
+const setupHooks: BackendSetupHook[] = [];
+
+/** @internal Lets other modules of this package add work at backend start-up. */
+export function onBackendSetup(hook: BackendSetupHook): void {
+  setupHooks.push(hook);
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/Cannot find (package|module)/.test(msg)) return 'not installed';
+  if (/tfjs_binding\.node/.test(msg)) return 'installed without its native binding (its install script could not download libtensorflow)';
+  return (msg.split('\n').find((l) => l.trim().length > 0) ?? 'unknown error').trim().slice(0, 200);
+}
+
+export function parseBackendName(value: string, source: string): BackendName {
+  if ((BACKEND_NAMES as readonly string[]).includes(value)) return value as BackendName;
+  throw new Error(`${source}: unknown backend "${value}"; use one of ${BACKEND_NAMES.join(', ')}`);
+}
+
+function parseThreads(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new Error(`AEFLOW_THREADS: "${value}" is not a thread count; use a whole number from 1 to 64`);
+  }
+  return n;
+}
+
+/**
+ * Loads one backend's module. Native builds are detected by importing them inside try/catch,
+ * never by resolving: pnpm can leave an optional native package installed without its binding,
+ * so it resolves but throws on import.
+ */
+async function load(name: BackendName): Promise<void> {
+  switch (name) {
+    case 'tensorflow-gpu':
+    case 'tensorflow':
+      // A variable specifier: bundlers and tsc must not try to resolve an optional native build.
+      await import(/* @vite-ignore */ NATIVE_MODULE[name]);
+      break;
+    case 'wasm':
+      await import('@tensorflow/tfjs-backend-wasm');
+      break;
+    case 'cpu':
+      await import('@tensorflow/tfjs-backend-cpu');
+      break;
+  }
+  const ok = await tf.setBackend(TF_BACKEND[name]);
+  if (!ok) throw new Error(`tf.setBackend('${TF_BACKEND[name]}') returned false`);
+  await tf.ready();
+}
+
+/**
+ * Chooses and starts the tensor backend: the one asked for (option or `AEFLOW_BACKEND`), else
+ * the first of tensorflow-gpu, tensorflow, wasm, cpu that loads. Prints one line saying which
+ * and why the others were not used (unless `quiet`). Calling it again with the same choice is a
+ * no-op; with another choice, it switches.
+ */
+export async function initBackend(preference?: BackendName | InitBackendOptions): Promise<BackendReport> {
+  const opts: InitBackendOptions = typeof preference === 'string' ? { backend: preference } : (preference ?? {});
+  const envBackend = process.env.AEFLOW_BACKEND;
+  const asked =
+    opts.backend ?? (envBackend ? parseBackendName(envBackend, 'AEFLOW_BACKEND') : undefined);
+  const threads = opts.threads ?? parseThreads(process.env.AEFLOW_THREADS) ?? 1;
+  if (current && (asked === undefined || asked === current.name) && tf.getBackend() === TF_BACKEND[current.name]) {
+    return current;
+  }
+  const candidates: readonly BackendName[] = asked ? [asked] : BACKEND_NAMES;
+  const unavailable: Partial<Record<BackendName, string>> = {};
+  for (const name of candidates) {
+    try {
+      await load(name);
+    } catch (err) {
+      unavailable[name] = firstLine(err);
+      continue;
+    }
+    let used = 1;
+    for (const hook of setupHooks) {
+      const t = await hook(name, threads);
+      if (typeof t === 'number') used = t;
+    }
+    const why = Object.entries(unavailable)
+      .map(([n, r]) => `${n}: ${r}`)
+      .join('; ');
+    const summary =
+      `aeflow: backend ${name}${name === 'wasm' ? ` (${used} thread${used > 1 ? 's' : ''})` : ''}` +
+      (why ? ` — not used: ${why}` : asked ? ' (as asked)' : '');
+    current = { name, unavailable, threads: used, summary };
+    if (!opts.quiet) process.stderr.write(summary + '\n');
+    return current;
+  }
+  const detail = Object.entries(unavailable)
+    .map(([n, r]) => `${n}: ${r}`)
+    .join('; ');
+  throw new Error(
+    asked
+      ? `backend "${asked}" is not available (${detail}). Unset AEFLOW_BACKEND or pick another of ${BACKEND_NAMES.join(', ')}.`
+      : `no tensor backend could start (${detail})`,
+  );
+}
+
+/** The report of the backend `initBackend` started, if any. */
+export function currentBackend(): BackendReport | undefined {
+  return current;
+}
