@@ -52,7 +52,7 @@ export function onBackendSetup(hook: BackendSetupHook): void {
 
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  if (/Cannot find (package|module)/.test(msg)) return 'not installed';
+  if (/Cannot find (package|module)|Could not resolve/.test(msg)) return 'not installed';
   if (/tfjs_binding\.node/.test(msg)) return 'installed without its native binding (its install script could not download libtensorflow)';
   return (msg.split('\n').find((l) => l.trim().length > 0) ?? 'unknown error').trim().slice(0, 200);
 }

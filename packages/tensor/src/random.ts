@@ -101,19 +101,19 @@ export class SeededRandom {
     return new SeededRandom(this.nextUint32());
   }
 
-  /** The state, as JSON-able numbers: `SeededRandom.fromState(r.getState())` continues the stream. */
+  /** The state as numbers (JSON turns the last, a NaN when empty, into null; both restore): `SeededRandom.fromState(r.getState())` continues the stream. */
   getState(): number[] {
     return [...this.s, this.spareNormal === null ? Number.NaN : this.spareNormal];
   }
 
-  static fromState(state: readonly number[]): SeededRandom {
-    if (state.length !== 5 || !state.slice(0, 4).every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+  static fromState(state: readonly (number | null)[]): SeededRandom {
+    if (state.length !== 5 || !state.slice(0, 4).every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
       throw new Error('SeededRandom.fromState: expected the 5 numbers returned by getState()');
     }
     const r = new SeededRandom(0);
-    r.s = Uint32Array.from(state.slice(0, 4));
-    const spare = state[4]!;
-    r.spareNormal = spare === null || Number.isNaN(spare) ? null : spare;
+    r.s = Uint32Array.from(state.slice(0, 4) as number[]);
+    const spare = state[4];
+    r.spareNormal = spare === null || spare === undefined || Number.isNaN(spare) ? null : spare;
     return r;
   }
 }

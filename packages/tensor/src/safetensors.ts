@@ -252,7 +252,7 @@ export function encodeSafetensors(
     else if (t.dtype === 'int32') dtype = 'I32';
     else if (t.dtype === 'bool') dtype = 'BOOL';
     else throw new Error(`writeSafetensors: tensor "${name}" has dtype ${t.dtype}, which safetensors cannot hold`);
-    const blob = tensorBytes(t.dataSync() as Float32Array | Int32Array | Uint8Array, t.dtype, dtype);
+    const blob = tensorBytes(t.dataSync<"float32" | "int32" | "bool">(), t.dtype, dtype);
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + blob.length] };
     blobs.push(blob);
     offset += blob.length;

@@ -1,0 +1,51 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { initBackend, parseBackendName } from './backend.js';
+
+describe('initBackend', () => {
+  it('falls back past native builds that cannot load, with a one-line reason each, and never to cpu when wasm works', async () => {
+    const report = await initBackend({ quiet: true });
+    expect(tf.getBackend()).toBe(report.name === 'tensorflow-gpu' ? 'tensorflow' : report.name);
+    expect(report.name).not.toBe('cpu');
+    for (const reason of Object.values(report.unavailable)) {
+      expect(reason).not.toMatch(/\n|\bat \S+:\d+/); // no stack traces
+    }
+    expect(report.summary).toMatch(/^aeflow: backend /);
+    expect(report.summary.includes('\n')).toBe(false);
+  });
+
+  it('takes the backend from the option and from AEFLOW_BACKEND', async () => {
+    expect((await initBackend({ backend: 'cpu', quiet: true })).name).toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+    process.env.AEFLOW_BACKEND = 'wasm';
+    try {
+      expect((await initBackend({ quiet: true })).name).toBe('wasm');
+      expect(tf.getBackend()).toBe('wasm');
+    } finally {
+      delete process.env.AEFLOW_BACKEND;
+    }
+  });
+
+  it('rejects unknown names, naming the allowed ones', async () => {
+    expect(() => parseBackendName('webgl', 'AEFLOW_BACKEND')).toThrow(/AEFLOW_BACKEND: unknown backend "webgl"; use one of tensorflow-gpu, tensorflow, wasm, cpu/);
+    process.env.AEFLOW_BACKEND = 'tpu';
+    try {
+      await expect(initBackend({ quiet: true })).rejects.toThrow(/unknown backend "tpu"/);
+    } finally {
+      delete process.env.AEFLOW_BACKEND;
+    }
+  });
+
+  it('explains a native backend that was asked for but cannot load', async () => {
+    let native = true;
+    try {
+      await import(/* @vite-ignore */ ['@tensorflow', 'tfjs-node-gpu'].join('/'));
+    } catch {
+      native = false;
+    }
+    if (native) return; // this machine has the GPU build: nothing to explain
+    await expect(initBackend({ backend: 'tensorflow-gpu', quiet: true })).rejects.toThrow(
+      /backend "tensorflow-gpu" is not available \(tensorflow-gpu: not installed\)/,
+    );
+  });
+});
