@@ -1,1 +1,6 @@
-export {};
+export { createEncoder } from './encoder.js';
+export type { CreateEncoderOptions, Encoder, EncoderArch, EncoderDescription, Normalization } from './encoder.js';
+export { RESNET_ARCHS, RESNET_TAPS } from './resnet.js';
+export type { ResNetArch, ResNetName } from './resnet.js';
+export { MOBILENET_TAP_ALIASES } from './mobilenet.js';
+export { WIDE_RESNET50_2_TV_IN1K, MOBILENET_V1_ASSETS } from './assets.js';

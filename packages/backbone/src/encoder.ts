@@ -1,0 +1,420 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readSafetensorsHeader, resolveAsset, type ResolveAssetOptions } from '@aeflow/tensor';
+import { MOBILENET_V1_ASSETS, WIDE_RESNET50_2_TV_IN1K } from './assets.js';
+import { sha256Arrays, sha256File, sha256Files } from './hash.js';
+import {
+  buildMobileNet,
+  disposeMobileNet,
+  kerasFanOut,
+  MOBILENET_TAP_ALIASES,
+  mobilenetForward,
+  mobilenetMacs,
+  mobilenetParamSpecs,
+  mobilenetV1Topology,
+  readKerasModel,
+  readKerasWeights,
+  shardsFor,
+  type MobileNetModel,
+} from './mobilenet.js';
+import {
+  buildResNet,
+  checkResNetArch,
+  disposeResNet,
+  extraBlockKeys,
+  RESNET_ARCHS,
+  RESNET_TAPS,
+  resnetForward,
+  resnetId,
+  resnetMacs,
+  resnetParamSpecs,
+  resnetTapInfo,
+  torchFanOut,
+  type ResNetArch,
+  type ResNetModel,
+  type ResNetName,
+} from './resnet.js';
+import { randomStateDict, readStateDict, type StateDict } from './state-dict.js';
+
+/** A named encoder, or the general torchvision ResNet form. */
+export type EncoderArch = ResNetName | 'mobilenet_v1' | ResNetArch;
+
+export interface CreateEncoderOptions<T extends string = string> {
+  arch: EncoderArch;
+  /**
+   * Where the weights are: a safetensors file (or a folder holding `model.safetensors`) for the
+   * ResNets; the folder of a TF.js layers model (or its model.json) for MobileNet; or `'random'`
+   * for seeded stand-in weights (benchmarks). Default: the known asset for `wide_resnet50_2` and
+   * `mobilenet_v1` (fetched into the asset cache, checksum verified); other archs need a path.
+   */
+  weights?: string;
+  /**
+   * Feature maps to return: `layer1` … `layer4` for ResNets; for MobileNet a layer name on the
+   * path from the input (e.g. `conv_pw_5_relu`, `conv_pw_11_relu`) or an alias `layer1` (conv_pw_3_relu,
+   * stride 4), `layer2` (conv_pw_5_relu, stride 8), `layer3` (conv_pw_11_relu, stride 16).
+   */
+  taps: readonly T[];
+  /** Seed of `weights: 'random'` (default 0). */
+  seed?: number;
+  /** Fold eval-mode BatchNorm into the convolutions (default true; false keeps them apart, for checking). */
+  foldBatchNorm?: boolean;
+  /** How default assets are fetched (cache folder, offline mode, progress). */
+  asset?: ResolveAssetOptions;
+}
+
+/** The input scaling an encoder was trained with. */
+export type Normalization =
+  | { kind: 'imagenet'; mean: [number, number, number]; std: [number, number, number] }
+  | { kind: 'minus-one-to-one' };
+
+/** What a run's config records about its encoder (JSON-able). */
+export interface EncoderDescription {
+  id: string;
+  arch: ResNetArch | 'mobilenet_v1';
+  taps: string[];
+  channels: Record<string, number>;
+  stride: Record<string, number>;
+  weights: string;
+  weightsHash: string;
+  normalization: Normalization;
+  foldBatchNorm: boolean;
+}
+
+/** A frozen, pretrained feature extractor. It holds plain tensors: nothing in it is trainable. */
+export interface Encoder<T extends string = string> {
+  /** The architecture: `wide_resnet50_2`, `resnet18`, `resnet50`, `resnet(<block>,[…],w<width>)` or `mobilenet_v1`. */
+  readonly id: string;
+  readonly taps: readonly T[];
+  /** Channels of each tap. */
+  readonly channels: Readonly<Record<T, number>>;
+  /** Input pixels per feature pixel of each tap (4, 8, 16, …). */
+  readonly stride: Readonly<Record<T, number>>;
+  /** Where the weights came from: a file, a folder or `random(seed=N)`. */
+  readonly weights: string;
+  /** SHA-256 of the weight file(s) read (or of the generated values for `'random'`). */
+  readonly weightsHash: string;
+  readonly normalization: Normalization;
+  /** Input height and width must be multiples of this (the largest tap stride). */
+  readonly sizeMultiple: number;
+  /** Takes an NHWC float32 batch with 3 channels, already normalised; returns NHWC features per tap. */
+  features(x: tf.Tensor4D): Record<T, tf.Tensor4D>;
+  /** NHWC images in [0, 1] with 1 or 3 channels (gray is repeated) → the input `features` expects. */
+  normalize(images: tf.Tensor4D): tf.Tensor4D;
+  /** Multiply-adds per image of the given size up to the deepest tap (FLOPs = 2 × this). */
+  multiplyAdds(height: number, width: number): number;
+  describe(): EncoderDescription;
+  dispose(): void;
+}
+
+const IMAGENET: Normalization = { kind: 'imagenet', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+interface Network {
+  forward(x: tf.Tensor4D): Map<string, tf.Tensor4D>;
+  macs(height: number, width: number): number;
+  dispose(): void;
+}
+
+function checkTaps(taps: unknown): string[] {
+  if (!Array.isArray(taps) || taps.length === 0 || !taps.every((t) => typeof t === 'string' && t.length > 0)) {
+    throw new Error(`createEncoder: taps must be a non-empty list of layer names (e.g. ['layer3']), got ${JSON.stringify(taps)}`);
+  }
+  const seen = new Set<string>();
+  for (const t of taps as string[]) {
+    if (seen.has(t)) throw new Error(`createEncoder: tap "${t}" is listed twice`);
+    seen.add(t);
+  }
+  return taps as string[];
+}
+
+function checkSeed(seed: number | undefined): number {
+  const s = seed ?? 0;
+  if (!Number.isInteger(s)) throw new Error(`createEncoder: seed must be a whole number, got ${seed}`);
+  return s;
+}
+
+/** A ResNet weights path: the file itself, or `model.safetensors` / the only `.safetensors` in a folder. */
+async function safetensorsPath(weights: string, archLabel: string): Promise<string> {
+  let s;
+  try {
+    s = await stat(weights);
+  } catch {
+    throw new Error(`createEncoder: weights ${weights} does not exist; pass a ${archLabel} safetensors file (torchvision / timm state-dict names) or 'random'`);
+  }
+  if (s.isFile()) {
+    if (/\.(pth|pt|bin|ckpt)$/i.test(weights)) {
+      throw new Error(`createEncoder: weights ${weights} is a PyTorch pickle; only safetensors are read (timm publishes model.safetensors; or save one with safetensors.torch.save_file)`);
+    }
+    return weights;
+  }
+  const files = (await readdir(weights)).filter((f) => f.endsWith('.safetensors'));
+  if (files.includes('model.safetensors')) return join(weights, 'model.safetensors');
+  if (files.length === 1) return join(weights, files[0]!);
+  throw new Error(`createEncoder: folder ${weights} holds ${files.length === 0 ? 'no' : `${files.length}`} .safetensors files and no model.safetensors; pass the file itself`);
+}
+
+async function resnetNetwork(
+  archIn: ResNetArch,
+  label: string,
+  taps: string[],
+  opts: CreateEncoderOptions,
+): Promise<{ net: Network; info: Map<string, { channels: number; stride: number }>; weights: string; weightsHash: string }> {
+  const arch = checkResNetArch(archIn);
+  const stages = new Map<string, number>();
+  for (const t of taps) {
+    const s = (RESNET_TAPS as readonly string[]).indexOf(t);
+    if (s < 0 || s >= arch.layers.length) {
+      throw new Error(`createEncoder: "${t}" is not a tap of ${label}; use ${RESNET_TAPS.slice(0, arch.layers.length).join(', ')}`);
+    }
+    stages.set(t, s);
+  }
+  const depth = Math.max(...stages.values()) + 1;
+  const specs = resnetParamSpecs(arch, depth);
+  let dict: StateDict;
+  let weights: string;
+  let weightsHash: string;
+  if (opts.weights === 'random') {
+    const seed = checkSeed(opts.seed);
+    dict = randomStateDict(specs, seed, torchFanOut);
+    weights = `random(seed=${seed})`;
+    weightsHash = sha256Arrays(dict.entries());
+  } else {
+    let path: string;
+    if (opts.weights === undefined) {
+      if (label !== 'wide_resnet50_2') {
+        throw new Error(`createEncoder: ${label} has no default weights; pass weights: '<path of a torchvision/timm model.safetensors>' (or 'random')`);
+      }
+      path = await resolveAsset(WIDE_RESNET50_2_TV_IN1K, opts.asset);
+    } else {
+      path = await safetensorsPath(opts.weights, label);
+    }
+    const extra = extraBlockKeys(arch, depth, Object.keys((await readSafetensorsHeader(path)).entries));
+    if (extra.length > 0) {
+      throw new Error(`${path}: the checkpoint has more blocks than ${label} (${extra.map((k) => `"${k}"`).join(', ')} exist); set arch.layers to the checkpoint's block counts`);
+    }
+    dict = await readStateDict(path, specs, label);
+    weights = path;
+    weightsHash = await sha256File(path);
+  }
+  const model: ResNetModel = buildResNet(arch, depth, dict, opts.foldBatchNorm ?? true);
+  const wanted = new Set(stages.values());
+  const info = new Map([...stages].map(([t, s]) => [t, resnetTapInfo(arch, s)]));
+  const net: Network = {
+    forward: (x) => {
+      const out = resnetForward(model, x, wanted);
+      return new Map([...stages].map(([t, s]) => [t, out.get(s)!]));
+    },
+    macs: (h, w) => resnetMacs(model, h, w),
+    dispose: () => disposeResNet(model),
+  };
+  return { net, info, weights, weightsHash };
+}
+
+async function mobilenetNetwork(
+  taps: string[],
+  opts: CreateEncoderOptions,
+): Promise<{ net: Network; info: Map<string, { channels: number; stride: number }>; weights: string; weightsHash: string }> {
+  const layerOf = new Map(taps.map((t) => [t, MOBILENET_TAP_ALIASES[t] ?? t]));
+  const byLayer = new Map<string, string>();
+  for (const [t, l] of layerOf) {
+    const other = byLayer.get(l);
+    if (other !== undefined) throw new Error(`createEncoder: taps "${other}" and "${t}" are the same layer (${l})`);
+    byLayer.set(l, t);
+  }
+  const layers = [...layerOf.values()];
+  let model: MobileNetModel;
+  let weights: string;
+  let weightsHash: string;
+  const fold = opts.foldBatchNorm ?? true;
+  if (opts.weights === 'random') {
+    const seed = checkSeed(opts.seed);
+    const topo = mobilenetV1Topology();
+    const dict = randomStateDict(mobilenetParamSpecs(topo, layers), seed, kerasFanOut);
+    model = buildMobileNet(topo, layers, dict, fold);
+    weights = `random(seed=${seed})`;
+    weightsHash = sha256Arrays(dict.entries());
+  } else {
+    let modelPath: string;
+    if (opts.weights === undefined) modelPath = await resolveAsset(MOBILENET_V1_ASSETS['model.json']!, opts.asset);
+    else modelPath = opts.weights;
+    const spec = await readKerasModel(modelPath);
+    const specs = mobilenetParamSpecs(spec, layers);
+    if (opts.weights === undefined) {
+      // Fetch (or find in the cache) just the shards the taps need.
+      for (const shard of shardsFor(spec, specs)) {
+        const asset = MOBILENET_V1_ASSETS[shard];
+        if (!asset) throw new Error(`createEncoder: mobilenet_v1 shard ${shard} is not a known asset; pass weights: '<folder with model.json and its shards>'`);
+        await resolveAsset(asset, opts.asset);
+      }
+    }
+    const { dict, files } = await readKerasWeights(spec, specs);
+    model = buildMobileNet(spec, layers, dict, fold);
+    weights = spec.folder;
+    weightsHash = await sha256Files([spec.source, ...files]);
+  }
+  const info = new Map(taps.map((t) => [t, model.taps.get(layerOf.get(t)!)!]));
+  const wanted = new Set(layers);
+  const net: Network = {
+    forward: (x) => {
+      const out = mobilenetForward(model, x, wanted);
+      return new Map(taps.map((t) => [t, out.get(layerOf.get(t)!)!]));
+    },
+    macs: (h, w) => mobilenetMacs(model, h, w),
+    dispose: () => disposeMobileNet(model),
+  };
+  return { net, info, weights, weightsHash };
+}
+
+function shape(t: tf.Tensor): string {
+  return `[${t.shape.join(', ')}]`;
+}
+
+/**
+ * Builds a frozen encoder: reads (or draws) only the weights the taps need, converts them to
+ * TensorFlow.js layout once and folds eval-mode BatchNorm into the convolutions.
+ *
+ * ```ts
+ * const enc = await createEncoder({ arch: 'wide_resnet50_2', taps: ['layer2', 'layer3'] });
+ * const { layer3 } = enc.features(enc.normalize(images)); // [n, H/16, W/16, 1024]
+ * ```
+ */
+export async function createEncoder<T extends string>(options: CreateEncoderOptions<T>): Promise<Encoder<T>> {
+  if (typeof options !== 'object' || options === null) throw new Error('createEncoder: pass an options object {arch, weights, taps}');
+  const taps = checkTaps(options.taps) as T[];
+  if (options.weights !== undefined && (typeof options.weights !== 'string' || options.weights === '')) {
+    throw new Error(`createEncoder: weights must be a path or 'random', got ${JSON.stringify(options.weights)}`);
+  }
+  const arch = options.arch;
+  let built: Awaited<ReturnType<typeof resnetNetwork>>;
+  let id: string;
+  let described: ResNetArch | 'mobilenet_v1';
+  let normalization: Normalization;
+  if (arch === 'mobilenet_v1') {
+    built = await mobilenetNetwork(taps, options);
+    id = 'mobilenet_v1';
+    described = 'mobilenet_v1';
+    normalization = { kind: 'minus-one-to-one' };
+  } else if (typeof arch === 'string') {
+    const named = (RESNET_ARCHS as Record<string, Required<ResNetArch>>)[arch];
+    if (!named) {
+      throw new Error(`createEncoder: unknown arch ${JSON.stringify(arch)}; use ${[...Object.keys(RESNET_ARCHS), 'mobilenet_v1'].join(', ')} or {block, layers, widthPerGroup}`);
+    }
+    built = await resnetNetwork(named, arch, taps, options);
+    id = arch;
+    described = { ...named, layers: [...named.layers] };
+    normalization = IMAGENET;
+  } else if (typeof arch === 'object' && arch !== null) {
+    const a = checkResNetArch(arch);
+    id = resnetId(a);
+    built = await resnetNetwork(a, id, taps, options);
+    described = a;
+    normalization = IMAGENET;
+  } else {
+    throw new Error(`createEncoder: arch is required: ${[...Object.keys(RESNET_ARCHS), 'mobilenet_v1'].join(', ')} or {block, layers, widthPerGroup}`);
+  }
+  return new FrozenEncoder<T>(id, described, taps, built, normalization, options.foldBatchNorm ?? true);
+}
+
+class FrozenEncoder<T extends string> implements Encoder<T> {
+  readonly channels: Readonly<Record<T, number>>;
+  readonly stride: Readonly<Record<T, number>>;
+  readonly weights: string;
+  readonly weightsHash: string;
+  readonly sizeMultiple: number;
+  private readonly net: Network;
+  private disposed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly arch: ResNetArch | 'mobilenet_v1',
+    readonly taps: readonly T[],
+    built: { net: Network; info: Map<string, { channels: number; stride: number }>; weights: string; weightsHash: string },
+    readonly normalization: Normalization,
+    private readonly folded: boolean,
+  ) {
+    this.net = built.net;
+    this.weights = built.weights;
+    this.weightsHash = built.weightsHash;
+    const channels = {} as Record<T, number>;
+    const stride = {} as Record<T, number>;
+    for (const t of taps) {
+      const i = built.info.get(t)!;
+      channels[t] = i.channels;
+      stride[t] = i.stride;
+    }
+    this.channels = Object.freeze(channels);
+    this.stride = Object.freeze(stride);
+    this.sizeMultiple = Math.max(...taps.map((t) => stride[t]));
+  }
+
+  private alive(what: string): void {
+    if (this.disposed) throw new Error(`${this.id} encoder: ${what} called after dispose()`);
+  }
+
+  features(x: tf.Tensor4D): Record<T, tf.Tensor4D> {
+    this.alive('features');
+    const name = `${this.id} encoder.features`;
+    if (!(x instanceof tf.Tensor)) throw new Error(`${name}: expected a tf.Tensor4D [batch, height, width, 3], got ${typeof x}`);
+    if (x.rank !== 4) {
+      throw new Error(`${name}: expected an NHWC batch [batch, height, width, 3] (rank 4), got shape ${shape(x)} (rank ${x.rank})${x.rank === 3 ? '; add a batch axis with x.expandDims(0)' : ''}`);
+    }
+    if (x.dtype !== 'float32') throw new Error(`${name}: expected float32 input, got ${x.dtype}; pass images through encoder.normalize() first`);
+    const [, h, w, c] = x.shape;
+    if (c !== 3) {
+      throw new Error(`${name}: expected 3 channels (NHWC), got shape ${shape(x)}${c === 1 ? '; encoder.normalize(images) repeats a gray channel to 3' : ''}`);
+    }
+    const m = this.sizeMultiple;
+    if (h % m !== 0 || w % m !== 0 || h < m || w < m) {
+      const fix = (v: number): number => Math.max(m, Math.round(v / m) * m);
+      throw new Error(`${name}: height and width must be positive multiples of ${m} (the stride of the deepest tap), got ${h}×${w}; resize or crop to e.g. ${fix(h)}×${fix(w)}`);
+    }
+    return tf.tidy(() => {
+      const out = this.net.forward(x);
+      const result = {} as Record<T, tf.Tensor4D>;
+      for (const t of this.taps) result[t] = out.get(t)!;
+      return result;
+    });
+  }
+
+  normalize(images: tf.Tensor4D): tf.Tensor4D {
+    this.alive('normalize');
+    const name = `${this.id} encoder.normalize`;
+    if (!(images instanceof tf.Tensor)) throw new Error(`${name}: expected a tf.Tensor4D [batch, height, width, 1|3] in [0, 1], got ${typeof images}`);
+    if (images.rank !== 4) {
+      throw new Error(`${name}: expected NHWC images [batch, height, width, 1|3] (rank 4), got shape ${shape(images)} (rank ${images.rank})`);
+    }
+    const c = images.shape[3];
+    if (c !== 1 && c !== 3) throw new Error(`${name}: expected 1 (gray) or 3 (RGB) channels, got shape ${shape(images)}`);
+    return tf.tidy(() => {
+      let x: tf.Tensor4D = tf.cast(images, 'float32');
+      if (c === 1) x = tf.tile(x, [1, 1, 1, 3]);
+      const n = this.normalization;
+      if (n.kind === 'minus-one-to-one') return tf.sub(tf.mul(x, 2), 1);
+      return tf.div(tf.sub(x, tf.tensor1d(n.mean)), tf.tensor1d(n.std));
+    });
+  }
+
+  multiplyAdds(height: number, width: number): number {
+    return this.net.macs(height, width);
+  }
+
+  describe(): EncoderDescription {
+    return {
+      id: this.id,
+      arch: this.arch,
+      taps: [...this.taps],
+      channels: { ...this.channels },
+      stride: { ...this.stride },
+      weights: this.weights,
+      weightsHash: this.weightsHash,
+      normalization: this.normalization,
+      foldBatchNorm: this.folded,
+    };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.net.dispose();
+  }
+}
