@@ -1,1 +1,14 @@
-export {};
+export { auroc, rocCurve } from './roc.js';
+export type { RocCurve, RocCurveOptions } from './roc.js';
+export { prCurve, averagePrecision } from './precision-recall.js';
+export type { PrCurve } from './precision-recall.js';
+export { bestF1, atThreshold } from './threshold.js';
+export type { ThresholdMetrics } from './threshold.js';
+export { aurocConfidence, delongTest } from './delong.js';
+export type { AurocConfidence, DeLongTest } from './delong.js';
+export { normalCdf, normalQuantile } from './normal.js';
+export { ssim, ssimMap } from './ssim.js';
+export type { ImageShape, SsimOptions, SsimMapOptions } from './ssim.js';
+export { mse, psnr } from './pixel-error.js';
+export { MetricInputError } from './validate.js';
+export type { NumericArray } from './validate.js';
