@@ -1,0 +1,165 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  assertFinite,
+  assignWeight,
+  checkInput,
+  checkPositiveInt,
+  positionsPerSample,
+  rejectUnknownKeys,
+} from './checks.js';
+import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+
+export interface ActNormConfig {
+  channels: number;
+  /**
+   * How the trainable parameter becomes the scale:
+   * - `softplus` (FrEIA AllInOneBlock's "SOFTPLUS"): scale = 0.1·softplus_β=0.5(gamma)
+   *   = 0.2·ln(1 + exp(gamma/2)); key `gamma`.
+   * - `exp` (Glow): scale = exp(log_scale); key `log_scale`.
+   * Default `softplus`.
+   */
+  scaleActivation?: 'softplus' | 'exp';
+  /** Initial scale (the parameter is set so the scale is this). Default 1. */
+  initScale?: number;
+  /**
+   * Glow's data-dependent initialisation: the first forward pass (or `initializeFromData`) sets
+   * scale and offset so that output has zero mean and unit variance per channel. Loading
+   * weights with `setWeights` counts as initialised. Default false.
+   */
+  dataInit?: boolean;
+  name?: string;
+}
+
+/**
+ * Per-channel affine map y = x·scale + offset ("global affine" of FrEIA's AllInOneBlock, Glow's
+ * actnorm), with log-det = positions·Σ_c ln scale_c per sample (positions = H·W for NHWC, 1 for
+ * [batch, features]). Keys `gamma` or `log_scale`, and `offset`.
+ */
+export class ActNorm implements FlowLayer {
+  readonly name: string;
+  readonly channels: number;
+  readonly scaleActivation: 'softplus' | 'exp';
+  /** The parameter behind the scale (`gamma` or `log_scale`). */
+  readonly scaleParam: tf.Variable;
+  readonly offset: tf.Variable;
+  private initialized: boolean;
+
+  constructor(config: ActNormConfig) {
+    this.name = config.name ?? 'actnorm';
+    checkPositiveInt(config.channels, `ActNorm "${this.name}"`, 'channels');
+    this.channels = config.channels;
+    this.scaleActivation = config.scaleActivation ?? 'softplus';
+    if (this.scaleActivation !== 'softplus' && this.scaleActivation !== 'exp') {
+      throw new Error(`ActNorm "${this.name}": scaleActivation must be 'softplus' or 'exp', got ${String(this.scaleActivation)}`);
+    }
+    const initScale = config.initScale ?? 1;
+    if (!(initScale > 0) || !Number.isFinite(initScale)) {
+      throw new Error(`ActNorm "${this.name}": initScale must be a positive number, got ${initScale}`);
+    }
+    const p = this.inverseActivation(initScale);
+    this.scaleParam = tf.variable(tf.fill([this.channels], p), true);
+    this.offset = tf.variable(tf.zeros([this.channels]), true);
+    this.initialized = !config.dataInit;
+  }
+
+  private get scaleKey(): string {
+    return this.scaleActivation === 'softplus' ? 'gamma' : 'log_scale';
+  }
+
+  /** The parameter value that gives this scale. */
+  private inverseActivation(scale: number): number {
+    if (this.scaleActivation === 'exp') return Math.log(scale);
+    // 0.2·ln(1 + e^{γ/2}) = s  ⇔  γ = 2·ln(e^{5s} − 1) = 2·(5s + ln(1 − e^{−5s})) (no overflow).
+    const v = 5 * scale;
+    return 2 * (v + Math.log(-Math.expm1(-v)));
+  }
+
+  /** The per-channel scale as a tensor [C] (differentiable). */
+  scale(): tf.Tensor1D {
+    return tf.tidy(() =>
+      this.scaleActivation === 'exp'
+        ? tf.exp(this.scaleParam)
+        : tf.mul(tf.softplus(tf.mul(this.scaleParam, 0.5)), 0.2),
+    ) as tf.Tensor1D;
+  }
+
+  /** Sets scale and offset from a batch so that the output has zero mean, unit variance per channel. */
+  initializeFromData(x: tf.Tensor): void {
+    checkInput(x, `ActNorm "${this.name}"`, this.channels);
+    const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+    const { mean, std } = tf.tidy(() => {
+      const m = tf.moments(x, axes);
+      return { mean: m.mean, std: tf.sqrt(m.variance) };
+    });
+    const meanV = mean.dataSync();
+    const stdV = std.dataSync();
+    mean.dispose();
+    std.dispose();
+    const params = new Float32Array(this.channels);
+    const offsets = new Float32Array(this.channels);
+    for (let c = 0; c < this.channels; c++) {
+      const s = 1 / (stdV[c]! + 1e-6);
+      params[c] = this.inverseActivation(s);
+      offsets[c] = -meanV[c]! * s;
+    }
+    tf.tidy(() => {
+      this.scaleParam.assign(tf.tensor1d(params));
+      this.offset.assign(tf.tensor1d(offsets));
+    });
+    this.initialized = true;
+  }
+
+  forward(x: tf.Tensor, options: FlowOptions = {}): FlowResult {
+    const who = `ActNorm "${this.name}"`;
+    checkInput(x, who, this.channels);
+    const check = options.checkFinite !== false;
+    if (check) assertFinite(x, `${who}: forward input`);
+    if (!this.initialized) this.initializeFromData(x);
+    const out = tf.tidy(() => {
+      const scale = this.scale();
+      const y = tf.add(tf.mul(x, scale), this.offset);
+      return { y, logDet: this.logDetFor(x.shape, scale) };
+    });
+    if (check) assertFinite(out.y, `${who}: forward output`);
+    return out;
+  }
+
+  inverse(y: tf.Tensor, options: FlowOptions = {}): InverseResult {
+    const who = `ActNorm "${this.name}"`;
+    checkInput(y, who, this.channels);
+    const check = options.checkFinite !== false;
+    if (check) assertFinite(y, `${who}: inverse input`);
+    const out = tf.tidy(() => {
+      const scale = this.scale();
+      const x = tf.div(tf.sub(y, this.offset), scale);
+      return { x, logDet: tf.neg(this.logDetFor(y.shape, scale)) as tf.Tensor1D };
+    });
+    if (check) assertFinite(out.x, `${who}: inverse output`);
+    return out;
+  }
+
+  private logDetFor(shape: readonly number[], scale: tf.Tensor1D): tf.Tensor1D {
+    const perSample = tf.mul(tf.sum(tf.log(scale)), positionsPerSample(shape));
+    return tf.mul(tf.ones([shape[0]!]), perSample) as tf.Tensor1D;
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return [this.scaleParam, this.offset];
+  }
+
+  getWeights(): Record<string, tf.Tensor> {
+    return { [this.scaleKey]: this.scaleParam, offset: this.offset };
+  }
+
+  setWeights(weights: Record<string, tf.Tensor>): void {
+    rejectUnknownKeys(weights, [this.scaleKey, 'offset']);
+    assignWeight(weights, this.scaleKey, this.scaleParam);
+    assignWeight(weights, 'offset', this.offset);
+    this.initialized = true;
+  }
+
+  dispose(): void {
+    this.scaleParam.dispose();
+    this.offset.dispose();
+  }
+}

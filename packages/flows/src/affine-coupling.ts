@@ -1,0 +1,135 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  assertFinite,
+  checkInput,
+  prefixWeights,
+  setChildWeights,
+  sumPerSample,
+  validateWeights,
+} from './checks.js';
+import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+import { seededRandom, type UniformRandom } from './random.js';
+import type { Subnet, SubnetFactory } from './subnet.js';
+
+/**
+ * How the log-scale s is bounded:
+ * - `soft`: j = clamp·tanh(s/clamp) (FrEIA since Aug 2023; slope 1 at 0);
+ * - `legacy`: j = clamp·tanh(s) (FrEIA before, and anomalib's copy).
+ */
+export type ClampMode = 'soft' | 'legacy';
+
+export interface AffineCouplingConfig {
+  channels: number;
+  /** Builds the subnet from (inChannels = C1, outChannels = 2·C2, random), or a built subnet. */
+  subnet: SubnetFactory | Subnet;
+  /** Bound of the log-scale per element. Default 2. */
+  clamp?: number;
+  clampMode?: ClampMode;
+  /** Scale of the subnet output: a = coefficientScale·subnet(x1). Default 0.1 (FrEIA). */
+  coefficientScale?: number;
+  seed?: number;
+  random?: UniformRandom;
+  name?: string;
+}
+
+/**
+ * Affine coupling as in FrEIA's AllInOneBlock: split the channels into x1 (passive, the first
+ * C1 = C − ⌊C/2⌋) and x2 (the last C2 = ⌊C/2⌋); a = 0.1·subnet(x1); s, t = a[..., :C2],
+ * a[..., C2:]; j = clamp(s); y2 = x2·exp(j) + t; y = [x1, y2]; log-det = Σ j per sample.
+ * Keys: `subnet.*`.
+ */
+export class AffineCoupling implements FlowLayer {
+  readonly name: string;
+  readonly channels: number;
+  readonly passiveChannels: number;
+  readonly activeChannels: number;
+  readonly clamp: number;
+  readonly clampMode: ClampMode;
+  readonly coefficientScale: number;
+  readonly subnet: Subnet;
+
+  constructor(config: AffineCouplingConfig) {
+    this.name = config.name ?? 'coupling';
+    const who = `AffineCoupling "${this.name}"`;
+    if (!Number.isInteger(config.channels) || config.channels < 2) {
+      throw new Error(`${who}: channels must be a whole number >= 2 (a coupling splits channels into two parts), got ${config.channels}`);
+    }
+    this.channels = config.channels;
+    this.activeChannels = Math.floor(this.channels / 2);
+    this.passiveChannels = this.channels - this.activeChannels;
+    this.clamp = config.clamp ?? 2;
+    if (!(this.clamp > 0) || !Number.isFinite(this.clamp)) throw new Error(`${who}: clamp must be a positive number, got ${this.clamp}`);
+    this.clampMode = config.clampMode ?? 'soft';
+    if (this.clampMode !== 'soft' && this.clampMode !== 'legacy') {
+      throw new Error(`${who}: clampMode must be 'soft' or 'legacy', got ${String(this.clampMode)}`);
+    }
+    this.coefficientScale = config.coefficientScale ?? 0.1;
+    const random = config.random ?? seededRandom(config.seed ?? 0);
+    this.subnet =
+      typeof config.subnet === 'function'
+        ? config.subnet(this.passiveChannels, 2 * this.activeChannels, random)
+        : config.subnet;
+    if (this.subnet.inChannels !== this.passiveChannels || this.subnet.outChannels !== 2 * this.activeChannels) {
+      throw new Error(
+        `${who}: the subnet maps ${this.subnet.inChannels} → ${this.subnet.outChannels} channels but this coupling ` +
+          `needs ${this.passiveChannels} → ${2 * this.activeChannels} (C1 = C − ⌊C/2⌋ in, 2·⌊C/2⌋ out)`,
+      );
+    }
+  }
+
+  /** The bounded log-scale j and the shift t from the passive half. */
+  private coefficients(x1: tf.Tensor, training: boolean): { j: tf.Tensor; t: tf.Tensor } {
+    const a = tf.mul(this.subnet.apply(x1, training), this.coefficientScale);
+    const [s, t] = tf.split(a, [this.activeChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
+    const j =
+      this.clampMode === 'soft' ? tf.mul(tf.tanh(tf.div(s, this.clamp)), this.clamp) : tf.mul(tf.tanh(s), this.clamp);
+    return { j, t };
+  }
+
+  forward(x: tf.Tensor, options: FlowOptions = {}): FlowResult {
+    const who = `AffineCoupling "${this.name}"`;
+    checkInput(x, who, this.channels);
+    const check = options.checkFinite !== false;
+    if (check) assertFinite(x, `${who}: forward input`);
+    const out = tf.tidy(() => {
+      const [x1, x2] = tf.split(x, [this.passiveChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
+      const { j, t } = this.coefficients(x1, options.training ?? false);
+      const y2 = tf.add(tf.mul(x2, tf.exp(j)), t);
+      return { y: tf.concat([x1, y2], -1), logDet: sumPerSample(j) };
+    });
+    if (check) assertFinite(out.y, `${who}: forward output (the subnet produced NaN/Inf)`);
+    return out;
+  }
+
+  inverse(y: tf.Tensor, options: FlowOptions = {}): InverseResult {
+    const who = `AffineCoupling "${this.name}"`;
+    checkInput(y, who, this.channels);
+    const check = options.checkFinite !== false;
+    if (check) assertFinite(y, `${who}: inverse input`);
+    const out = tf.tidy(() => {
+      const [y1, y2] = tf.split(y, [this.passiveChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
+      const { j, t } = this.coefficients(y1, options.training ?? false);
+      const x2 = tf.mul(tf.sub(y2, t), tf.exp(tf.neg(j)));
+      return { x: tf.concat([y1, x2], -1), logDet: tf.neg(sumPerSample(j)) as tf.Tensor1D };
+    });
+    if (check) assertFinite(out.x, `${who}: inverse output (the subnet produced NaN/Inf)`);
+    return out;
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return this.subnet.trainableVariables;
+  }
+
+  getWeights(): Record<string, tf.Tensor> {
+    return prefixWeights('subnet.', this.subnet.getWeights());
+  }
+
+  setWeights(weights: Record<string, tf.Tensor>): void {
+    validateWeights(weights, this.getWeights());
+    setChildWeights('subnet.', weights, this.subnet);
+  }
+
+  dispose(): void {
+    this.subnet.dispose();
+  }
+}

@@ -1,0 +1,172 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** An error about loading weights; `key` is the full dotted key (composites prefix it). */
+export class FlowWeightError extends Error {
+  constructor(
+    readonly key: string,
+    readonly problem: 'missing' | 'shape' | 'dtype' | 'unknown' | 'value',
+    readonly detail: string,
+  ) {
+    super(`setWeights: weight "${key}" ${detail}`);
+    this.name = 'FlowWeightError';
+  }
+
+  withPrefix(prefix: string): FlowWeightError {
+    const err = new FlowWeightError(prefix + this.key, this.problem, this.detail);
+    return err;
+  }
+}
+
+export function shapeString(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** The tensor stored under `key`, checked against the expected shape. */
+export function takeWeight(
+  weights: Record<string, tf.Tensor>,
+  key: string,
+  expectedShape: readonly number[],
+  expectedDtype: 'float32' | 'int32' = 'float32',
+): tf.Tensor {
+  const t = weights[key];
+  if (t === undefined) {
+    throw new FlowWeightError(key, 'missing', `is missing (the layer expects shape ${shapeString(expectedShape)})`);
+  }
+  if (t.shape.length !== expectedShape.length || t.shape.some((d, i) => d !== expectedShape[i])) {
+    throw new FlowWeightError(
+      key,
+      'shape',
+      `has shape ${shapeString(t.shape)} but the layer expects ${shapeString(expectedShape)}`,
+    );
+  }
+  if (expectedDtype === 'int32' && t.dtype !== 'int32' && t.dtype !== 'float32') {
+    throw new FlowWeightError(key, 'dtype', `has dtype ${t.dtype}; expected int32`);
+  }
+  if (expectedDtype === 'float32' && t.dtype !== 'float32') {
+    throw new FlowWeightError(key, 'dtype', `has dtype ${t.dtype}; expected float32`);
+  }
+  return t;
+}
+
+/** Assigns `weights[key]` to a variable after checking key, shape and dtype. */
+export function assignWeight(weights: Record<string, tf.Tensor>, key: string, variable: tf.Variable): void {
+  variable.assign(takeWeight(weights, key, variable.shape));
+}
+
+/** Throws on keys the layer does not have. */
+export function rejectUnknownKeys(weights: Record<string, tf.Tensor>, known: Iterable<string>): void {
+  const knownSet = new Set(known);
+  for (const key of Object.keys(weights)) {
+    if (!knownSet.has(key)) {
+      throw new FlowWeightError(key, 'unknown', `is not a weight of this layer (expected keys: ${[...knownSet].join(', ')})`);
+    }
+  }
+}
+
+/** The entries of `weights` under `prefix`, with the prefix removed. */
+export function subWeights(weights: Record<string, tf.Tensor>, prefix: string): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [key, value] of Object.entries(weights)) {
+    if (key.startsWith(prefix)) out[key.slice(prefix.length)] = value;
+  }
+  return out;
+}
+
+/** Adds `prefix` to every key. */
+export function prefixWeights(prefix: string, weights: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [key, value] of Object.entries(weights)) out[prefix + key] = value;
+  return out;
+}
+
+/** Runs a child's setWeights and prefixes the key of any weight error it throws. */
+export function setChildWeights(
+  prefix: string,
+  weights: Record<string, tf.Tensor>,
+  child: { setWeights(w: Record<string, tf.Tensor>): void },
+): void {
+  try {
+    child.setWeights(subWeights(weights, prefix));
+  } catch (err) {
+    if (err instanceof FlowWeightError) throw err.withPrefix(prefix);
+    throw err;
+  }
+}
+
+/** Checks that `x` is channels-last with the expected channel count and a rank in range. */
+export function checkInput(
+  x: tf.Tensor,
+  owner: string,
+  channels: number,
+  options: { minRank?: number; maxRank?: number; exactRank?: number } = {},
+): void {
+  const what = `${owner}: input`;
+  if (options.exactRank !== undefined && x.rank !== options.exactRank) {
+    throw new Error(
+      `${what} has rank ${x.rank} (shape ${shapeString(x.shape)}) but must be rank ${options.exactRank}` +
+        (options.exactRank === 4 ? ' NHWC [batch, height, width, channels]' : ''),
+    );
+  }
+  const minRank = options.minRank ?? 2;
+  if (x.rank < minRank || (options.maxRank !== undefined && x.rank > options.maxRank)) {
+    throw new Error(
+      `${what} has rank ${x.rank} (shape ${shapeString(x.shape)}); expected channels-last ` +
+        `[batch, features] or NHWC [batch, height, width, channels]`,
+    );
+  }
+  const c = x.shape[x.rank - 1];
+  if (c !== channels) {
+    throw new Error(
+      `${what} has ${c} channels (last axis of shape ${shapeString(x.shape)}) but the layer was built for ${channels}; ` +
+        `layout is channels-last (NHWC): transpose NCHW input first`,
+    );
+  }
+  if (x.dtype !== 'float32') {
+    throw new Error(`${what} has dtype ${x.dtype}; flows need float32 (use x.toFloat() / tf.cast(x, 'float32'))`);
+  }
+}
+
+/**
+ * Throws when `t` holds NaN or ±Inf. One reduction of t·0 (NaN exactly where t is not finite)
+ * and one scalar read.
+ */
+export function assertFinite(t: tf.Tensor, what: string): void {
+  const probe = tf.tidy(() => tf.sum(tf.mul(t, tf.scalar(0))));
+  const value = probe.dataSync()[0];
+  probe.dispose();
+  if (value === undefined || !Number.isFinite(value)) {
+    throw new Error(`${what} contains NaN or Inf`);
+  }
+}
+
+/** Product of the axes between batch and channels (the pixels each channel is applied to). */
+export function positionsPerSample(shape: readonly number[]): number {
+  let n = 1;
+  for (let i = 1; i < shape.length - 1; i++) n *= shape[i]!;
+  return n;
+}
+
+/** Sums every axis but the batch axis: [batch, ...] → [batch]. */
+export function sumPerSample(t: tf.Tensor): tf.Tensor1D {
+  if (t.rank === 1) return t as tf.Tensor1D;
+  const axes = Array.from({ length: t.rank - 1 }, (_, i) => i + 1);
+  return tf.sum(t, axes);
+}
+
+export function checkPositiveInt(value: number, owner: string, field: string, min = 1): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${owner}: ${field} must be a whole number >= ${min}, got ${value}`);
+  }
+}
+
+/**
+ * Checks a whole weight record against the layer's own (`expected` = its getWeights()) before
+ * anything is assigned, so a failed load leaves the layer unchanged: every key present with the
+ * same shape, no unknown keys.
+ */
+export function validateWeights(weights: Record<string, tf.Tensor>, expected: Record<string, tf.Tensor>): void {
+  for (const [key, own] of Object.entries(expected)) {
+    takeWeight(weights, key, own.shape, own.dtype === 'int32' ? 'int32' : 'float32');
+  }
+  rejectUnknownKeys(weights, Object.keys(expected));
+}

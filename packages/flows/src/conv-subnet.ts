@@ -1,0 +1,59 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { checkInput, checkPositiveInt, prefixWeights, rejectUnknownKeys, setChildWeights } from './checks.js';
+import { Conv } from './modules.js';
+import type { UniformRandom } from './random.js';
+import type { Subnet, SubnetConfig, SubnetFactory } from './subnet.js';
+
+/**
+ * FastFlow's subnet: 3×3 conv → ReLU → 1×1 conv (keys `conv1.*`, `conv2.*`). NHWC input only.
+ */
+export class ConvSubnet implements Subnet {
+  readonly name = 'conv';
+  readonly conv1: Conv;
+  readonly conv2: Conv;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    random: UniformRandom,
+    config: SubnetConfig = {},
+  ) {
+    const hidden = config.hiddenChannels ?? outChannels;
+    checkPositiveInt(hidden, 'ConvSubnet', 'hiddenChannels');
+    this.conv1 = new Conv(inChannels, hidden, 3, 'pytorch', random);
+    this.conv2 = new Conv(hidden, outChannels, 1, config.zeroInitLast === false ? 'pytorch' : 'zeros', random);
+  }
+
+  apply(x: tf.Tensor, _training: boolean): tf.Tensor {
+    checkInput(x, 'ConvSubnet', this.inChannels, { exactRank: 4 });
+    return tf.tidy(() => this.conv2.apply(tf.relu(this.conv1.apply(x))));
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return [...this.conv1.variables, ...this.conv2.variables];
+  }
+
+  getWeights(): Record<string, tf.Tensor> {
+    return { ...prefixWeights('conv1.', this.conv1.getWeights()), ...prefixWeights('conv2.', this.conv2.getWeights()) };
+  }
+
+  setWeights(weights: Record<string, tf.Tensor>): void {
+    rejectUnknownKeys(weights, Object.keys(this.getWeights()));
+    setChildWeights('conv1.', weights, this.conv1);
+    setChildWeights('conv2.', weights, this.conv2);
+  }
+
+  dispose(): void {
+    this.conv1.dispose();
+    this.conv2.dispose();
+  }
+
+  get macsPerPosition(): number {
+    return this.conv1.macsPerPosition + this.conv2.macsPerPosition;
+  }
+}
+
+/** A factory for `AffineCoupling` / `createAllInOneFlow`. */
+export function convSubnet(config: SubnetConfig = {}): SubnetFactory {
+  return (inChannels, outChannels, random) => new ConvSubnet(inChannels, outChannels, random, config);
+}

@@ -1,0 +1,74 @@
+import { AllInOneBlock, type PermutationKind } from './all-in-one-block.js';
+import type { ClampMode } from './affine-coupling.js';
+import { checkPositiveInt } from './checks.js';
+import { convSubnet } from './conv-subnet.js';
+import { mlpSubnet } from './mlp-subnet.js';
+import { seededRandom, type UniformRandom } from './random.js';
+import { resnetSubnet } from './resnet-subnet.js';
+import { SequenceFlow } from './sequence-flow.js';
+import type { SubnetFactory } from './subnet.js';
+
+export interface AllInOneFlowConfig {
+  /** Channels of the input (last axis). */
+  channels: number;
+  /** Number of AllInOne blocks. Default 8 (the paper). */
+  blocks?: number;
+  /**
+   * The coupling subnet: `resnet` (default; the paper's ResNet-type subnet, NHWC input),
+   * `conv` (FastFlow's 3×3 → ReLU → 1×1, NHWC input), `mlp` (per-position MLP, any rank, e.g.
+   * [batch, features]) or your own factory.
+   */
+  subnet?: 'conv' | 'resnet' | 'mlp' | SubnetFactory;
+  /** Hidden width of the built-in subnets. Default: 2·⌊C/2⌋ (≈ C; at least 16 for `mlp`). */
+  hiddenChannels?: number;
+  /** Log-scale bound of the couplings. Default 2. */
+  clamp?: number;
+  /** Default `soft`: clamp·tanh(s/clamp); `legacy`: clamp·tanh(s). */
+  clampMode?: ClampMode;
+  /** Default `reverse` (the paper); `random` (seeded) or `invertible1x1` (Glow, learned). */
+  permutation?: PermutationKind;
+  /** Default `softplus` (FrEIA); `exp` (Glow). */
+  actnorm?: 'softplus' | 'exp';
+  /** Glow's data-dependent actnorm initialisation on the first forward pass. Default false. */
+  actnormDataInit?: boolean;
+  /** Seed of the initialisation (weights, random permutations). Default 0. */
+  seed?: number;
+  /** A uniform [0, 1) generator used instead of `seed`. */
+  random?: UniformRandom;
+}
+
+/**
+ * `blocks` AllInOne blocks (coupling → actnorm → permutation) in a SequenceFlow, named
+ * `block0` … `block<n-1>`; weight keys `<i>.coupling.subnet.*`, `<i>.actnorm.*`,
+ * `<i>.permute.permutation` (or `<i>.invconv.*`).
+ */
+export function createAllInOneFlow(config: AllInOneFlowConfig): SequenceFlow {
+  const blocks = config.blocks ?? 8;
+  checkPositiveInt(config.channels, 'createAllInOneFlow', 'channels', 2);
+  checkPositiveInt(blocks, 'createAllInOneFlow', 'blocks');
+  const random = config.random ?? seededRandom(config.seed ?? 0);
+  const subnetChoice = config.subnet ?? 'resnet';
+  const sub = { hiddenChannels: config.hiddenChannels };
+  let factory: SubnetFactory;
+  if (typeof subnetChoice === 'function') factory = subnetChoice;
+  else if (subnetChoice === 'resnet') factory = resnetSubnet(sub);
+  else if (subnetChoice === 'conv') factory = convSubnet(sub);
+  else if (subnetChoice === 'mlp') factory = mlpSubnet(sub);
+  else throw new Error(`createAllInOneFlow: subnet must be 'resnet', 'conv', 'mlp' or a factory, got ${String(subnetChoice)}`);
+  const layers = Array.from(
+    { length: blocks },
+    (_, i) =>
+      new AllInOneBlock({
+        channels: config.channels,
+        subnet: factory,
+        clamp: config.clamp,
+        clampMode: config.clampMode,
+        permutation: config.permutation,
+        actnorm: config.actnorm,
+        actnormDataInit: config.actnormDataInit,
+        random,
+        name: `block${i}`,
+      }),
+  );
+  return new SequenceFlow(layers, 'allinone-flow');
+}

@@ -1,0 +1,54 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** Options of one pass through a flow layer. */
+export interface FlowOptions {
+  /**
+   * Training mode: BatchNorm in the `resnet` subnet normalises with the batch's statistics and
+   * updates its running statistics; otherwise it uses the running statistics. Default false.
+   */
+  training?: boolean;
+  /**
+   * Check the input and each layer's output for NaN/Inf and throw an error naming the layer
+   * (one small reduction and a read per layer). Default true; switch it off in a tight loop
+   * once a model is known to be stable.
+   */
+  checkFinite?: boolean;
+}
+
+/** The result of the forward (data → latent) direction. */
+export interface FlowResult {
+  y: tf.Tensor;
+  /** log |det ∂y/∂x| per sample, shape [batch]. */
+  logDet: tf.Tensor1D;
+}
+
+/** The result of the inverse (latent → data) direction. */
+export interface InverseResult {
+  x: tf.Tensor;
+  /** log |det ∂x/∂y| per sample, shape [batch]: the negative of the forward log-det at x. */
+  logDet: tf.Tensor1D;
+}
+
+/**
+ * One invertible layer. Inputs are channels-last: NHWC `[batch, height, width, channels]`, or
+ * `[batch, features]` (and any rank in between) for layers that act per position.
+ *
+ * Weights: `getWeights()` returns the layer's own tensors (its variables and fixed buffers such
+ * as a permutation), not copies: do not dispose them, and `tf.clone` them to keep a value across
+ * `setWeights` / training steps. Keys are PyTorch-like dotted names; conv filters are in the
+ * TensorFlow.js layout `[kh, kw, in, out]`, 1×1 and dense weights `[in, out]`.
+ */
+export interface FlowLayer {
+  readonly name: string;
+  forward(x: tf.Tensor, options?: FlowOptions): FlowResult;
+  inverse(y: tf.Tensor, options?: FlowOptions): InverseResult;
+  readonly trainableVariables: tf.Variable[];
+  getWeights(): Record<string, tf.Tensor>;
+  /**
+   * Copies values into the layer. Every key of `getWeights()` must be present with the same
+   * shape; unknown keys are an error too (so a checkpoint of another architecture cannot load
+   * silently). Tensors passed in are not kept or disposed.
+   */
+  setWeights(weights: Record<string, tf.Tensor>): void;
+  dispose(): void;
+}

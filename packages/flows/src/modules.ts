@@ -1,0 +1,202 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { assignWeight } from './checks.js';
+import { uniformArray, type UniformRandom } from './random.js';
+
+/**
+ * `x2d · w` with a hand-written gradient that transposes before multiplying: the built-in
+ * gradient computes `xᵀ·dy` with `transposeA`, which the wasm backend runs about 15× slower
+ * than a transpose followed by a plain matMul (TFJS-NOTES).
+ */
+type CustomGradFunc = Parameters<typeof tf.customGrad>[0];
+
+const matMulExplicitTranspose = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+    },
+  };
+}) as CustomGradFunc) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/**
+ * Applies a [cIn, cOut] matrix to the last axis of a channels-last tensor of any rank ≥ 2
+ * (a 1×1 convolution, a dense layer, a permutation matrix).
+ */
+export function channelMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
+  const cIn = x.shape[x.rank - 1]!;
+  const cOut = w.shape[1]!;
+  const flat = tf.reshape(x, [-1, cIn]) as tf.Tensor2D;
+  const out = matMulExplicitTranspose(flat, w as tf.Tensor2D);
+  return tf.reshape(out, [...x.shape.slice(0, -1), cOut]);
+}
+
+/** Initial values of a conv / linear layer. */
+export type LayerInit = 'pytorch' | 'zeros';
+
+/**
+ * A convolution with bias, stride 1, 'same' padding. 1×1 kernels run as one matMul over all
+ * positions (works on any rank); k×k kernels need NHWC input. Weights: `weight` [k, k, in, out]
+ * (TensorFlow.js layout; a 1×1 kernel is stored as [in, out]) and `bias` [out].
+ *
+ * 'pytorch' initialisation is PyTorch's default for Conv2d / Linear (kaiming_uniform with a=√5):
+ * weight and bias uniform in ±1/√fan_in. 'zeros' makes the layer output 0 at the start (used for
+ * the last layer of a coupling subnet, so every block starts as the identity).
+ */
+export class Conv {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    init: LayerInit,
+    random: UniformRandom,
+  ) {
+    const fanIn = inChannels * kernelSize * kernelSize;
+    const bound = 1 / Math.sqrt(fanIn);
+    const wShape = kernelSize === 1 ? [inChannels, outChannels] : [kernelSize, kernelSize, inChannels, outChannels];
+    const wCount = fanIn * outChannels;
+    const wValues = init === 'zeros' ? new Float32Array(wCount) : uniformArray(wCount, bound, random);
+    const bValues = init === 'zeros' ? new Float32Array(outChannels) : uniformArray(outChannels, bound, random);
+    this.weight = tf.variable(tf.tensor(wValues, wShape, 'float32'), true);
+    this.bias = tf.variable(tf.tensor1d(bValues, 'float32'), true);
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    if (this.kernelSize === 1) return tf.add(channelMatMul(x, this.weight), this.bias);
+    // Not tf.fused.conv2d: its gradient (a customGrad) always computes the filter gradient too,
+    // so even a gradient with respect to the input alone would need Conv2DBackpropFilter, which
+    // the wasm backend lacks as shipped.
+    return tf.add(tf.conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, 1, 'same'), this.bias);
+  }
+
+  get variables(): tf.Variable[] {
+    return [this.weight, this.bias];
+  }
+
+  getWeights(): Record<string, tf.Tensor> {
+    return { weight: this.weight, bias: this.bias };
+  }
+
+  setWeights(weights: Record<string, tf.Tensor>): void {
+    assignWeight(weights, 'weight', this.weight);
+    assignWeight(weights, 'bias', this.bias);
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+    this.bias.dispose();
+  }
+
+  /** Multiply-adds per output position (for FLOP counts). */
+  get macsPerPosition(): number {
+    return this.inChannels * this.outChannels * this.kernelSize * this.kernelSize;
+  }
+}
+
+/**
+ * BatchNorm over all axes but the channel axis, as PyTorch's BatchNorm2d: training mode
+ * normalises with the batch mean and biased variance and updates the running statistics as
+ * `running = (1 − momentum)·running + momentum·batch` (momentum 0.1, running variance unbiased,
+ * eps 1e-5); eval mode uses the running statistics. Keys `weight`, `bias` (trainable),
+ * `running_mean`, `running_var` (not trainable). Offset and scale are always passed to
+ * `tf.batchNorm`: without them its gradient crashes (TFJS-NOTES).
+ */
+export class BatchNorm {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+  readonly runningMean: tf.Variable;
+  readonly runningVar: tf.Variable;
+
+  constructor(
+    readonly channels: number,
+    readonly momentum = 0.1,
+    readonly epsilon = 1e-5,
+  ) {
+    this.weight = tf.variable(tf.ones([channels]), true);
+    this.bias = tf.variable(tf.zeros([channels]), true);
+    this.runningMean = tf.variable(tf.zeros([channels]), false);
+    this.runningVar = tf.variable(tf.ones([channels]), false);
+  }
+
+  apply(x: tf.Tensor, training: boolean): tf.Tensor {
+    if (!training) {
+      return tf.batchNorm(x, this.runningMean, this.runningVar, this.bias, this.weight, this.epsilon);
+    }
+    const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+    const { mean, variance } = tf.moments(x, axes);
+    const n = x.size / this.channels;
+    const unbiased = n > 1 ? n / (n - 1) : 1;
+    // The running statistics are plain values: update them outside any gradient recording.
+    const m = this.momentum;
+    const newMean = tf.tidy(() => tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
+    const newVar = tf.tidy(() => tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, m * unbiased)));
+    this.runningMean.assign(newMean);
+    this.runningVar.assign(newVar);
+    newMean.dispose();
+    newVar.dispose();
+    return tf.batchNorm(x, mean, variance, this.bias, this.weight, this.epsilon);
+  }
+
+  get variables(): tf.Variable[] {
+    return [this.weight, this.bias];
+  }
+
+  getWeights(): Record<string, tf.Tensor> {
+    return { weight: this.weight, bias: this.bias, running_mean: this.runningMean, running_var: this.runningVar };
+  }
+
+  setWeights(weights: Record<string, tf.Tensor>): void {
+    assignWeight(weights, 'weight', this.weight);
+    assignWeight(weights, 'bias', this.bias);
+    assignWeight(weights, 'running_mean', this.runningMean);
+    assignWeight(weights, 'running_var', this.runningVar);
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+    this.bias.dispose();
+    this.runningMean.dispose();
+    this.runningVar.dispose();
+  }
+}
+
+/**
+ * `x[..., perm]` (a gather on the last axis) with a gradient that is the gather by the inverse
+ * permutation. The built-in gradient of `gather` needs UnsortedSegmentSum, which the wasm
+ * backend lacks; a permutation's gradient is just the inverse permutation, exact and O(size),
+ * where a one-hot matMul would cost C multiply-adds per element (17% of an 8-block flow's
+ * FLOPs at C = 1024).
+ */
+export function permuteLastAxis(x: tf.Tensor, perm: tf.Tensor1D, inversePerm: tf.Tensor1D): tf.Tensor {
+  const op = tf.customGrad(((input: tf.Tensor) => ({
+    value: tf.gather(input, perm, input.rank - 1),
+    gradFunc: (dy: tf.Tensor) => tf.gather(dy, inversePerm, dy.rank - 1),
+  })) as CustomGradFunc);
+  return op(x);
+}
+
+/** The inverse of a permutation given as an index array. */
+export function invertPermutation(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => {
+    inv[p] = i;
+  });
+  return inv;
+}
+
+/** Throws unless `perm` holds each of 0..n-1 exactly once. */
+export function checkPermutation(perm: ArrayLike<number>, n: number, what: string): void {
+  if (perm.length !== n) throw new Error(`${what}: a permutation of ${n} channels needs ${n} entries, got ${perm.length}`);
+  const seen = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = perm[i]!;
+    if (!Number.isInteger(p) || p < 0 || p >= n || seen[p]) {
+      throw new Error(`${what}: not a permutation of 0..${n - 1} (entry ${i} is ${p}: out of range or repeated)`);
+    }
+    seen[p] = 1;
+  }
+}

@@ -1,0 +1,87 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { checkInput, checkPositiveInt, prefixWeights, rejectUnknownKeys, setChildWeights } from './checks.js';
+import { BatchNorm, Conv } from './modules.js';
+import type { UniformRandom } from './random.js';
+import type { Subnet, SubnetConfig, SubnetFactory } from './subnet.js';
+
+export interface ResNetSubnetConfig extends SubnetConfig {
+  /** BatchNorm momentum for the running statistics (PyTorch convention). Default 0.1. */
+  batchNormMomentum?: number;
+}
+
+/**
+ * The paper's ResNet-type subnet: a branch 3×3 conv → BatchNorm → ReLU → 1×1 conv, plus a 1×1
+ * conv shortcut from the input, summed. Keys `conv1.*`, `bn1.*` (with `running_mean`,
+ * `running_var`), `conv2.*`, `shortcut.*`. The last conv of the branch and the shortcut start
+ * at zero (unless `zeroInitLast: false`), so the coupling starts as the identity.
+ *
+ * BatchNorm: with `training: true` it uses the batch statistics and updates the running ones
+ * (momentum 0.1 by default: running = 0.9·running + 0.1·batch); otherwise the running ones.
+ * NHWC input only.
+ */
+export class ResNetSubnet implements Subnet {
+  readonly name = 'resnet';
+  readonly conv1: Conv;
+  readonly bn1: BatchNorm;
+  readonly conv2: Conv;
+  readonly shortcut: Conv;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    random: UniformRandom,
+    config: ResNetSubnetConfig = {},
+  ) {
+    const hidden = config.hiddenChannels ?? outChannels;
+    checkPositiveInt(hidden, 'ResNetSubnet', 'hiddenChannels');
+    const last = config.zeroInitLast === false ? 'pytorch' : 'zeros';
+    this.conv1 = new Conv(inChannels, hidden, 3, 'pytorch', random);
+    this.bn1 = new BatchNorm(hidden, config.batchNormMomentum ?? 0.1);
+    this.conv2 = new Conv(hidden, outChannels, 1, last, random);
+    this.shortcut = new Conv(inChannels, outChannels, 1, last, random);
+  }
+
+  apply(x: tf.Tensor, training: boolean): tf.Tensor {
+    checkInput(x, 'ResNetSubnet', this.inChannels, { exactRank: 4 });
+    return tf.tidy(() => {
+      const branch = this.conv2.apply(tf.relu(this.bn1.apply(this.conv1.apply(x), training)));
+      return tf.add(branch, this.shortcut.apply(x));
+    });
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return [...this.conv1.variables, ...this.bn1.variables, ...this.conv2.variables, ...this.shortcut.variables];
+  }
+
+  getWeights(): Record<string, tf.Tensor> {
+    return {
+      ...prefixWeights('conv1.', this.conv1.getWeights()),
+      ...prefixWeights('bn1.', this.bn1.getWeights()),
+      ...prefixWeights('conv2.', this.conv2.getWeights()),
+      ...prefixWeights('shortcut.', this.shortcut.getWeights()),
+    };
+  }
+
+  setWeights(weights: Record<string, tf.Tensor>): void {
+    rejectUnknownKeys(weights, Object.keys(this.getWeights()));
+    setChildWeights('conv1.', weights, this.conv1);
+    setChildWeights('bn1.', weights, this.bn1);
+    setChildWeights('conv2.', weights, this.conv2);
+    setChildWeights('shortcut.', weights, this.shortcut);
+  }
+
+  dispose(): void {
+    this.conv1.dispose();
+    this.bn1.dispose();
+    this.conv2.dispose();
+    this.shortcut.dispose();
+  }
+
+  get macsPerPosition(): number {
+    return this.conv1.macsPerPosition + this.conv2.macsPerPosition + this.shortcut.macsPerPosition;
+  }
+}
+
+export function resnetSubnet(config: ResNetSubnetConfig = {}): SubnetFactory {
+  return (inChannels, outChannels, random) => new ResNetSubnet(inChannels, outChannels, random, config);
+}

@@ -1,0 +1,64 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { prefixWeights, setChildWeights, validateWeights } from './checks.js';
+import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+
+/**
+ * Layers applied in order; forward sums their log-dets, inverse runs them backwards. Keys are
+ * the layers' keys prefixed with `<index>.` (e.g. `0.coupling.subnet.conv1.weight`).
+ */
+export class SequenceFlow implements FlowLayer {
+  readonly name: string;
+  readonly layers: readonly FlowLayer[];
+
+  constructor(layers: readonly FlowLayer[], name = 'sequence') {
+    if (layers.length === 0) throw new Error(`SequenceFlow "${name}": needs at least one layer`);
+    this.layers = [...layers];
+    this.name = name;
+  }
+
+  forward(x: tf.Tensor, options: FlowOptions = {}): FlowResult {
+    return tf.tidy(() => {
+      let y = x;
+      let logDet: tf.Tensor1D | undefined;
+      for (const layer of this.layers) {
+        const r = layer.forward(y, options);
+        y = r.y;
+        logDet = logDet ? (tf.add(logDet, r.logDet) as tf.Tensor1D) : r.logDet;
+      }
+      return { y, logDet: logDet! };
+    });
+  }
+
+  inverse(y: tf.Tensor, options: FlowOptions = {}): InverseResult {
+    return tf.tidy(() => {
+      let x = y;
+      let logDet: tf.Tensor1D | undefined;
+      for (let i = this.layers.length - 1; i >= 0; i--) {
+        const r = this.layers[i]!.inverse(x, options);
+        x = r.x;
+        logDet = logDet ? (tf.add(logDet, r.logDet) as tf.Tensor1D) : r.logDet;
+      }
+      return { x, logDet: logDet! };
+    });
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return this.layers.flatMap((l) => l.trainableVariables);
+  }
+
+  getWeights(): Record<string, tf.Tensor> {
+    return Object.assign({}, ...this.layers.map((l, i) => prefixWeights(`${i}.`, l.getWeights()))) as Record<
+      string,
+      tf.Tensor
+    >;
+  }
+
+  setWeights(weights: Record<string, tf.Tensor>): void {
+    validateWeights(weights, this.getWeights());
+    this.layers.forEach((l, i) => setChildWeights(`${i}.`, weights, l));
+  }
+
+  dispose(): void {
+    for (const l of this.layers) l.dispose();
+  }
+}

@@ -1,0 +1,34 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { UniformRandom } from './random.js';
+
+/**
+ * The network inside an affine coupling: maps the passive half [.., inChannels] to the coupling
+ * coefficients [.., outChannels] (log-scales then shifts). It need not be invertible.
+ */
+export interface Subnet {
+  readonly name: string;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  apply(x: tf.Tensor, training: boolean): tf.Tensor;
+  readonly trainableVariables: tf.Variable[];
+  /** The subnet's own tensors (see FlowLayer.getWeights). */
+  getWeights(): Record<string, tf.Tensor>;
+  setWeights(weights: Record<string, tf.Tensor>): void;
+  dispose(): void;
+  /** Multiply-adds per input position of one forward pass (for FLOP counts in benchmarks). */
+  readonly macsPerPosition: number;
+}
+
+/** Builds a subnet for a coupling: the constructor argument of `AffineCoupling`. */
+export type SubnetFactory = (inChannels: number, outChannels: number, random: UniformRandom) => Subnet;
+
+/** Settings shared by the built-in subnets. */
+export interface SubnetConfig {
+  /** Width of the hidden layer. Default: the coupling's output width (2·⌊C/2⌋, ≈ C). */
+  hiddenChannels?: number;
+  /**
+   * Initialise the last layer(s) to zero, so the subnet outputs 0 and the coupling starts as
+   * the identity (Glow's zero-initialised last convolution). Default true.
+   */
+  zeroInitLast?: boolean;
+}
