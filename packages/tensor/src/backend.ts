@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { setupTrainingPath } from './kernels/index.js';
 
 /** The backends aeflow knows, in the order `initBackend` tries them. */
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -49,6 +50,9 @@ const setupHooks: BackendSetupHook[] = [];
 export function onBackendSetup(hook: BackendSetupHook): void {
   setupHooks.push(hook);
 }
+
+// Gradients everywhere; on wasm the opt-in threads and the training kernels (src/kernels).
+onBackendSetup(setupTrainingPath);
 
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);

@@ -15,3 +15,4 @@ export { SeededRandom } from './random.js';
 export { aeflowHome, writableCacheDir, resolveAsset, verifyAsset } from './assets.js';
 export type { AssetFile, ResolveAssetOptions } from './assets.js';
 export { writeFileAtomic } from './files.js';
+export { registerWasmTrainingKernels, ensureGradientsRegistered, WASM_TRAINING_KERNELS } from './kernels/index.js';

@@ -1,0 +1,55 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Conv2DBackpropInput } from '@tensorflow/tfjs-core';
+import type { KernelConfig } from '@tensorflow/tfjs-core';
+import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
+import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
+import { ensureGradientsRegistered } from './gradients.js';
+import { startWasmThreads } from './threads.js';
+import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
+
+export { conv2dBackpropFilterNHWC, IM2COL_MAX_FLOATS } from './conv2d-backprop-filter.js';
+export { conv2dBackpropInputNHWC } from './conv2d-backprop-input.js';
+export { ensureGradientsRegistered } from './gradients.js';
+export { startWasmThreads } from './threads.js';
+
+/** The kernel names aeflow supplies or replaces on wasm. */
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum'] as const;
+
+const ours = new WeakSet<KernelConfig>();
+
+function register(config: KernelConfig): void {
+  const existing = tf.getKernel(config.kernelName, 'wasm');
+  if (existing !== undefined && ours.has(existing)) return;
+  // Unregister first: registerKernel would warn about overriding a kernel.
+  if (existing !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');
+  ours.add(config);
+  tf.registerKernel(config);
+}
+
+/**
+ * Registers aeflow's wasm training kernels (idempotent): `Conv2DBackpropFilter` (missing in
+ * tfjs-backend-wasm), a fast `Conv2DBackpropInput` (wasm's is a naive loop; the original stays as
+ * the fallback for unequal strides and NCHW), and `UnsortedSegmentSum` (gather's gradient).
+ * `initBackend` calls it when it selects wasm; models need no changes.
+ */
+export function registerWasmTrainingKernels(): void {
+  register(conv2dBackpropFilterConfig);
+  register(unsortedSegmentSumConfig);
+  const input = tf.getKernel(Conv2DBackpropInput, 'wasm');
+  if (input === undefined) {
+    throw new Error('registerWasmTrainingKernels: @tensorflow/tfjs-backend-wasm is not loaded (no Conv2DBackpropInput kernel for wasm)');
+  }
+  if (!ours.has(input)) register(conv2dBackpropInputConfig(input));
+}
+
+/**
+ * The `initBackend` hook: gradients on every backend, and on wasm the threads asked for and the
+ * training kernels. Returns the wasm threads in use.
+ */
+export async function setupTrainingPath(name: string, threads: number): Promise<number | void> {
+  ensureGradientsRegistered();
+  if (name !== 'wasm') return;
+  const used = threads > 1 ? await startWasmThreads(threads) : 1;
+  registerWasmTrainingKernels();
+  return used;
+}

@@ -1,0 +1,215 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend.js';
+import { SeededRandom } from '../random.js';
+import { registerWasmTrainingKernels } from './index.js';
+import { type ConvPad, randomValues, relativeError, runOn } from './testing.js';
+
+const TOLERANCE = 1e-5;
+const rng = new SeededRandom(20261126);
+/** Largest relative error seen per kernel, printed at the end (the report quotes them). */
+const worst: Record<string, number> = {};
+function check(name: string, actual: Float32Array, expected: Float32Array): void {
+  const err = relativeError(actual, expected);
+  worst[name] = Math.max(worst[name] ?? 0, err);
+  expect(err, name).toBeLessThanOrEqual(TOLERANCE);
+}
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm', quiet: true });
+});
+
+const EXPLICIT: ConvPad = [
+  [0, 0],
+  [1, 2],
+  [2, 0],
+  [0, 0],
+];
+const PADS: ConvPad[] = ['same', 'valid', EXPLICIT];
+const padName = (p: ConvPad) => (typeof p === 'string' ? p : 'explicit');
+
+describe('conv2d gradients on wasm match cpu', () => {
+  // Odd sizes, batch 2, in 3 / out 5 channels.
+  const xShape: [number, number, number, number] = [2, 9, 11, 3];
+  for (const stride of [1, 2]) {
+    for (const pad of PADS) {
+      for (const k of [1, 2, 3, 5]) {
+        it(`stride ${stride}, ${padName(pad)}, kernel ${k}: dx and dW by tf.grads, and both kernels directly`, async () => {
+          const fShape: [number, number, number, number] = [k, k, 3, 5];
+          const x = { values: randomValues(rng, xShape), shape: xShape };
+          const w = { values: randomValues(rng, fShape), shape: fShape };
+          const yShape = tf.tidy(() => tf.conv2d(tf.zeros<tf.Rank.R4>(xShape), tf.zeros<tf.Rank.R4>(fShape), stride, pad).shape);
+          const dy = { values: randomValues(rng, yShape), shape: yShape };
+          const viaGrads = (a: tf.Tensor, b: tf.Tensor, g: tf.Tensor) =>
+            tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, stride, pad))([a, b], g);
+          const direct = (a: tf.Tensor, b: tf.Tensor, g: tf.Tensor) => [
+            tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x: a, dy: g }, { strides: stride, pad, dataFormat: 'NHWC', filterShape: fShape }),
+            tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy: g, filter: b }, { strides: stride, pad, dataFormat: 'NHWC', inputShape: xShape }),
+          ];
+          const [dxRef, dwRef] = await runOn('cpu', [x, w, dy], viaGrads);
+          const [dx, dw] = await runOn('wasm', [x, w, dy], viaGrads);
+          check('Conv2DBackpropInput', dx!, dxRef!);
+          check('Conv2DBackpropFilter', dw!, dwRef!);
+          const [kwRef, kxRef] = await runOn('cpu', [x, w, dy], direct);
+          const [kw, kx] = await runOn('wasm', [x, w, dy], direct);
+          check('Conv2DBackpropFilter', kw!, kwRef!);
+          check('Conv2DBackpropInput', kx!, kxRef!);
+        });
+      }
+    }
+  }
+
+  it('takes NCHW and unequal strides (fallback and transposes)', async () => {
+    const xShape4 = [2, 3, 9, 7]; // NCHW
+    const fShape = [3, 3, 3, 4];
+    const x = { values: randomValues(rng, xShape4), shape: xShape4 };
+    const w = { values: randomValues(rng, fShape), shape: fShape };
+    const yShape = [2, 4, 5, 4]; // same, strides [2, 2] in NCHW: ceil(9/2), ceil(7/2)
+    const dy = { values: randomValues(rng, yShape), shape: yShape };
+    const nchw = (a: tf.Tensor, b: tf.Tensor, g: tf.Tensor) => [
+      tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x: a, dy: g }, { strides: 2, pad: 'same', dataFormat: 'NCHW', filterShape: fShape }),
+    ];
+    check('Conv2DBackpropFilter', (await runOn('wasm', [x, w, dy], nchw))[0]!, (await runOn('cpu', [x, w, dy], nchw))[0]!);
+    // Unequal strides on NHWC: the input gradient keeps wasm's own kernel, the filter gradient is ours.
+    const xs = [2, 9, 7, 3];
+    const fs = [3, 3, 3, 4];
+    const xv = { values: randomValues(rng, xs), shape: xs };
+    const wv = { values: randomValues(rng, fs), shape: fs };
+    const f = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, [2, 1], 'same'))))([a, b]);
+    const ref = await runOn('cpu', [xv, wv], f);
+    const got = await runOn('wasm', [xv, wv], f);
+    check('Conv2DBackpropInput', got[0]!, ref[0]!);
+    check('Conv2DBackpropFilter', got[1]!, ref[1]!);
+  });
+});
+
+describe('conv2dTranspose on wasm matches cpu, forward and gradients', () => {
+  const cases: { k: number; stride: number; pad: 'same' | 'valid' }[] = [
+    { k: 2, stride: 2, pad: 'valid' }, // the decoder's up-sampling
+    { k: 2, stride: 2, pad: 'same' },
+    { k: 3, stride: 2, pad: 'same' },
+    { k: 3, stride: 2, pad: 'valid' },
+    { k: 5, stride: 2, pad: 'same' },
+    { k: 1, stride: 2, pad: 'valid' },
+    { k: 3, stride: 1, pad: 'same' },
+    { k: 5, stride: 1, pad: 'valid' },
+  ];
+  for (const { k, stride, pad } of cases) {
+    it(`kernel ${k}, stride ${stride}, ${pad}`, async () => {
+      const inShape = [2, 5, 7, 6];
+      const fShape = [k, k, 3, 6]; // [kh, kw, out channels, in channels]
+      const outH = pad === 'same' ? 5 * stride : (5 - 1) * stride + k;
+      const outW = pad === 'same' ? 7 * stride : (7 - 1) * stride + k;
+      const outShape: [number, number, number, number] = [2, outH, outW, 3];
+      const x = { values: randomValues(rng, inShape), shape: inShape };
+      const w = { values: randomValues(rng, fShape), shape: fShape };
+      const dy = { values: randomValues(rng, outShape), shape: outShape };
+      const f = (a: tf.Tensor, b: tf.Tensor, g: tf.Tensor) => {
+        const up = (p: tf.Tensor, q: tf.Tensor) => tf.conv2dTranspose(p as tf.Tensor4D, q as tf.Tensor4D, outShape, stride, pad);
+        return [up(a, b), ...tf.grads(up)([a, b], g)];
+      };
+      const ref = await runOn('cpu', [x, w, dy], f);
+      const got = await runOn('wasm', [x, w, dy], f);
+      check('Conv2DBackpropInput', got[0]!, ref[0]!); // the forward pass is Conv2DBackpropInput
+      check('Conv2D', got[1]!, ref[1]!); // d/dx is a forward conv
+      check('Conv2DBackpropFilter', got[2]!, ref[2]!);
+    });
+  }
+});
+
+describe('UnsortedSegmentSum on wasm (the gradient of gather)', () => {
+  it('matches cpu directly, with repeated, missing and out-of-range ids', async () => {
+    const x = { values: randomValues(rng, [7, 4, 3]), shape: [7, 4, 3] };
+    const ids = [2, 0, 2, 5, 1, -1, 2];
+    const f = (a: tf.Tensor) => [tf.unsortedSegmentSum(a, tf.tensor1d(ids, 'int32'), 5)];
+    const [got] = await runOn('wasm', [x], f);
+    // Reference by hand: cpu's kernel rejects negative ids.
+    const want = new Float32Array(5 * 12);
+    ids.forEach((s, i) => {
+      if (s < 0 || s >= 5) return;
+      for (let j = 0; j < 12; j++) want[s * 12 + j]! += x.values[i * 12 + j]!;
+    });
+    check('UnsortedSegmentSum', got!, want);
+    const g = (a: tf.Tensor) => [tf.unsortedSegmentSum(a, tf.tensor1d([2, 0, 2, 4, 1, 3, 2], 'int32'), 5)];
+    check('UnsortedSegmentSum', (await runOn('wasm', [x], g))[0]!, (await runOn('cpu', [x], g))[0]!);
+  });
+
+  it('gives gather its gradient: a channel permutation and repeated rows', async () => {
+    const x = { values: randomValues(rng, [2, 3, 4, 6]), shape: [2, 3, 4, 6] };
+    const perm = rng.permutation(6);
+    const f = (a: tf.Tensor) =>
+      tf.grads((p: tf.Tensor) => tf.sum(tf.mul(tf.gather(p, perm, 3), tf.range(0, 6))))([a]).concat(
+        tf.grads((p: tf.Tensor) => tf.sum(tf.square(tf.gather(p, [1, 1, 0, 1], 0))))([a]),
+      );
+    const ref = await runOn('cpu', [x], f);
+    const got = await runOn('wasm', [x], f);
+    check('UnsortedSegmentSum', got[0]!, ref[0]!);
+    check('UnsortedSegmentSum', got[1]!, ref[1]!);
+  });
+});
+
+describe('training on wasm', () => {
+  /** A tiny conv net with every supplied kernel on its path: conv, transposed conv, gather. */
+  function tinyNet(seed: number) {
+    const r = new SeededRandom(seed);
+    const vars = {
+      w1: tf.variable<tf.Rank.R4>(r.normalTensor([3, 3, 3, 8], 0.3) as tf.Tensor4D),
+      w2: tf.variable<tf.Rank.R4>(r.normalTensor([2, 2, 4, 8], 0.3) as tf.Tensor4D),
+      w3: tf.variable<tf.Rank.R4>(r.normalTensor([3, 3, 4, 3], 0.3) as tf.Tensor4D),
+    };
+    const perm = r.permutation(4);
+    const forward = (x: tf.Tensor4D) => {
+      const h = tf.relu(tf.conv2d(x, vars.w1, 2, 'same')); // [n, 4, 4, 8]
+      const up = tf.conv2dTranspose(h, vars.w2, [x.shape[0], 8, 8, 4], 2, 'valid');
+      return tf.conv2d(tf.gather(up, perm, 3), vars.w3, 1, 'same');
+    };
+    return { vars, forward };
+  }
+
+  it('keeps the tensor count and the wasm buffers flat over repeated gradient steps', async () => {
+    await tf.setBackend('wasm');
+    const { vars, forward } = tinyNet(1);
+    const x = tf.randomNormal<tf.Rank.R4>([2, 8, 8, 3]);
+    const step = () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(forward(x))), Object.values(vars));
+        return [value, ...Object.values(grads)];
+      });
+    tf.dispose(step()); // first call may set up caches
+    const before = tf.memory().numTensors;
+    const buffersBefore = tf.engine().backend.numDataIds();
+    for (let i = 0; i < 5; i++) tf.dispose(step());
+    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.engine().backend.numDataIds()).toBe(buffersBefore);
+    tf.dispose([x, ...Object.values(vars)]);
+  });
+
+  it('trains a tiny conv + transposed conv net with adam (loss falls); without the kernels it throws', async () => {
+    await tf.setBackend('wasm');
+    const { vars, forward } = tinyNet(2);
+    const r = new SeededRandom(3);
+    const x = r.normalTensor([4, 8, 8, 3]) as tf.Tensor4D;
+    const target = tf.tidy(() => tf.mul(x, 0.5));
+    const opt = tf.train.adam(0.02);
+    const loss = () => tf.mean<tf.Scalar>(tf.squaredDifference(forward(x), target));
+
+    tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
+    try {
+      expect(() => opt.minimize(loss, false, Object.values(vars))).toThrow(/Conv2DBackpropFilter/);
+    } finally {
+      registerWasmTrainingKernels();
+    }
+
+    const losses: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const l = opt.minimize(loss, true, Object.values(vars))!;
+      if (i === 0 || i === 39) losses.push((await l.data())[0]!);
+      l.dispose();
+    }
+    expect(losses[1]!).toBeLessThan(0.5 * losses[0]!);
+    opt.dispose();
+    tf.dispose([x, target, ...Object.values(vars)]);
+    console.log('worst relative errors:', JSON.stringify(worst));
+  });
+});

@@ -1,0 +1,97 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { localRequire } from './require.js';
+
+/** The emscripten module of tfjs's threaded SIMD build, with the `tfjs` bridge BackendWasm expects. */
+type ThreadedModule = Extract<BackendWasm['wasm'], { PThread: unknown }>;
+type EmscriptenFactory = (config: Record<string, unknown>) => Promise<ThreadedModule>;
+interface WasmPackage {
+  BackendWasm: new (wasm: ThreadedModule) => BackendWasm;
+  setThreadsCount(n: number): void;
+  getThreadsCount(): number;
+}
+
+let workerDir: string | undefined;
+
+/**
+ * tfjs's worker script is shipped as a string for a Blob URL, which Node's `Worker` cannot load:
+ * write it to a temporary file once per process (removed at exit).
+ */
+function workerScriptPath(contents: string): string {
+  if (workerDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'aeflow-wasm-threads-'));
+    workerDir = dir;
+    writeFileSync(join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js'), contents);
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return join(workerDir, 'tfjs-backend-wasm-threaded-simd.worker.js');
+}
+
+/** Instantiates tfjs's threaded SIMD wasm build in Node and wraps it in a `BackendWasm`. */
+async function createThreadedBackend(threads: number): Promise<BackendWasm> {
+  const pkgDir = dirname(localRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+  const wasmPkg = localRequire('@tensorflow/tfjs-backend-wasm') as WasmPackage;
+  const mainScript = join(pkgDir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.js');
+  const factory = localRequire(mainScript) as EmscriptenFactory;
+  const { wasmWorkerContents } = localRequire(join(pkgDir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
+    wasmWorkerContents: string;
+  };
+  const worker = workerScriptPath(wasmWorkerContents);
+  const module = await factory({
+    // Workers evaluate the main script from this path (tfjs passes a Blob, which Node cannot import).
+    mainScriptUrlOrBlob: mainScript,
+    locateFile: (path: string, prefix: string) => (path.endsWith('.worker.js') ? worker : prefix + path),
+  });
+  const cwrap = (module as unknown as { cwrap: (name: string, ret: string | null, args: string[]) => unknown }).cwrap;
+  // The same bridge tfjs's own init() installs.
+  (module as unknown as { tfjs: unknown }).tfjs = {
+    init: cwrap('init', null, []),
+    initWithThreadsCount: cwrap('init_with_threads_count', null, ['number']),
+    getThreadsCount: cwrap('get_threads_count', 'number', []),
+    registerTensor: cwrap('register_tensor', null, ['number', 'number', 'number']),
+    disposeData: cwrap('dispose_data', null, ['number']),
+    dispose: cwrap('dispose', null, []),
+  };
+  wasmPkg.setThreadsCount(threads);
+  return new wasmPkg.BackendWasm(module);
+}
+
+/**
+ * Restarts the `wasm` backend on tfjs's threaded build with `threads` threads.
+ *
+ * tfjs turns wasm threads off in Node (its worker scripts are Blob URLs, which Node's workers
+ * cannot load). This writes the worker script to a temporary file, points the module at it, and
+ * re-registers `wasm` with that factory (kernels registered for `wasm` are set up again on the new
+ * instance). Must run before any tensor lives on wasm: restarting the backend drops its memory.
+ * Returns the threads in use; on any failure it restores the single-thread backend, says why on
+ * stderr and returns 1.
+ */
+export async function startWasmThreads(threads: number): Promise<number> {
+  const wasmPkg = localRequire('@tensorflow/tfjs-backend-wasm') as WasmPackage;
+  if (tf.getBackend() === 'wasm' && wasmPkg.getThreadsCount() === threads) return threads;
+  const original = tf.findBackendFactory('wasm');
+  const live = tf.memory().numTensors;
+  if (live > 0 && tf.getBackend() === 'wasm') {
+    process.stderr.write(
+      `aeflow: wasm threads (${threads}) not started: ${live} tensors already live on wasm would be lost; call initBackend({ threads }) before creating tensors. Using ${wasmPkg.getThreadsCount()} thread(s).\n`,
+    );
+    return wasmPkg.getThreadsCount();
+  }
+  try {
+    tf.removeBackend('wasm');
+    tf.registerBackend('wasm', () => createThreadedBackend(threads), 2);
+    const ok = await tf.setBackend('wasm');
+    if (!ok) throw new Error('tf.setBackend returned false');
+    return wasmPkg.getThreadsCount();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    tf.removeBackend('wasm');
+    tf.registerBackend('wasm', original, 2);
+    await tf.setBackend('wasm');
+    process.stderr.write(`aeflow: wasm threads (${threads}) could not start (${why.split('\n')[0]}); using 1 thread.\n`);
+    return 1;
+  }
+}
