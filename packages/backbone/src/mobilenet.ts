@@ -189,6 +189,13 @@ function plan(spec: KerasModelSpec, taps: readonly string[]): { steps: Plan; inf
   let stride = 1;
   let prev = spec.layers[0]?.name;
   if (spec.layers[0]?.class_name !== 'InputLayer') throw new Error(`${src}: the first layer is not an InputLayer`);
+  const known = new Set(spec.layers.map((l) => l.name));
+  const unknown = taps.filter((t) => !known.has(t));
+  if (unknown.length > 0) {
+    throw new Error(
+      `${src}: no layer named ${unknown.map((t) => `"${t}"`).join(', ')}; tap names are layer names such as conv_pw_5_relu or conv_pw_11_relu (or the aliases ${Object.keys(MOBILENET_TAP_ALIASES).join(', ')})`,
+    );
+  }
   const follows = (l: KerasLayer): void => {
     if (l.inbound.length !== 1 || l.inbound[0] !== prev) {
       throw new Error(`${src}: layer "${l.name}" does not take the output of "${prev}"; only single-path (sequential) models are supported up to the tap`);
@@ -232,7 +239,7 @@ function plan(spec: KerasModelSpec, taps: readonly string[]): { steps: Plan; inf
       throw new Error(`${src}: layer "${l.name}" has kernel ${kh}×${kw}, strides ${sh}×${sw}, dilation ${dh}×${dw}; only square kernels, equal strides and no dilation are supported`);
     }
     if (l.config.data_format !== undefined && l.config.data_format !== 'channels_last') {
-      throw new Error(`${src}: layer "${l.name}" is ${String(l.config.data_format)}; only channels_last is supported`);
+      throw new Error(`${src}: layer "${l.name}" is ${JSON.stringify(l.config.data_format)}; only channels_last is supported`);
     }
     const multiplier = l.class_name === 'DepthwiseConv2D' ? Number(l.config.depth_multiplier ?? 1) : 1;
     const outChannels = l.class_name === 'DepthwiseConv2D' ? channels * multiplier : Number(l.config.filters);
@@ -276,7 +283,7 @@ function plan(spec: KerasModelSpec, taps: readonly string[]): { steps: Plan; inf
     if (remaining.delete(group.output)) info.set(group.output, { channels, stride });
   }
   if (remaining.size > 0) {
-    throw new Error(`${src}: no layer named ${[...remaining].map((t) => `"${t}"`).join(', ')} on the path from the input; tap names are layer names such as conv_pw_5_relu or conv_pw_11_relu (or the aliases ${Object.keys(MOBILENET_TAP_ALIASES).join(', ')})`);
+    throw new Error(`${src}: ${[...remaining].map((t) => `"${t}"`).join(', ')} is not on the path from the input`);
   }
   return { steps, info };
 }
@@ -465,7 +472,7 @@ export function mobilenetMacs(model: MobileNetModel, height: number, width: numb
 export function disposeMobileNet(model: MobileNetModel): void {
   for (const op of model.ops) {
     if (op.kind === 'unit') disposeConvUnit(op.unit);
-    if (op.kind === 'bn') Object.values(op.bn).forEach((t) => typeof t !== 'number' && t.dispose());
+    if (op.kind === 'bn') tf.dispose([op.bn.gamma, op.bn.beta, op.bn.mean, op.bn.variance]);
   }
 }
 

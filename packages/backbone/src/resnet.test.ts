@@ -27,7 +27,7 @@ describe('ResNet encoders against torchvision (golden files)', () => {
         const enc = await createEncoder({ arch: c.arch, weights: golden(`${c.name}.safetensors`), taps: TAPS, foldBatchNorm: fold });
         const ref = await readSafetensors(golden(`${c.name}.features.safetensors`));
         const before = tf.memory().numTensors;
-        const x = tf.transpose(ref.input!, [0, 2, 3, 1]) as tf.Tensor4D;
+        const x = tf.transpose(ref.input! as tf.Tensor4D, [0, 2, 3, 1]);
         const out = enc.features(x);
         for (const [i, tap] of TAPS.entries()) {
           const expected = tf.transpose(ref[tap]!, [0, 2, 3, 1]);
@@ -50,7 +50,7 @@ describe('ResNet encoders against torchvision (golden files)', () => {
     const arch = CASES[0]!.arch;
     const folded = await createEncoder({ arch, weights: golden('wide-tiny.safetensors'), taps: ['layer3'] });
     const plain = await createEncoder({ arch, weights: golden('wide-tiny.safetensors'), taps: ['layer3'], foldBatchNorm: false });
-    const x = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const x = tf.randomNormal<tf.Rank.R4>([1, 32, 32, 3], 0, 1, 'float32', 7);
     const a = folded.features(x).layer3;
     const b = plain.features(x).layer3;
     expect(relativeError(a, b)).toBeLessThan(1e-5);
@@ -108,7 +108,7 @@ describe('ResNet encoders with random weights', () => {
     expect(a.weightsHash).not.toBe(c.weightsHash);
     expect(a.describe()).toMatchObject({ id: 'resnet18', weights: 'random(seed=3)', taps: ['layer1', 'layer3'], normalization: { kind: 'imagenet' } });
 
-    const images = tf.randomUniform([2, 48, 64, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const images = tf.randomUniform<tf.Rank.R4>([2, 48, 64, 3], 0, 1, 'float32', 1);
     const before = tf.memory().numTensors;
     for (let step = 0; step < 3; step++) {
       const x = a.normalize(images);
@@ -130,7 +130,7 @@ describe('ResNet encoders with random weights', () => {
 
   it('keeps the tensor count flat across feature calls', async () => {
     const enc = await createEncoder({ arch: { block: 'bottleneck', layers: [1, 1, 1], widthPerGroup: 128 }, weights: 'random', taps: ['layer2', 'layer3'] });
-    const x = tf.randomNormal([1, 32, 32, 3]) as tf.Tensor4D;
+    const x = tf.randomNormal<tf.Rank.R4>([1, 32, 32, 3]);
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
       const f = enc.features(x);
@@ -174,13 +174,13 @@ describe('ResNet encoders with random weights', () => {
     const before = tf.memory().numTensors;
     const rank3 = tf.zeros([32, 32, 3]) as unknown as tf.Tensor4D;
     expect(() => enc.features(rank3)).toThrow(/rank 4.*got shape \[32, 32, 3\].*expandDims/);
-    const gray = tf.zeros([1, 32, 32, 1]) as tf.Tensor4D;
+    const gray = tf.zeros<tf.Rank.R4>([1, 32, 32, 1]);
     expect(() => enc.features(gray)).toThrow(/expected 3 channels.*normalize/);
-    const odd = tf.zeros([1, 40, 32, 3]) as tf.Tensor4D;
+    const odd = tf.zeros<tf.Rank.R4>([1, 40, 32, 3]);
     expect(() => enc.features(odd)).toThrow(/multiples of 16.*got 40×32.*48×32/);
-    const ints = tf.zeros([1, 32, 32, 3], 'int32') as tf.Tensor4D;
+    const ints = tf.zeros<tf.Rank.R4>([1, 32, 32, 3], 'int32');
     expect(() => enc.features(ints)).toThrow(/float32/);
-    const two = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;
+    const two = tf.zeros<tf.Rank.R4>([1, 8, 8, 2]);
     expect(() => enc.normalize(two)).toThrow(/1 \(gray\) or 3 \(RGB\) channels/);
     tf.dispose([rank3, gray, odd, ints, two]);
     expect(tf.memory().numTensors).toBe(before);

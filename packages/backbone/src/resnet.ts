@@ -225,7 +225,7 @@ export function resnetForward(model: ResNetModel, x: tf.Tensor4D, stagesWanted: 
   let h = applyConvUnit(x, model.stem, 'relu');
   // PyTorch pads max-pooling with -inf; after a ReLU every value is ≥ 0 and tfjs pooling ignores
   // the padded cells, so a symmetric 1-pixel pad gives the same result.
-  h = tf.maxPool(h, 3, 2, 1) as tf.Tensor4D;
+  h = tf.maxPool(h, 3, 2, 1);
   model.stages.forEach((blocks, s) => {
     for (const b of blocks) h = block(h, b);
     if (stagesWanted.has(s)) out.set(s, h);

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** Max abs error divided by the max abs value of the reference (the 1e-4 criterion). */
 export function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
