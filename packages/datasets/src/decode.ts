@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import sharp from 'sharp';
+import { BmpError, decodeBmp } from './bmp.js';
+import { DicomError, decodeDicom } from './dicom.js';
+import { InvalidImageError, messageOf } from './errors.js';
+import { checkPixelLimit, DEFAULT_MAX_PIXELS, type Raster } from './raster.js';
+
+/** File extensions the folder loaders pick up (lower case, with the dot). */
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.dcm', '.dicom'] as const;
+
+/** Is this the 132-byte DICOM Part 10 preamble + "DICM"? */
+function isDicomPart10(b: Uint8Array): boolean {
+  return b.length >= 132 && b[128] === 0x44 && b[129] === 0x49 && b[130] === 0x43 && b[131] === 0x4d;
+}
+
+/**
+ * Decodes an image in memory to a `Raster` at its stored size. DICOM (by its "DICM" marker, or a
+ * `.dcm` name) goes to dicom-parser, BMP to the built-in decoder, everything else to sharp (PNG,
+ * JPEG incl. CMYK and progressive, TIFF, WebP, GIF). 16-bit PNG/TIFF stay 16-bit. Every failure is
+ * an `InvalidImageError` naming `path`.
+ */
+export async function decodeImageBytes(bytes: Uint8Array, path: string, maxPixels = DEFAULT_MAX_PIXELS): Promise<Raster> {
+  if (bytes.length === 0) throw new InvalidImageError(path, 'empty file (0 bytes)');
+  const ext = extname(path).toLowerCase();
+  try {
+    if (isDicomPart10(bytes)) return decodeDicom(bytes, maxPixels);
+    if (ext === '.dcm' || ext === '.dicom') return decodeDicom(bytes, maxPixels, true);
+    if (bytes[0] === 0x42 && bytes[1] === 0x4d) return decodeBmp(bytes, maxPixels);
+  } catch (err) {
+    if (err instanceof DicomError || err instanceof BmpError) throw new InvalidImageError(path, err.message);
+    throw err;
+  }
+  return decodeWithSharp(bytes, path, maxPixels);
+}
+
+/** Reads and decodes one image file (see `decodeImageBytes`). */
+export async function decodeImageFile(path: string, maxPixels = DEFAULT_MAX_PIXELS): Promise<Raster> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InvalidImageError(path, code === 'ENOENT' ? 'file not found' : `cannot be read (${messageOf(err)})`);
+  }
+  return decodeImageBytes(bytes, path, maxPixels);
+}
+
+function sharpReason(err: unknown): string {
+  const msg = messageOf(err).split('\n')[0]!.trim();
+  if (/unsupported image format/i.test(msg)) return 'not an image in a supported format (PNG, JPEG, BMP, TIFF, DICOM, WebP, GIF)';
+  if (/exceeds pixel limit/i.test(msg)) return `image is above the pixel limit (${msg})`;
+  if (/premature end|end of stream|truncat|unexpected end|read error|not enough data|incomplete/i.test(msg)) return `truncated or corrupt image (${msg})`;
+  return `corrupt image (${msg})`;
+}
+
+async function decodeWithSharp(bytes: Uint8Array, path: string, maxPixels: number): Promise<Raster> {
+  // failOn 'truncated': refuse truncated data, tolerate the harmless warnings many real JPEGs carry.
+  // The header is read without a pixel limit so the refusal can name the size; the decode has one.
+  const image = sharp(bytes, { limitInputPixels: Math.max(1, Math.floor(maxPixels)), failOn: 'truncated', sequentialRead: true });
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new InvalidImageError(path, sharpReason(err));
+  }
+  if (!meta.width || !meta.height) throw new InvalidImageError(path, 'image has no size in its header');
+  const limit = checkPixelLimit(meta.width, meta.height, maxPixels);
+  if (limit) throw new InvalidImageError(path, limit);
+  const bands = meta.channels ?? 3;
+  const gray = meta.space === 'b-w' || meta.space === 'grey16' || (bands <= 2 && meta.space !== 'cmyk' && !meta.isPalette);
+  const deep = meta.depth === 'ushort';
+  const float = meta.depth !== undefined && meta.depth !== 'uchar' && meta.depth !== 'ushort';
+  let pipeline = image;
+  if (gray) pipeline = pipeline.extractChannel(0);
+  else pipeline = pipeline.removeAlpha().toColourspace(deep ? 'rgb16' : 'srgb');
+  if (gray && deep) pipeline = pipeline.toColourspace('grey16');
+  let out: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    out = await pipeline.raw({ depth: deep ? 'ushort' : float ? 'float' : 'uchar' }).toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new InvalidImageError(path, sharpReason(err));
+  }
+  const { data, info } = out;
+  const c = info.channels;
+  if (c !== 1 && c !== 3) throw new InvalidImageError(path, `decoded to ${c} channels; expected gray or RGB`);
+  const count = info.width * info.height * c;
+  if (deep) {
+    const samples = new Uint16Array(count);
+    const src = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    for (let i = 0; i < count; i++) samples[i] = src.getUint16(2 * i, true);
+    return { width: info.width, height: info.height, channels: c, data: samples, scale: 1 / 65535 };
+  }
+  if (float) {
+    // Samples that are not 8/16-bit integers (float or 32-bit TIFF): min–max over the image.
+    const src = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const samples = new Float32Array(count);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < count; i++) {
+      const x = src.getFloat32(4 * i, true);
+      samples[i] = x;
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+    const range = hi - lo;
+    for (let i = 0; i < count; i++) samples[i] = range > 0 ? (samples[i]! - lo) / range : 0;
+    return { width: info.width, height: info.height, channels: c, data: samples, scale: 1 };
+  }
+  return { width: info.width, height: info.height, channels: c, data: new Uint8Array(data.buffer, data.byteOffset, count), scale: 1 / 255 };
+}
