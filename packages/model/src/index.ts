@@ -1,1 +1,33 @@
-export {};
+export { AEFlow, scoresToRecords } from './model.js';
+export type { FlowModel, ImageScore, LossTensors, ScoreTensors } from './model.js';
+export { ssimMap, ssimPerImage } from './ssim.js';
+export type { SsimOptions } from './ssim.js';
+export { Adam } from './adam.js';
+export type { AdamConfig } from './adam.js';
+export {
+  ConfigError,
+  ENCODER_ARCHS,
+  MODEL_KINDS,
+  PRESETS,
+  PRESET_NAMES,
+  parseOverrides,
+  parseRunConfig,
+  resolveConfig,
+  runConfigJsonSchema,
+  runConfigOverridesSchema,
+  runConfigSchema,
+} from './config.js';
+export type { ModelKind, PresetName, RunConfig, RunConfigOverrides } from './config.js';
+export { FeatureCache, loadBatch } from './feature-cache.js';
+export { RUN_FILES, Trainer, encoderFromConfig, evaluateSplit, loadRun, scoreRun, trainRun } from './run.js';
+export type {
+  DataSplit,
+  HistoryRecord,
+  ScoreRow,
+  ScoreRunOptions,
+  ScoreRunResult,
+  StepResult,
+  TrainEvent,
+  TrainResult,
+  TrainRunOptions,
+} from './run.js';

@@ -1,0 +1,247 @@
+import { z } from 'zod';
+
+/**
+ * The run configuration: every setting of a model and its training, resolved from a preset plus
+ * overrides, validated with zod (unknown keys and wrong types are errors naming the key and what
+ * is allowed), and written to the run folder's `config.json`.
+ */
+
+export const MODEL_KINDS = ['aeflow', 'ae', 'fastflow'] as const;
+export const ENCODER_ARCHS = ['wide_resnet50_2', 'resnet18', 'resnet50', 'mobilenet_v1'] as const;
+export const PRESET_NAMES = ['cpu', 'paper'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+const positiveInt = z.number().int().positive();
+const resnetArch = z
+  .object({
+    block: z.enum(['basic', 'bottleneck']),
+    layers: z.array(positiveInt).min(1).max(4),
+    widthPerGroup: positiveInt.optional(),
+  })
+  .strict();
+
+const encoderSchema = z
+  .object({
+    /** A named encoder, or the general torchvision ResNet form {block, layers, widthPerGroup}. */
+    arch: z.union([z.enum(ENCODER_ARCHS), resnetArch]),
+    /** 'pretrained' (the known asset), 'random' (seeded stand-in weights, for benchmarks) or a path. */
+    weights: z.string().min(1),
+    /** The feature map the flow sees (layer3 / conv_pw_11_relu: stride 16). */
+    tap: z.string().min(1),
+  })
+  .strict();
+
+const flowSchema = z
+  .object({
+    blocks: positiveInt,
+    subnet: z.enum(['conv', 'resnet']),
+    /** Hidden width of the subnets; null: the coupling's output width (≈ the feature channels). */
+    hiddenChannels: positiveInt.nullable(),
+    clamp: z.number().positive(),
+    /** 'soft': clamp·tanh(s/clamp) (FrEIA since 2023); 'legacy': clamp·tanh(s) (FrEIA before, anomalib). */
+    clampMode: z.enum(['soft', 'legacy']),
+    /** Channel mixing between blocks: 'reverse' (fixed, the paper), 'random' (fixed, seeded) or 'invertible1x1' (Glow, learned). */
+    permutation: z.enum(['reverse', 'random', 'invertible1x1']),
+  })
+  .strict();
+
+const decoderSchema = z
+  .object({
+    /** Hidden widths of the up-blocks (log2(stride) − 1 numbers); null: derived from the encoder. */
+    widths: z.array(positiveInt).nullable(),
+  })
+  .strict();
+
+const lossSchema = z
+  .object({
+    /** L = α·NLL/dim + (1 − α)·recon. */
+    alpha: z.number().min(0).max(1),
+    /** Reconstruction loss: MSE on ImageNet-normalised images, or 1 − SSIM on [0, 1] images. */
+    recon: z.enum(['mse', 'ssim']),
+  })
+  .strict();
+
+const scoreSchema = z
+  .object({
+    /** S = β·S_flow + (1 − β)·(−SSIM). */
+    beta: z.number().min(0).max(1),
+    /** 'density': −exp(mean over dims of log N(z'; 0, I)) (default); 'nll': NLL per dimension with the Jacobian. */
+    flow: z.enum(['density', 'nll']),
+  })
+  .strict();
+
+const trainSchema = z
+  .object({
+    lr: z.number().positive(),
+    weightDecay: z.number().min(0),
+    batchSize: positiveInt,
+    epochs: positiveInt,
+    /** Validate (and keep the best checkpoint) every this many epochs. */
+    validateEvery: positiveInt,
+    /** Compute the frozen encoder's features once and reuse them every epoch. */
+    featureCache: z.boolean(),
+    seed: z.number().int(),
+  })
+  .strict();
+
+/** The full, resolved configuration. */
+export const runConfigSchema = z
+  .object({
+    preset: z.enum(PRESET_NAMES),
+    /** 'aeflow' (the paper), 'ae' (plain autoencoder: no flow, α = β = 0), 'fastflow' (flow only, no decoder, β = 1). */
+    model: z.enum(MODEL_KINDS),
+    encoder: encoderSchema,
+    /** Square input size in pixels (a multiple of the encoder stride). */
+    size: positiveInt,
+    flow: flowSchema,
+    decoder: decoderSchema,
+    loss: lossSchema,
+    score: scoreSchema,
+    train: trainSchema,
+  })
+  .strict();
+
+export type RunConfig = z.infer<typeof runConfigSchema>;
+
+/** Overrides on top of a preset: every field optional, nested objects too, still strict. */
+export const runConfigOverridesSchema = z
+  .object({
+    preset: z.enum(PRESET_NAMES).optional(),
+    model: z.enum(MODEL_KINDS).optional(),
+    encoder: encoderSchema.partial().strict().optional(),
+    size: positiveInt.optional(),
+    flow: flowSchema.partial().strict().optional(),
+    decoder: decoderSchema.partial().strict().optional(),
+    loss: lossSchema.partial().strict().optional(),
+    score: scoreSchema.partial().strict().optional(),
+    train: trainSchema.partial().strict().optional(),
+  })
+  .strict();
+
+export type RunConfigOverrides = z.infer<typeof runConfigOverridesSchema>;
+
+/**
+ * The two built-in presets.
+ * - `paper`: the paper's setting (256 px, Wide-ResNet-50-2 layer3, 8 flow blocks with the resnet
+ *   subnet, decoder 1024 → 512 → 256 → 64 → 3, Adam lr 2e-4, wd 1e-5, batch 64, 100 epochs).
+ * - `cpu`: the embedded default for a small CPU with the wasm backend (see README for the measured
+ *   result): MobileNet V1 features at `conv_pw_11_relu` (512 channels at 1/16) of 128-px images,
+ *   4 flow blocks with the conv subnet at 128 hidden channels, the derived decoder
+ *   (512 → 256 → 128 → 32 → 3), Adam lr 1e-3 (the paper's chest X-ray setting), batch 16, and the
+ *   feature cache on.
+ */
+export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
+  paper: {
+    preset: 'paper',
+    model: 'aeflow',
+    encoder: { arch: 'wide_resnet50_2', weights: 'pretrained', tap: 'layer3' },
+    size: 256,
+    flow: { blocks: 8, subnet: 'resnet', hiddenChannels: null, clamp: 2, clampMode: 'soft', permutation: 'reverse' },
+    decoder: { widths: [512, 256, 64] },
+    loss: { alpha: 0.5, recon: 'mse' },
+    score: { beta: 0.9, flow: 'density' },
+    train: { lr: 2e-4, weightDecay: 1e-5, batchSize: 64, epochs: 100, validateEvery: 5, featureCache: true, seed: 0 },
+  },
+  cpu: {
+    preset: 'cpu',
+    model: 'aeflow',
+    encoder: { arch: 'mobilenet_v1', weights: 'pretrained', tap: 'conv_pw_11_relu' },
+    size: 128,
+    flow: { blocks: 4, subnet: 'conv', hiddenChannels: 128, clamp: 2, clampMode: 'soft', permutation: 'reverse' },
+    decoder: { widths: null },
+    loss: { alpha: 0.5, recon: 'mse' },
+    score: { beta: 0.9, flow: 'density' },
+    train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 12, validateEvery: 2, featureCache: true, seed: 0 },
+  },
+};
+
+/** A zod error turned into one line per problem, naming the key and what is allowed. */
+export class ConfigError extends Error {
+  constructor(
+    readonly issues: string[],
+    source: string,
+  ) {
+    super(`${source}: invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
+  const path = issue.path.map(String).join('.') || '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    // the keys allowed at that level: those of the full schema at the same path
+    let shape: unknown = runConfigSchema.shape;
+    for (const p of issue.path) {
+      const field = (shape as Record<string, z.ZodType | undefined>)[String(p)];
+      const inner = field && 'shape' in field ? (field as unknown as { shape: unknown }).shape : undefined;
+      shape = inner;
+    }
+    const allowed = shape ? Object.keys(shape).join(', ') : 'see runConfigSchema';
+    const where = issue.path.length > 0 ? ` in ${path}` : '';
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${where}; allowed: ${allowed}`;
+  }
+  if (issue.code === 'invalid_value') {
+    return `${path}: ${JSON.stringify(valueAt(root, issue.path))} is not allowed; use one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  const got = valueAt(root, issue.path);
+  return `${path}: ${issue.message}${got !== undefined ? ` (got ${JSON.stringify(got)})` : ''}`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+/** Validates overrides (partial, strict) and throws a {@link ConfigError} naming each bad key. */
+export function parseOverrides(input: unknown, source = 'config'): RunConfigOverrides {
+  const r = runConfigOverridesSchema.safeParse(input ?? {});
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => describeIssue(i, input)), source);
+  return r.data;
+}
+
+/** Validates a full configuration (as read from a run's `config.json`). */
+export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
+  const r = runConfigSchema.safeParse(input);
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => describeIssue(i, input)), source);
+  return r.data;
+}
+
+/**
+ * Resolves a configuration: the preset (`overrides.preset`, default `cpu`), then the overrides,
+ * then the baseline rules — `ae` has no flow (α = β = 0), `fastflow` no decoder (α = β = 1).
+ */
+export function resolveConfig(overridesInput: unknown = {}, source = 'config'): RunConfig {
+  const o = parseOverrides(overridesInput, source);
+  const base = PRESETS[o.preset ?? 'cpu'];
+  const merged = {
+    preset: o.preset ?? base.preset,
+    model: o.model ?? base.model,
+    encoder: { ...base.encoder, ...o.encoder },
+    size: o.size ?? base.size,
+    flow: { ...base.flow, ...o.flow },
+    decoder: { ...base.decoder, ...o.decoder },
+    loss: { ...base.loss, ...o.loss },
+    score: { ...base.score, ...o.score },
+    train: { ...base.train, ...o.train },
+  };
+  // A Wide-ResNet-specific decoder width list does not fit another encoder: derive it then.
+  if (o.encoder?.arch !== undefined && o.decoder?.widths === undefined && o.encoder.arch !== base.encoder.arch) merged.decoder.widths = null;
+  if (merged.model === 'ae') {
+    merged.loss.alpha = 0;
+    merged.score.beta = 0;
+  } else if (merged.model === 'fastflow') {
+    merged.loss.alpha = 1;
+    merged.score.beta = 1;
+  }
+  return parseRunConfig(merged, source);
+}
+
+/** The JSON Schema of the configuration (for a CLI's `--help` or an editor). */
+export function runConfigJsonSchema(): unknown {
+  return z.toJSONSchema(runConfigSchema);
+}

@@ -1,0 +1,269 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Encoder } from '@aeflow/backbone';
+import { ssim } from '@aeflow/metrics';
+import { readSafetensors, SeededRandom, writeSafetensors } from '@aeflow/tensor';
+import {
+  AEFlow,
+  FeatureCache,
+  loadBatch,
+  loadRun,
+  resolveConfig,
+  RUN_FILES,
+  scoreRun,
+  ssimPerImage,
+  Trainer,
+  trainRun,
+  type HistoryRecord,
+} from './index.js';
+import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
+
+let encoder: Encoder;
+let dir = '';
+
+beforeAll(async () => {
+  await trainingBackend();
+  encoder = await tinyEncoder();
+  dir = await mkdtemp(join(tmpdir(), 'aeflow-model-'));
+});
+afterAll(async () => {
+  encoder?.dispose();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function randomImages(n: number, size: number, seed: number): tf.Tensor4D {
+  return new SeededRandom(seed).uniformTensor([n, size, size, 3]) as tf.Tensor4D;
+}
+
+describe('differentiable SSIM', () => {
+  it('matches @aeflow/metrics ssim (scikit-image convention) per image', async () => {
+    const a = randomImages(2, 16, 1);
+    const noise = new SeededRandom(2).normalTensor([2, 16, 16, 3], 0.1);
+    const b = tf.tidy(() => tf.clipByValue(tf.add(a, noise), 0, 1)) as tf.Tensor4D;
+    const got = await ssimPerImage(a, b).data();
+    const av = await a.data();
+    const bv = await b.data();
+    const per = 16 * 16 * 3;
+    for (let i = 0; i < 2; i++) {
+      const expected = ssim(av.subarray(i * per, (i + 1) * per), bv.subarray(i * per, (i + 1) * per), { width: 16, height: 16, channels: 3, dataRange: 1 });
+      expect(Math.abs(got[i]! - expected)).toBeLessThan(1e-5);
+    }
+    // and it is differentiable
+    const g = tf.grad((x: tf.Tensor) => tf.sum(ssimPerImage(x as tf.Tensor4D, b)))(a);
+    const gv = await g.data();
+    expect(gv.every((v) => Number.isFinite(v))).toBe(true);
+    expect(gv.some((v) => v !== 0)).toBe(true);
+    tf.dispose([a, b, noise, g]);
+  });
+});
+
+describe('configuration', () => {
+  it('names an unknown key and the allowed ones, and a wrong type or value', () => {
+    expect(() => resolveConfig({ train: { learningRate: 1 } })).toThrow(/unknown key "learningRate" in train; allowed: lr, weightDecay/);
+    expect(() => resolveConfig({ colour: 'red' })).toThrow(/unknown key "colour"; allowed: preset, model/);
+    expect(() => resolveConfig({ train: { epochs: 'ten' } })).toThrow(/train\.epochs: .*\(got "ten"\)/);
+    expect(() => resolveConfig({ model: 'vae' })).toThrow(/model: "vae" is not allowed; use one of "aeflow", "ae", "fastflow"/);
+  });
+
+  it('applies the baseline rules and the presets', () => {
+    expect(resolveConfig({ model: 'ae' }).loss.alpha).toBe(0);
+    expect(resolveConfig({ model: 'ae' }).score.beta).toBe(0);
+    expect(resolveConfig({ model: 'fastflow' }).score.beta).toBe(1);
+    const paper = resolveConfig({ preset: 'paper' });
+    expect(paper.encoder.arch).toBe('wide_resnet50_2');
+    expect(paper.decoder.widths).toEqual([512, 256, 64]);
+    expect(paper.train.batchSize).toBe(64);
+    expect(resolveConfig({}).encoder.arch).toBe('mobilenet_v1');
+  });
+});
+
+describe('AEFlow', () => {
+  it('loss falls on a small dataset, and the tensor count stays flat over 50 steps', async () => {
+    const model = new AEFlow(tinyConfig(), encoder);
+    const trainer = new Trainer(model, { lr: 2e-3, weightDecay: 1e-5 });
+    const data = syntheticDataset('fall', 8, 0);
+    const images = await loadBatch(data, data.items, 32);
+    const features = model.encode(images);
+    const first = await trainer.step(features, images);
+    const before = tf.memory().numTensors;
+    const losses: number[] = [first.loss];
+    for (let i = 0; i < 50; i++) losses.push((await trainer.step(features, images)).loss);
+    expect(tf.memory().numTensors).toBe(before);
+    const head = (losses[0]! + losses[1]! + losses[2]!) / 3;
+    const tail = (losses.at(-1)! + losses.at(-2)! + losses.at(-3)!) / 3;
+    expect(losses.every((l) => Number.isFinite(l))).toBe(true);
+    expect(tail).toBeLessThan(head - 0.1 * Math.abs(head));
+    tf.dispose([images, features]);
+    trainer.dispose();
+    model.dispose(true);
+  });
+
+  it('scores a batch exactly as it scores its images one by one', async () => {
+    const model = new AEFlow(tinyConfig(), encoder);
+    const images = randomImages(4, 32, 5);
+    const batch = await model.score(images);
+    expect(batch).toHaveLength(4);
+    for (let i = 0; i < 4; i++) {
+      const one = tf.slice(images, [i, 0, 0, 0], [1, 32, 32, 3]);
+      const [s] = await model.score(one);
+      one.dispose();
+      expect(Math.abs(s!.total - batch[i]!.total)).toBeLessThan(1e-5);
+      expect(Math.abs(s!.flow - batch[i]!.flow)).toBeLessThan(1e-5);
+      expect(Math.abs(s!.recon - batch[i]!.recon)).toBeLessThan(1e-5);
+      expect(s!.residual.length).toBe(32 * 32);
+    }
+    images.dispose();
+    model.dispose(true);
+  });
+
+  it('save → load gives identical scores (PyTorch-like keys flow.* and decoder.*)', async () => {
+    const model = new AEFlow(tinyConfig(), encoder);
+    const trainer = new Trainer(model, { lr: 1e-3, weightDecay: 0 });
+    const images = randomImages(4, 32, 6);
+    const features = model.encode(images);
+    for (let i = 0; i < 3; i++) await trainer.step(features, images);
+    const weights = model.getWeights();
+    expect(Object.keys(weights).some((k) => k.startsWith('flow.'))).toBe(true);
+    expect(Object.keys(weights)).toContain('decoder.blocks.0.up.weight');
+    const path = join(dir, 'saved.safetensors');
+    await writeSafetensors(path, weights);
+    tf.dispose(Object.values(weights));
+    const other = new AEFlow(tinyConfig({ train: { seed: 9 } }), encoder);
+    const loaded = await readSafetensors(path);
+    other.setWeights(loaded);
+    tf.dispose(Object.values(loaded));
+    const a = await model.score(images);
+    const b = await other.score(images);
+    expect(b.map((s) => s.total)).toEqual(a.map((s) => s.total));
+    tf.dispose([images, features]);
+    trainer.dispose();
+    model.dispose(true);
+    other.dispose(true);
+  });
+});
+
+describe('trainRun / scoreRun', () => {
+  const train = syntheticDataset('syn-train', 12, 0);
+  const val = syntheticDataset('syn-val', 6, 6, 32, 2);
+
+  it('trains, validates with AUROC, keeps the best model and scores with it', async () => {
+    const runDir = join(dir, 'run-basic');
+    const result = await trainRun({ runDir, config: { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 2 } }, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: join(dir, 'cache') });
+    expect(result.stopped).toBe('done');
+    expect(result.epoch).toBe(2);
+    const epochs = result.history.filter((r): r is Extract<HistoryRecord, { kind: 'epoch' }> => r.kind === 'epoch');
+    expect(epochs).toHaveLength(2);
+    expect(epochs[0]!.validation?.metric).toBe('auroc');
+    const history = (await readFile(join(runDir, RUN_FILES.history), 'utf8')).trim().split('\n');
+    expect(history.length).toBe(result.history.length);
+    const config = JSON.parse(await readFile(join(runDir, RUN_FILES.config), 'utf8')) as { size: number };
+    expect(config.size).toBe(32);
+    const scored = await scoreRun({ runDir, data: { dataset: val }, encoder });
+    expect(scored.rows).toHaveLength(12);
+    expect(scored.metrics?.anomalies).toBe(6);
+    expect(scored.metrics!.auroc).toBeGreaterThanOrEqual(0);
+    const csv = await readFile(join(runDir, RUN_FILES.scores), 'utf8');
+    expect(csv.split('\n')[0]).toBe('id,label,flow_score,recon_score,total_score,predicted');
+  });
+
+  it('recovers from an injected NaN step: restores, halves the lr, logs, never writes NaN', async () => {
+    const runDir = join(dir, 'run-nan');
+    const result = await trainRun({ runDir, config: tinyOverrides(), train: { dataset: train }, encoder, cacheDir: null, injectNaNAtSteps: [2] });
+    const bad = result.history.filter((r) => r.kind === 'nonfinite');
+    expect(bad).toHaveLength(1);
+    expect(bad[0]!.lr).toBeCloseTo(tinyConfig().train.lr / 2, 12);
+    const last = result.history.filter((r) => r.kind === 'epoch').at(-1)!;
+    expect(last.lr).toBeCloseTo(tinyConfig().train.lr / 2, 12);
+    const saved = await readSafetensors(join(runDir, RUN_FILES.checkpoint));
+    for (const t of Object.values(saved)) expect(t.dataSync().every((v) => Number.isFinite(v))).toBe(true);
+    tf.dispose(Object.values(saved));
+  });
+
+  it('an interrupted and resumed run ends with the weights of an uninterrupted one', async () => {
+    const overrides = { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 3 } };
+    const whole = join(dir, 'run-whole');
+    await trainRun({ runDir: whole, config: overrides, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') });
+    const parts = join(dir, 'run-parts');
+    const controller = new AbortController();
+    const first = await trainRun({
+      runDir: parts,
+      config: overrides,
+      train: { dataset: train },
+      encoder,
+      cacheDir: join(dir, 'cache'),
+      signal: controller.signal,
+      // "kill" in the middle of epoch 2: its partial progress is lost, as with a real kill
+      onEvent: (e) => {
+        if (e.type === 'step' && e.epoch === 2 && e.batch === 2) controller.abort();
+      },
+    });
+    expect(first.stopped).toBe('aborted');
+    expect(first.epoch).toBe(1);
+    const second = await trainRun({ runDir: parts, resume: true, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') });
+    expect(second.stopped).toBe('done');
+    expect(second.epoch).toBe(3);
+    const a = await readSafetensors(join(whole, RUN_FILES.checkpoint));
+    const b = await readSafetensors(join(parts, RUN_FILES.checkpoint));
+    expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+    for (const k of Object.keys(a)) {
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a[k]!, b[k]!))).dataSync()[0]!);
+      expect(diff, k).toBeLessThanOrEqual(1e-5);
+    }
+    tf.dispose([...Object.values(a), ...Object.values(b)]);
+    const m = await loadRun(parts, { encoder });
+    expect(m.config.train.epochs).toBe(3);
+    m.dispose(true);
+  });
+
+  it('reuses cached features across runs and they equal freshly computed ones within float16', async () => {
+    const model = new AEFlow(tinyConfig(), encoder);
+    const root = join(dir, 'cache2');
+    const c1 = await FeatureCache.open(model, train.name, root);
+    await c1.fill(model, train, train.items, 4);
+    expect(c1.computed).toBe(12);
+    const c2 = await FeatureCache.open(model, train.name, root);
+    await c2.fill(model, train, train.items, 4);
+    expect(c2.computed).toBe(0);
+    const ids = train.items.slice(0, 3).map((i) => i.id);
+    const x = c1.batch(ids);
+    const y = c2.batch(ids);
+    expect(Array.from(y.features.dataSync())).toEqual(Array.from(x.features.dataSync()));
+    const fresh = model.encode(x.images);
+    const err = tf.tidy(() => tf.max(tf.abs(tf.sub(fresh, x.features))).dataSync()[0]!);
+    const scale = tf.tidy(() => tf.max(tf.abs(fresh)).dataSync()[0]!);
+    expect(err).toBeLessThan(2e-3 * Math.max(1, scale));
+    tf.dispose([x.features, x.images, y.features, y.images, fresh]);
+    model.dispose(true);
+  });
+
+  it('trains and scores the two baselines with one flag (ae, fastflow)', async () => {
+    for (const kind of ['ae', 'fastflow'] as const) {
+      const runDir = join(dir, `run-${kind}`);
+      const result = await trainRun({ runDir, config: { ...tinyOverrides(), model: kind, train: { ...tinyOverrides().train, epochs: 1 } }, train: { dataset: train }, encoder, cacheDir: null });
+      expect(result.config.model).toBe(kind);
+      const model = await loadRun(runDir, { encoder });
+      expect(model.flowModel === undefined).toBe(kind === 'ae');
+      expect(model.decoder === undefined).toBe(kind === 'fastflow');
+      const images = randomImages(2, 32, 3);
+      const s = await model.score(images);
+      expect(s[0]!.residual.length).toBe(32 * 32);
+      if (kind === 'ae') expect(s[0]!.total).toBeCloseTo(s[0]!.recon, 6);
+      else expect(s[0]!.total).toBeCloseTo(s[0]!.flow, 6);
+      images.dispose();
+      model.dispose(true);
+    }
+  });
+});
+
+function tinyOverrides(): { size: number; encoder: object; flow: object; decoder: object; train: { batchSize: number; epochs: number; lr: number; validateEvery: number } } {
+  return {
+    size: 32,
+    encoder: { arch: { block: 'basic', layers: [1, 1, 1] }, weights: 'random', tap: 'layer3' },
+    flow: { blocks: 2, hiddenChannels: 32 },
+    decoder: { widths: [32, 16, 8] },
+    train: { batchSize: 4, epochs: 2, lr: 1e-3, validateEvery: 1 },
+  };
+}

@@ -1,0 +1,339 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Encoder, Normalization } from '@aeflow/backbone';
+import { createAllInOneFlow } from '@aeflow/flows';
+import { AEFlowDecoder } from '@aeflow/decoder';
+import type { RunConfig } from './config.js';
+import { ssimMap } from './ssim.js';
+
+/** The flow as the model uses it (what `@aeflow/flows`' `createAllInOneFlow` returns). */
+export interface FlowModel {
+  forward(x: tf.Tensor, options?: { training?: boolean; checkFinite?: boolean }): { y: tf.Tensor; logDet: tf.Tensor1D };
+  readonly trainableVariables: tf.Variable[];
+  /** The flow's own tensors (not copies), PyTorch-like dotted keys. */
+  getWeights(): Record<string, tf.Tensor>;
+  setWeights(weights: Record<string, tf.Tensor>): void;
+  dispose(): void;
+}
+
+/** The three losses of a batch (scalars). */
+export interface LossTensors {
+  /** α·flowNll + (1 − α)·recon. */
+  total: tf.Scalar;
+  /** Flow negative log-likelihood per dimension, mean over the batch (0 without a flow). */
+  flowNll: tf.Scalar;
+  /** Reconstruction loss (MSE, or 1 − SSIM), mean over the batch (0 without a decoder). */
+  recon: tf.Scalar;
+}
+
+/** Scores of a batch as tensors: higher = more anomalous. */
+export interface ScoreTensors {
+  /** S_flow per image, [N] (0 without a flow). */
+  flow: tf.Tensor1D;
+  /** −SSIM(x, x′) per image on [0, 1] images, [N] (0 without a decoder). */
+  recon: tf.Tensor1D;
+  /** β·flow + (1 − β)·recon, [N]. */
+  total: tf.Tensor1D;
+  /**
+   * Where the image differs from normal, [N, H, W] at the image size: |x − x′| averaged over the
+   * channels (AE-FLOW, AE); the per-pixel flow map −exp(−½·mean_c z′²) upsampled (FastFlow).
+   */
+  residual: tf.Tensor3D;
+}
+
+/** The scores of one image, as plain numbers. */
+export interface ImageScore {
+  flow: number;
+  recon: number;
+  total: number;
+  /** H·W row-major. */
+  residual: Float32Array;
+  width: number;
+  height: number;
+}
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+function denormalizer(n: Normalization): { scale: number[]; offset: number[] } {
+  if (n.kind === 'imagenet') return { scale: [...n.std], offset: [...n.mean] };
+  return { scale: [0.5, 0.5, 0.5], offset: [0.5, 0.5, 0.5] }; // [-1, 1] → [0, 1]
+}
+
+/**
+ * AE-FLOW: a frozen encoder, a normalizing flow on its features and a decoder from the flow's
+ * output back to the image. Also the two baselines of the paper's Table 1 (`config.model`):
+ * `ae` (encoder → decoder, no flow) and `fastflow` (encoder → flow, no decoder).
+ *
+ * Images enter as NHWC in [0, 1] (what `@aeflow/datasets` yields); the encoder normalises them.
+ * The decoder predicts the normalised image, so the MSE compares normalised images, while SSIM
+ * (training loss option and score) compares images mapped back to [0, 1] with data range 1.
+ */
+export class AEFlow {
+  readonly config: RunConfig;
+  readonly encoder: Encoder;
+  readonly tap: string;
+  /** Feature channels, stride and the feature map size at `config.size`. */
+  readonly featureChannels: number;
+  readonly stride: number;
+  readonly featureSize: number;
+  readonly flowModel: FlowModel | undefined;
+  readonly decoder: AEFlowDecoder | undefined;
+  private readonly denorm: { scale: tf.Tensor1D; offset: tf.Tensor1D };
+  private disposed = false;
+
+  constructor(config: RunConfig, encoder: Encoder, parts: { flow?: FlowModel; decoder?: AEFlowDecoder } = {}) {
+    this.config = config;
+    this.encoder = encoder;
+    this.tap = config.encoder.tap;
+    const channels = (encoder.channels as Record<string, number>)[this.tap];
+    const stride = (encoder.stride as Record<string, number>)[this.tap];
+    if (channels === undefined || stride === undefined) {
+      throw new Error(`AEFlow: the encoder ${encoder.id} has no tap "${this.tap}" (it has ${Object.keys(encoder.channels).join(', ')}); set encoder.tap accordingly`);
+    }
+    if (config.size % stride !== 0 || config.size < stride) {
+      throw new Error(`AEFlow: size ${config.size} must be a multiple of the encoder stride ${stride} (e.g. ${Math.max(1, Math.round(config.size / stride)) * stride})`);
+    }
+    this.featureChannels = channels;
+    this.stride = stride;
+    this.featureSize = config.size / stride;
+    const seed = config.train.seed;
+    if (config.model !== 'ae') {
+      this.flowModel =
+        parts.flow ??
+        (createAllInOneFlow({
+          channels,
+          blocks: config.flow.blocks,
+          subnet: config.flow.subnet,
+          ...(config.flow.hiddenChannels !== null ? { hiddenChannels: config.flow.hiddenChannels } : {}),
+          clamp: config.flow.clamp,
+          clampMode: config.flow.clampMode,
+          permutation: config.flow.permutation,
+          seed: seed + 1,
+        }));
+    }
+    if (config.model !== 'fastflow') {
+      this.decoder =
+        parts.decoder ??
+        new AEFlowDecoder({
+          inChannels: channels,
+          stride,
+          ...(config.decoder.widths !== null ? { widths: config.decoder.widths } : {}),
+          outChannels: 3,
+          seed: seed + 2,
+        });
+    }
+    const d = denormalizer(encoder.normalization);
+    this.denorm = { scale: tf.tensor1d(d.scale), offset: tf.tensor1d(d.offset) };
+  }
+
+  /** Everything an optimiser updates: flow then decoder. */
+  get trainableVariables(): tf.Variable[] {
+    return [...(this.flowModel?.trainableVariables ?? []), ...(this.decoder?.trainableVariables ?? [])];
+  }
+
+  /** Frozen encoder features of images in [0, 1]: [N, H/stride, W/stride, C]. */
+  encode(images: tf.Tensor4D): tf.Tensor4D {
+    this.checkAlive();
+    this.checkImages(images, 'encode');
+    return tf.tidy(() => {
+      const feats = this.encoder.features(this.encoder.normalize(images));
+      return feats[this.tap]!;
+    });
+  }
+
+  /** The flow's output z′ and log-det per image (the identity for the `ae` baseline). */
+  flow(features: tf.Tensor4D, training = false): { z: tf.Tensor4D; logDet: tf.Tensor1D } {
+    this.checkAlive();
+    if (!this.flowModel) return tf.tidy(() => ({ z: tf.clone(features), logDet: tf.zeros<tf.Rank.R1>([features.shape[0]]) }));
+    const { y, logDet } = this.flowModel.forward(features, { training, checkFinite: false });
+    return { z: y as tf.Tensor4D, logDet };
+  }
+
+  /** Decoder output: the reconstructed image, ImageNet/encoder-normalised, [N, H, W, 3]. */
+  decode(z: tf.Tensor4D): tf.Tensor4D {
+    this.checkAlive();
+    if (!this.decoder) throw new Error(`AEFlow.decode: the "${this.config.model}" model has no decoder`);
+    return this.decoder.forward(z);
+  }
+
+  /** Maps a normalised image (the decoder's output) back to [0, 1] pixel units (not clipped). */
+  toPixels(normalized: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => tf.add(tf.mul(normalized, this.denorm.scale), this.denorm.offset));
+  }
+
+  /** The training loss of a batch, from precomputed features (the feature cache) and the images. */
+  lossFromFeatures(features: tf.Tensor4D, images: tf.Tensor4D, training = true): LossTensors {
+    this.checkAlive();
+    const { alpha } = this.config.loss;
+    return tf.tidy(() => {
+      const { z, logDet } = this.flow(features, training);
+      const flowNll = this.flowModel ? tf.mean(this.nllPerDim(z, logDet)) : tf.scalar(0);
+      let recon: tf.Scalar = tf.scalar(0);
+      if (this.decoder) {
+        const xHat = this.decode(z);
+        if (this.config.loss.recon === 'mse') {
+          recon = tf.mean(tf.squaredDifference(xHat, this.encoder.normalize(images)));
+        } else {
+          recon = tf.sub(1, tf.mean(tf.mean(ssimMap(this.toPixels(xHat), this.asRgb(images), { dataRange: 1 }), [1, 2, 3])));
+        }
+      }
+      const total = tf.add<tf.Scalar>(tf.mul(flowNll, alpha), tf.mul(recon, 1 - alpha));
+      return { total, flowNll: flowNll as tf.Scalar, recon };
+    });
+  }
+
+  /** The training loss of a batch of images in [0, 1]. */
+  loss(images: tf.Tensor4D, training = true): LossTensors {
+    const features = this.encode(images);
+    try {
+      return this.lossFromFeatures(features, images, training);
+    } finally {
+      features.dispose();
+    }
+  }
+
+  /** NLL per dimension per image: −(log N(z′) + log|det|) / D, [N]. */
+  nllPerDim(z: tf.Tensor, logDet: tf.Tensor1D): tf.Tensor1D {
+    return tf.tidy(() => {
+      const d = z.size / z.shape[0];
+      const logPrior = tf.sum(tf.reshape(tf.mul(tf.add(tf.square(z), LOG_2PI), -0.5), [z.shape[0], -1]), 1);
+      return tf.div<tf.Tensor1D>(tf.neg(tf.add(logPrior, logDet)), d);
+    });
+  }
+
+  /** Scores of a batch from precomputed features (eval mode). */
+  scoreFromFeatures(features: tf.Tensor4D, images: tf.Tensor4D): ScoreTensors {
+    this.checkAlive();
+    const { beta } = this.config.score;
+    const [n, h, w] = images.shape;
+    return tf.tidy(() => {
+      const { z, logDet } = this.flow(features, false);
+      let flow: tf.Tensor1D = tf.zeros([n]);
+      if (this.flowModel) {
+        if (this.config.score.flow === 'nll') flow = this.nllPerDim(z, logDet);
+        else {
+          // −exp(mean over dimensions of log N(z′; 0, I)): the prior density per dimension, no Jacobian
+          const meanLog = tf.mean(tf.reshape(tf.mul(tf.add(tf.square(z), LOG_2PI), -0.5), [n, -1]), 1);
+          flow = tf.neg(tf.exp(meanLog)) as tf.Tensor1D;
+        }
+      }
+      let recon: tf.Tensor1D = tf.zeros([n]);
+      let residual: tf.Tensor3D;
+      if (this.decoder) {
+        const xHat = tf.clipByValue<tf.Tensor4D>(this.toPixels(this.decode(z)), 0, 1);
+        const x = this.asRgb(images);
+        recon = tf.neg(tf.mean(ssimMap(xHat, x, { dataRange: 1 }), [1, 2, 3])) as tf.Tensor1D;
+        residual = tf.mean<tf.Tensor3D>(tf.abs(tf.sub(x, xHat)), 3);
+      } else {
+        // FastFlow's map: −exp(−½·mean_c z′²) per feature position, bilinearly upsampled
+        const map = tf.neg(tf.exp(tf.mul(tf.mean(tf.square(z), 3, true), -0.5))) as tf.Tensor4D;
+        residual = tf.squeeze(tf.image.resizeBilinear(map, [h, w], false), [3]);
+        if (this.flowModel && this.config.score.flow === 'density') flow = tf.mean(map, [1, 2, 3]);
+      }
+      const total = tf.add<tf.Tensor1D>(tf.mul(flow, beta), tf.mul(recon, 1 - beta));
+      return { flow, recon, total, residual };
+    });
+  }
+
+  /** Scores of a batch of images in [0, 1] (eval mode), as tensors. */
+  scoreTensors(images: tf.Tensor4D): ScoreTensors {
+    const features = this.encode(images);
+    try {
+      return this.scoreFromFeatures(features, images);
+    } finally {
+      features.dispose();
+    }
+  }
+
+  /** Scores of a batch of images in [0, 1], one record per image (higher = more anomalous). */
+  async score(images: tf.Tensor4D): Promise<ImageScore[]> {
+    const s = this.scoreTensors(images);
+    try {
+      return await scoresToRecords(s);
+    } finally {
+      tf.dispose([s.flow, s.recon, s.total, s.residual]);
+    }
+  }
+
+  /**
+   * Flow and decoder weights with PyTorch-like keys: `flow.<key>` (the flow's own names) and
+   * `decoder.<key>` (PyTorch layout). New tensors: the caller disposes them.
+   */
+  getWeights(): Record<string, tf.Tensor> {
+    this.checkAlive();
+    const out: Record<string, tf.Tensor> = {};
+    if (this.flowModel) for (const [k, v] of Object.entries(this.flowModel.getWeights())) out[`flow.${k}`] = tf.clone(v);
+    if (this.decoder) for (const [k, v] of Object.entries(this.decoder.getWeights())) out[`decoder.${k}`] = v;
+    return out;
+  }
+
+  /** Loads weights as {@link getWeights} returns them; a missing or extra key is an error. */
+  setWeights(weights: Record<string, tf.Tensor>): void {
+    this.checkAlive();
+    const flow: Record<string, tf.Tensor> = {};
+    const dec: Record<string, tf.Tensor> = {};
+    for (const [k, v] of Object.entries(weights)) {
+      if (k.startsWith('flow.')) flow[k.slice(5)] = v;
+      else if (k.startsWith('decoder.')) dec[k.slice(8)] = v;
+      else throw new Error(`AEFlow.setWeights: unexpected key "${k}"; keys start with flow. or decoder.`);
+    }
+    if (this.flowModel) this.flowModel.setWeights(flow);
+    else if (Object.keys(flow).length > 0) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model has no flow, but the weights have flow.* keys`);
+    if (this.decoder) this.decoder.setWeights(dec);
+    else if (Object.keys(dec).length > 0) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model has no decoder, but the weights have decoder.* keys`);
+  }
+
+  /** Multiply-adds per image of one forward pass of the trained parts (flow + decoder). */
+  trainedMultiplyAdds(): number {
+    const positions = this.featureSize * this.featureSize;
+    const flowMacs = (this.flowModel as { multiplyAdds?: (h: number, w: number) => number } | undefined)?.multiplyAdds?.(this.featureSize, this.featureSize);
+    // Fallback when the flow does not report its cost: its parameter count per position.
+    const flowCost = flowMacs ?? (this.flowModel ? positions * this.flowModel.trainableVariables.reduce((s, v) => s + v.size, 0) : 0);
+    return flowCost + (this.decoder?.multiplyAdds(this.featureSize, this.featureSize) ?? 0);
+  }
+
+  /** Disposes the flow, the decoder and (unless `keepEncoder`) the encoder. */
+  dispose(keepEncoder = false): void {
+    if (this.disposed) return;
+    this.flowModel?.dispose();
+    this.decoder?.dispose();
+    tf.dispose([this.denorm.scale, this.denorm.offset]);
+    if (!keepEncoder) this.encoder.dispose();
+    this.disposed = true;
+  }
+
+  private asRgb(images: tf.Tensor4D): tf.Tensor4D {
+    return images.shape[3] === 3 ? images : tf.tile<tf.Tensor4D>(images, [1, 1, 1, 3]);
+  }
+
+  private checkImages(images: tf.Tensor4D, fn: string): void {
+    const [, h, w, c] = images.shape;
+    if (images.rank !== 4 || (c !== 1 && c !== 3)) {
+      throw new Error(`AEFlow.${fn}: expected NHWC images with 1 or 3 channels, got shape [${images.shape.join(', ')}]`);
+    }
+    if (h !== this.config.size || w !== this.config.size) {
+      throw new Error(`AEFlow.${fn}: images are ${h}×${w}, the model was configured for ${this.config.size}×${this.config.size} (config.size)`);
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new Error('AEFlow: used after dispose()');
+  }
+}
+
+/** Reads score tensors into one record per image (does not dispose them). */
+export async function scoresToRecords(s: ScoreTensors): Promise<ImageScore[]> {
+  const [flow, recon, total, residual] = await Promise.all([s.flow.data(), s.recon.data(), s.total.data(), s.residual.data()]);
+  const [n, h, w] = s.residual.shape;
+  const out: ImageScore[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({
+      flow: flow[i]!,
+      recon: recon[i]!,
+      total: total[i]!,
+      residual: (residual as Float32Array).slice(i * h * w, (i + 1) * h * w),
+      width: w,
+      height: h,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,571 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createEncoder, type Encoder } from '@aeflow/backbone';
+import type { ImageDataset, ImageItem } from '@aeflow/datasets';
+import { auroc, averagePrecision, bestF1, type ThresholdMetrics } from '@aeflow/metrics';
+import { readSafetensors, readSafetensorsHeader, SeededRandom, writableCacheDir, writeFileAtomic, writeSafetensors } from '@aeflow/tensor';
+import { Adam } from './adam.js';
+import { parseRunConfig, resolveConfig, type RunConfig } from './config.js';
+import { FeatureCache, loadBatch } from './feature-cache.js';
+import { AEFlow } from './model.js';
+
+/** Files of a run folder (DESIGN.md). */
+export const RUN_FILES = {
+  config: 'config.json',
+  /** The best weights so far (by validation; the last ones without validation): what scoring uses. */
+  model: 'model.safetensors',
+  /** The last epoch's weights + optimizer moments + loop state (epoch, step, lr, RNG): resume reads it. */
+  checkpoint: 'checkpoint.safetensors',
+  history: 'history.jsonl',
+  scores: 'scores.csv',
+  metrics: 'metrics.json',
+} as const;
+
+/** A dataset and the items of it to use (default: all of its items). */
+export interface DataSplit {
+  dataset: ImageDataset;
+  items?: readonly ImageItem[];
+}
+
+/** One line of `history.jsonl`. */
+export type HistoryRecord =
+  | {
+      kind: 'epoch';
+      epoch: number;
+      step: number;
+      lr: number;
+      loss: number;
+      flowNll: number;
+      recon: number;
+      seconds: number;
+      imagesPerSecond: number;
+      /** Present on validation epochs. */
+      validation?: { metric: 'auroc' | 'loss'; value: number };
+      best?: boolean;
+    }
+  | { kind: 'nonfinite'; epoch: number; step: number; lr: number; message: string }
+  | { kind: 'cache'; computed: number; cached: number; seconds: number };
+
+/** Progress events of {@link trainRun} (for a CLI's progress display). */
+export type TrainEvent =
+  | { type: 'cache'; done: number; total: number }
+  | { type: 'step'; epoch: number; step: number; batch: number; batches: number; loss: number }
+  | { type: 'history'; record: HistoryRecord };
+
+export interface TrainRunOptions {
+  /** The run folder (created). */
+  runDir: string;
+  /** Preset name + overrides (see `resolveConfig`); ignored when resuming (config.json is used). */
+  config?: unknown;
+  /** Training images (normal ones). Default items: all whose label is not 1. */
+  train: DataSplit;
+  /** Validation images: AUROC when they include anomalies (label 1), else the mean loss. */
+  validation?: DataSplit;
+  /** Continue the run in `runDir` from its checkpoint (a fresh start when there is none). */
+  resume?: boolean;
+  /** Train until this epoch (default config.train.epochs); lets a resumed run go further. */
+  epochs?: number;
+  /** A ready encoder (else built from config.encoder). It is not disposed. */
+  encoder?: Encoder;
+  /** Feature cache root: a folder, `null` for memory only; default `<writableCacheDir()>/features`. */
+  cacheDir?: string | null;
+  /** Stops between two steps (no checkpoint is written for the partial epoch), as a kill would. */
+  signal?: AbortSignal;
+  onEvent?: (event: TrainEvent) => void;
+  /** Stop after the first epoch that ends past this many seconds (a checkpoint is written). */
+  maxSeconds?: number;
+  /** Fault injection for tests: at these global steps (1-based) the loss is multiplied by NaN. */
+  injectNaNAtSteps?: readonly number[];
+}
+
+export interface TrainResult {
+  runDir: string;
+  config: RunConfig;
+  history: HistoryRecord[];
+  /** Last completed epoch. */
+  epoch: number;
+  best: { epoch: number; metric: 'auroc' | 'loss'; value: number } | null;
+  stopped: 'done' | 'aborted' | 'time';
+  seconds: number;
+}
+
+interface LoopState {
+  epoch: number;
+  step: number;
+  lr: number;
+  optimizerStep: number;
+  rng: number[];
+  best: TrainResult['best'];
+}
+
+/** What one training step did. */
+export interface StepResult {
+  loss: number;
+  flowNll: number;
+  recon: number;
+  gradSquaredNorm: number;
+  /** false: the loss or a gradient was NaN/Inf and the update was not applied. */
+  finite: boolean;
+}
+
+/**
+ * One optimisation step at a time on the trained parts (flow + decoder) of a model: loss,
+ * gradients, a finiteness check (one read per step), and the Adam update only when everything is
+ * finite. Every tensor of a step is disposed: the tensor count stays flat.
+ */
+export class Trainer {
+  readonly optimizer: Adam;
+  private readonly vars: tf.Variable[];
+
+  constructor(
+    readonly model: AEFlow,
+    config: { lr: number; weightDecay: number },
+  ) {
+    this.vars = model.trainableVariables;
+    this.optimizer = new Adam(this.vars, config);
+  }
+
+  /** A step on a batch of features (from the encoder or the cache) and its images in [0, 1]. */
+  async step(features: tf.Tensor4D, images: tf.Tensor4D, options: { poison?: boolean } = {}): Promise<StepResult> {
+    const parts: tf.Tensor[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const l = this.model.lossFromFeatures(features, images, true);
+      parts.push(tf.keep(l.flowNll), tf.keep(l.recon));
+      return options.poison ? tf.mul<tf.Scalar>(l.total, Number.NaN) : l.total;
+    }, this.vars);
+    const ordered = this.vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
+    const check = tf.tidy(() => tf.stack([value, parts[0]!, parts[1]!, tf.addN(ordered.map((g) => tf.sum(tf.square(g))))]));
+    try {
+      const [loss, flowNll, recon, gradSquaredNorm] = Array.from(await check.data()) as [number, number, number, number];
+      const finite = [loss, flowNll, recon, gradSquaredNorm].every((v) => Number.isFinite(v));
+      if (finite) this.optimizer.apply(ordered);
+      return { loss, flowNll, recon, gradSquaredNorm, finite };
+    } finally {
+      tf.dispose([value, check, ...parts, ...Object.values(grads)]);
+      tf.dispose(ordered.filter((g) => !Object.values(grads).includes(g)));
+    }
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
+
+/** Builds the encoder a configuration names (pretrained asset, a path, or seeded random weights). */
+export async function encoderFromConfig(config: RunConfig): Promise<Encoder> {
+  const { arch, weights, tap } = config.encoder;
+  return createEncoder({
+    arch: typeof arch === 'string' ? arch : { block: arch.block, layers: arch.layers, ...(arch.widthPerGroup !== undefined ? { widthPerGroup: arch.widthPerGroup } : {}) },
+    ...(weights === 'pretrained' ? {} : { weights }),
+    taps: [tap],
+    seed: config.train.seed,
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function allFinite(tensors: Record<string, tf.Tensor>): boolean {
+  const list = Object.values(tensors);
+  if (list.length === 0) return true;
+  return tf.tidy(() => tf.all(tf.stack(list.map((t) => tf.all(tf.isFinite(t))))).dataSync()[0] === 1);
+}
+
+/** Writes weights, refusing non-finite values: a NaN checkpoint is never written. */
+async function writeWeights(path: string, tensors: Record<string, tf.Tensor>, metadata: Record<string, string>): Promise<void> {
+  if (!allFinite(tensors)) throw new Error(`refusing to write ${path}: the weights contain NaN or Inf`);
+  await writeSafetensors(path, tensors, metadata);
+}
+
+/** Loads a trained model from a run folder (`model.safetensors`, or `checkpoint.safetensors` with `which: 'last'`). */
+export async function loadRun(runDir: string, options: { encoder?: Encoder; which?: 'best' | 'last' } = {}): Promise<AEFlow> {
+  const config = parseRunConfig(JSON.parse(await readFile(join(runDir, RUN_FILES.config), 'utf8')), join(runDir, RUN_FILES.config));
+  const file = join(runDir, options.which === 'last' ? RUN_FILES.checkpoint : RUN_FILES.model);
+  const encoder = options.encoder ?? (await encoderFromConfig(config));
+  const model = new AEFlow(config, encoder);
+  const tensors = await readSafetensors(file, { filter: (k) => k.startsWith('flow.') || k.startsWith('decoder.') });
+  try {
+    model.setWeights(tensors);
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  return model;
+}
+
+interface Batch {
+  features: tf.Tensor4D;
+  images: tf.Tensor4D;
+}
+
+/** Yields batches of features + images: from the cache, or by loading and encoding (prefetching the next load). */
+async function* featureBatches(model: AEFlow, split: Required<DataSplit>, cache: FeatureCache | null, order: readonly number[], batchSize: number): AsyncGenerator<Batch> {
+  const chunks: ImageItem[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) chunks.push(order.slice(i, i + batchSize).map((k) => split.items[k]!));
+  if (cache) {
+    for (const chunk of chunks) yield cache.batch(chunk.map((it) => it.id));
+    return;
+  }
+  let next = chunks.length > 0 ? loadBatch(split.dataset, chunks[0]!, model.config.size) : undefined;
+  for (let c = 0; c < chunks.length; c++) {
+    const images = await next!;
+    next = c + 1 < chunks.length ? loadBatch(split.dataset, chunks[c + 1]!, model.config.size) : undefined;
+    const features = model.encode(images);
+    yield { features, images };
+  }
+}
+
+/** Scores of a split (eval mode): total/flow/recon per item. */
+export async function evaluateSplit(
+  model: AEFlow,
+  split: Required<DataSplit>,
+  cache: FeatureCache | null,
+  batchSize: number,
+): Promise<{ flow: Float32Array; recon: Float32Array; total: Float32Array; loss: number }> {
+  const n = split.items.length;
+  const flow = new Float32Array(n);
+  const recon = new Float32Array(n);
+  const total = new Float32Array(n);
+  let lossSum = 0;
+  let offset = 0;
+  for await (const b of featureBatches(model, split, cache, split.items.map((_, i) => i), batchSize)) {
+    const out = tf.tidy(() => {
+      const s = model.scoreFromFeatures(b.features, b.images);
+      const l = model.lossFromFeatures(b.features, b.images, false);
+      return [s.flow, s.recon, s.total, tf.mul(l.total, b.images.shape[0])];
+    });
+    const [f, r, t, l] = await Promise.all(out.map((x) => x.data()));
+    flow.set(f!, offset);
+    recon.set(r!, offset);
+    total.set(t!, offset);
+    lossSum += l![0]!;
+    offset += b.images.shape[0];
+    tf.dispose([...out, b.features, b.images]);
+  }
+  return { flow, recon, total, loss: lossSum / Math.max(1, n) };
+}
+
+function withItems(split: DataSplit, train: boolean): Required<DataSplit> {
+  const items = split.items ?? (train ? split.dataset.items.filter((it) => it.label !== 1) : split.dataset.items);
+  if (items.length === 0) throw new Error(`${split.dataset.name}: no images to ${train ? 'train on' : 'validate on'}`);
+  return { dataset: split.dataset, items };
+}
+
+/**
+ * Trains a model and keeps its run folder up to date: `config.json` at the start; after every
+ * epoch `checkpoint.safetensors` (weights, Adam moments and the loop state: epoch, step, lr, RNG —
+ * one atomic file, so a kill never leaves weights and state out of step), `history.jsonl`, and
+ * `model.safetensors` whenever validation improves (or every epoch without validation).
+ *
+ * A step whose loss or gradients are NaN/Inf is not applied: the loop restores the state at the
+ * start of the epoch (weights, flow buffers, optimizer), halves the learning rate, logs a
+ * `nonfinite` record, and goes on; eight in a row stop the run with an error.
+ */
+export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
+  const t0 = performance.now();
+  const { runDir } = options;
+  const configPath = join(runDir, RUN_FILES.config);
+  const checkpointPath = join(runDir, RUN_FILES.checkpoint);
+  const resuming = options.resume === true && (await exists(checkpointPath));
+  let config: RunConfig;
+  if (options.resume && (await exists(configPath))) {
+    config = parseRunConfig(JSON.parse(await readFile(configPath, 'utf8')), configPath);
+  } else {
+    config = resolveConfig(options.config ?? {});
+  }
+  const train = withItems(options.train, true);
+  const validation = options.validation ? withItems(options.validation, false) : undefined;
+  const encoder = options.encoder ?? (await encoderFromConfig(config));
+  const model = new AEFlow(config, encoder);
+  const trainer = new Trainer(model, { lr: config.train.lr, weightDecay: config.train.weightDecay });
+  const optimizer = trainer.optimizer;
+  const emit = options.onEvent ?? (() => undefined);
+  const epochs = options.epochs ?? config.train.epochs;
+  let history: HistoryRecord[] = [];
+  let state: LoopState = {
+    epoch: 0,
+    step: 0,
+    lr: config.train.lr,
+    optimizerStep: 0,
+    rng: new SeededRandom(config.train.seed).getState(),
+    best: null,
+  };
+  let snapshot: Record<string, tf.Tensor> | undefined;
+  const takeSnapshot = (): void => {
+    if (snapshot) tf.dispose(Object.values(snapshot));
+    snapshot = { ...model.getWeights() };
+    for (const [k, v] of Object.entries(optimizer.getState())) snapshot[`optimizer.${k}`] = v;
+  };
+  const restore = (from: Record<string, tf.Tensor>, optimizerStep: number): void => {
+    const weights: Record<string, tf.Tensor> = {};
+    const opt: Record<string, tf.Tensor> = {};
+    for (const [k, v] of Object.entries(from)) {
+      if (k.startsWith('optimizer.')) opt[k.slice('optimizer.'.length)] = v;
+      else weights[k] = v;
+    }
+    model.setWeights(weights);
+    optimizer.setState(opt, optimizerStep);
+  };
+
+  try {
+    if (resuming) {
+      const tensors = await readSafetensors(checkpointPath);
+      const header = await readSafetensorsHeader(checkpointPath);
+      const saved = JSON.parse(header.metadata.state ?? 'null') as LoopState | null;
+      if (!saved) throw new Error(`${checkpointPath}: no loop state in its metadata; it is not a training checkpoint`);
+      try {
+        restore(tensors, saved.optimizerStep);
+      } finally {
+        tf.dispose(Object.values(tensors));
+      }
+      state = saved;
+      optimizer.lr = state.lr;
+      try {
+        history = (await readFile(join(runDir, RUN_FILES.history), 'utf8'))
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as HistoryRecord)
+          .filter((r) => !('epoch' in r) || r.epoch <= state.epoch);
+      } catch {
+        history = [];
+      }
+    } else {
+      await writeFileAtomic(
+        configPath,
+        JSON.stringify(
+          {
+            ...config,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+      await writeFileAtomic(
+        join(runDir, 'data.json'),
+        JSON.stringify(
+          {
+            encoder: encoder.id,
+            encoderWeightsHash: encoder.weightsHash,
+            train: { dataset: train.dataset.name, images: train.items.length },
+            validation: validation
+              ? { dataset: validation.dataset.name, images: validation.items.length, anomalies: validation.items.filter((i) => i.label === 1).length }
+              : null,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+    }
+
+    const record = (r: HistoryRecord): void => {
+      history.push(r);
+      emit({ type: 'history', record: r });
+    };
+
+    // Feature cache: the encoder is frozen, so its features are computed once per image.
+    let trainCache: FeatureCache | null = null;
+    let valCache: FeatureCache | null = null;
+    if (config.train.featureCache) {
+      const root = options.cacheDir === null ? undefined : (options.cacheDir ?? join(await writableCacheDir(), 'features'));
+      const tc = performance.now();
+      trainCache = await FeatureCache.open(model, train.dataset.name, root);
+      await trainCache.fill(model, train.dataset, train.items, config.train.batchSize, (done, total) => emit({ type: 'cache', done, total }));
+      if (validation) {
+        valCache = validation.dataset.name === train.dataset.name ? trainCache : await FeatureCache.open(model, validation.dataset.name, root);
+        await valCache.fill(model, validation.dataset, validation.items, config.train.batchSize, (done, total) => emit({ type: 'cache', done, total }));
+      }
+      const computed = trainCache.computed + (valCache && valCache !== trainCache ? valCache.computed : 0);
+      if (!resuming || computed > 0) record({ kind: 'cache', computed, cached: trainCache.cachedCount, seconds: (performance.now() - tc) / 1000 });
+    }
+
+    const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
+    const inject = new Set(options.injectNaNAtSteps ?? []);
+    let stopped: TrainResult['stopped'] = 'done';
+    let consecutiveBad = 0;
+    takeSnapshot();
+    let snapshotStep = optimizer.step;
+
+    for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
+      const te = performance.now();
+      const rng = SeededRandom.fromState(state.rng);
+      const order = rng.permutation(train.items.length);
+      // A batch of one breaks BatchNorm statistics: fold a lone last image into the previous batch's epoch skip.
+      const usable = order.length % config.train.batchSize === 1 && order.length > 1 ? order.slice(0, -1) : order;
+      const batches = Math.ceil(usable.length / config.train.batchSize);
+      let sumLoss = 0;
+      let sumFlow = 0;
+      let sumRecon = 0;
+      let seen = 0;
+      let b = 0;
+      let aborted = false;
+      for await (const batch of featureBatches(model, train, trainCache, usable, config.train.batchSize)) {
+        if (options.signal?.aborted) {
+          tf.dispose([batch.features, batch.images]);
+          aborted = true;
+          break;
+        }
+        b += 1;
+        const stepNumber = state.step + 1;
+        const r = await trainer.step(batch.features, batch.images, { poison: inject.has(stepNumber) });
+        const n = batch.images.shape[0];
+        tf.dispose([batch.features, batch.images]);
+        const { loss, flowNll, recon, gradSquaredNorm: gradSq, finite } = r;
+        if (finite) {
+          consecutiveBad = 0;
+          sumLoss += loss * n;
+          sumFlow += flowNll * n;
+          sumRecon += recon * n;
+          seen += n;
+        }
+        state.step = stepNumber;
+        if (!finite) {
+          // Back to the last good state (the start of this epoch): the flow's BatchNorm running
+          // statistics may have taken the bad batch in; then a smaller step.
+          restore(snapshot!, snapshotStep);
+          state.lr /= 2;
+          optimizer.lr = state.lr;
+          consecutiveBad += 1;
+          record({ kind: 'nonfinite', epoch, step: stepNumber, lr: state.lr, message: `loss ${loss}, squared gradient norm ${gradSq}: restored the epoch-start state, halved the learning rate` });
+          if (consecutiveBad >= 8) throw new Error(`training diverged: ${consecutiveBad} non-finite steps in a row (last lr ${state.lr}); lower train.lr`);
+        }
+        emit({ type: 'step', epoch, step: stepNumber, batch: b, batches, loss });
+      }
+      if (aborted) {
+        stopped = 'aborted';
+        break;
+      }
+      state.epoch = epoch;
+      state.rng = rng.getState();
+      state.optimizerStep = optimizer.step;
+      const seconds = (performance.now() - te) / 1000;
+      const epochRecord: HistoryRecord & { kind: 'epoch' } = {
+        kind: 'epoch',
+        epoch,
+        step: state.step,
+        lr: state.lr,
+        loss: sumLoss / Math.max(1, seen),
+        flowNll: sumFlow / Math.max(1, seen),
+        recon: sumRecon / Math.max(1, seen),
+        seconds,
+        imagesPerSecond: seen / seconds,
+      };
+      let improved = false;
+      if (validation && (epoch % config.train.validateEvery === 0 || epoch === epochs)) {
+        const ev = await evaluateSplit(model, validation, valCache, config.train.batchSize);
+        const labels = validation.items.map((i) => (i.label === 1 ? 1 : 0));
+        const v = hasAnomalies ? { metric: 'auroc' as const, value: auroc(labels, ev.total) } : { metric: 'loss' as const, value: ev.loss };
+        epochRecord.validation = v;
+        improved = state.best === null || (v.metric === 'auroc' ? v.value > state.best.value : v.value < state.best.value);
+        if (improved) state.best = { epoch, ...v };
+      } else if (!validation) {
+        improved = true;
+      }
+      if (improved) epochRecord.best = true;
+      record(epochRecord);
+
+      const weights = model.getWeights();
+      const opt = optimizer.getState();
+      try {
+        const meta = { format: 'aeflow-checkpoint', epoch: String(epoch) };
+        if (improved) await writeWeights(join(runDir, RUN_FILES.model), weights, { format: 'aeflow-model', epoch: String(epoch), model: config.model });
+        const all: Record<string, tf.Tensor> = { ...weights };
+        for (const [k, v] of Object.entries(opt)) all[`optimizer.${k}`] = v;
+        await writeWeights(checkpointPath, all, { ...meta, state: JSON.stringify(state) });
+      } finally {
+        tf.dispose([...Object.values(weights), ...Object.values(opt)]);
+      }
+      await writeFileAtomic(join(runDir, RUN_FILES.history), history.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      takeSnapshot();
+      snapshotStep = optimizer.step;
+      if (options.maxSeconds !== undefined && (performance.now() - t0) / 1000 > options.maxSeconds && epoch < epochs) {
+        stopped = 'time';
+        break;
+      }
+    }
+    return { runDir, config, history, epoch: state.epoch, best: state.best, stopped, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    if (snapshot) tf.dispose(Object.values(snapshot));
+    trainer.dispose();
+    model.dispose(true);
+    if (!options.encoder) encoder.dispose();
+  }
+}
+
+/** One scored image. */
+export interface ScoreRow {
+  id: string;
+  label: 0 | 1 | null;
+  flow: number;
+  recon: number;
+  total: number;
+  predicted: 0 | 1 | null;
+}
+
+export interface ScoreRunOptions {
+  runDir: string;
+  data: DataSplit;
+  encoder?: Encoder;
+  /** Decision threshold on the total score; default: the best-F1 threshold when labels allow it. */
+  threshold?: number;
+  batchSize?: number;
+  /** Write scores.csv and metrics.json into the run folder (default true). */
+  write?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ScoreRunResult {
+  rows: ScoreRow[];
+  metrics: { auroc: number; averagePrecision: number; bestF1: ThresholdMetrics; normals: number; anomalies: number } | null;
+}
+
+/** Scores a dataset with a run's best model; writes scores.csv and metrics.json. */
+export async function scoreRun(options: ScoreRunOptions): Promise<ScoreRunResult> {
+  const model = await loadRun(options.runDir, options.encoder ? { encoder: options.encoder } : {});
+  try {
+    const split = withItems(options.data, false);
+    const batchSize = options.batchSize ?? model.config.train.batchSize;
+    const rows: ScoreRow[] = [];
+    for (let i = 0; i < split.items.length; i += batchSize) {
+      const chunk = split.items.slice(i, i + batchSize);
+      const images = await loadBatch(split.dataset, chunk, model.config.size);
+      const s = model.scoreTensors(images);
+      const [f, r, t] = await Promise.all([s.flow.data(), s.recon.data(), s.total.data()]);
+      tf.dispose([images, s.flow, s.recon, s.total, s.residual]);
+      chunk.forEach((it, k) => rows.push({ id: it.id, label: it.label, flow: f[k]!, recon: r[k]!, total: t[k]!, predicted: null }));
+      options.onProgress?.(Math.min(i + batchSize, split.items.length), split.items.length);
+    }
+    const labelled = rows.filter((r) => r.label !== null);
+    let metrics: ScoreRunResult['metrics'] = null;
+    let threshold = options.threshold;
+    if (labelled.some((r) => r.label === 1) && labelled.some((r) => r.label === 0)) {
+      const labels = labelled.map((r) => r.label!);
+      const scores = labelled.map((r) => r.total);
+      const f1 = bestF1(labels, scores);
+      threshold ??= f1.threshold;
+      metrics = {
+        auroc: auroc(labels, scores),
+        averagePrecision: averagePrecision(labels, scores),
+        bestF1: f1,
+        normals: labels.filter((l) => l === 0).length,
+        anomalies: labels.filter((l) => l === 1).length,
+      };
+    }
+    if (threshold !== undefined) for (const r of rows) r.predicted = r.total >= threshold ? 1 : 0;
+    if (options.write !== false) {
+      const csv = ['id,label,flow_score,recon_score,total_score,predicted']
+        .concat(rows.map((r) => `${JSON.stringify(r.id)},${r.label ?? ''},${r.flow},${r.recon},${r.total},${r.predicted ?? ''}`))
+        .join('\n');
+      await writeFileAtomic(join(options.runDir, RUN_FILES.scores), csv + '\n');
+      if (metrics) await writeFileAtomic(join(options.runDir, RUN_FILES.metrics), JSON.stringify({ ...metrics, threshold }, null, 2) + '\n');
+    }
+    return { rows, metrics };
+  } finally {
+    model.dispose(options.encoder !== undefined);
+  }
+}
