@@ -12,7 +12,7 @@ beforeAll(async () => {
 /** A dataset whose images are constant value (index / 100), with observable load timing. */
 function fakeDataset(n: number, opts: { delayMs?: number; bad?: Set<number> } = {}) {
   const stats = { active: 0, maxActive: 0, started: 0 };
-  const items: ImageItem[] = Array.from({ length: n }, (_, i) => ({ id: `img${i}`, label: (i % 3 === 0 ? 1 : 0) as 0 | 1, source: { kind: 'file', path: `/fake/${i}.png` } }));
+  const items: ImageItem[] = Array.from({ length: n }, (_, i) => ({ id: `img${i}`, label: (i % 3 === 0 ? 1 : 0), source: { kind: 'file', path: `/fake/${i}.png` } }));
   const ds: ImageDataset = {
     name: 'fake',
     items,
@@ -97,7 +97,7 @@ describe('batches', () => {
     const before = tf.memory().numTensors;
     for (let epoch = 0; epoch < 3; epoch++) {
       for await (const b of batches(ds, ds.items, { batchSize: 4, size: 4, shuffle: true, seed: epoch })) {
-        const m = tf.tidy(() => b.images.mean());
+        const m = tf.tidy(() => tf.mean(b.images));
         m.dispose();
         b.images.dispose();
         if (epoch === 2) break;

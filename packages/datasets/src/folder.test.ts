@@ -156,3 +156,31 @@ describe('filesDataset', () => {
     await expect(filesDataset([a], { labels: [0, 1] })).rejects.toThrow(/2 labels for 1 files/);
   });
 });
+
+describe('the shared Chest X-ray train folder', () => {
+  const HOME = process.env.AEFLOW_HOME;
+  it.skipIf(!HOME)('decodes the JPEGs to 256 px and streams batches at 64 px (needs AEFLOW_HOME: set it to the shared folder)', async () => {
+    const ds = await chestXrayDataset(`${HOME}/data/chest-xray`, { split: 'train' });
+    expect(ds.items.filter((i) => i.label === 0)).toHaveLength(1341);
+    expect(ds.items.filter((i) => i.label === 1)).toHaveLength(3875);
+    expect(ds.items[0]!.id).toMatch(/^train\/NORMAL\/.+\.jpeg$/);
+    const img = await ds.load(ds.items[0]!, { size: 256 });
+    expect([img.width, img.height, img.channels, img.data.length]).toEqual([256, 256, 3, 256 * 256 * 3]);
+    const mean = img.data.reduce((a, v) => a + v, 0) / img.data.length;
+    expect(mean).toBeGreaterThan(0.1);
+    expect(mean).toBeLessThan(0.9);
+    // X-rays are gray: the three channels agree.
+    for (let i = 0; i < img.data.length; i += 3 * 997) expect(Math.abs(img.data[i]! - img.data[i + 1]!)).toBeLessThan(0.02);
+    const pick = [...ds.items.slice(0, 10), ...ds.items.slice(-10)];
+    const before = tf.memory().numTensors;
+    const labels: (0 | 1 | null)[] = [];
+    for await (const b of batches(ds, pick, { batchSize: 8, size: 64, shuffle: true, seed: 1 })) {
+      expect(b.images.shape.slice(1)).toEqual([64, 64, 3]);
+      labels.push(...b.labels);
+      b.images.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(labels.filter((l) => l === 0)).toHaveLength(10);
+    expect(labels).toHaveLength(20);
+  });
+});
