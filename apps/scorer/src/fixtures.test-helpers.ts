@@ -66,3 +66,34 @@ export function syntheticHistory(epochs: number, stepsPerEpoch: number): Record<
   }
   return out;
 }
+
+/** Writes a tiny folder dataset: <root>/{train,test}/{NORMAL,PNEUMONIA}/*.png (anomalies carry a bright spot). */
+export async function writeFolderDataset(root: string, counts: { train: number; testNormal: number; testAnomalous: number; size?: number; seed?: number }): Promise<void> {
+  const { mkdir } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { default: sharpLib } = await import('sharp');
+  const size = counts.size ?? 32;
+  let seed = counts.seed ?? 7;
+  const write = async (dir: string, n: number, blob: boolean) => {
+    await mkdir(dir, { recursive: true });
+    for (let i = 0; i < n; i++) {
+      const img = syntheticImage(size, blob, seed++).original;
+      const bytes = Buffer.alloc(size * size);
+      img.data.forEach((v, k) => (bytes[k] = Math.round(Math.min(1, Math.max(0, v)) * 255)));
+      await sharpLib(bytes, { raw: { width: size, height: size, channels: 1 } }).png().toFile(join(dir, `img_${i}.png`));
+    }
+  };
+  await write(join(root, 'train', 'NORMAL'), counts.train, false);
+  await write(join(root, 'test', 'NORMAL'), counts.testNormal, false);
+  await write(join(root, 'test', 'PNEUMONIA'), counts.testAnomalous, true);
+}
+
+/** A configuration small enough to train in seconds on wasm: a random tiny ResNet encoder at 32 px. */
+export const TINY_CONFIG = {
+  preset: 'cpu',
+  encoder: { arch: { block: 'basic', layers: [1, 1, 1] }, weights: 'random', tap: 'layer3' },
+  size: 32,
+  flow: { blocks: 2, hiddenChannels: 16 },
+  decoder: { widths: null },
+  train: { epochs: 2, batchSize: 4, validateEvery: 1, featureCache: false, seed: 3 },
+} as const;

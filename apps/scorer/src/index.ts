@@ -6,3 +6,14 @@ export { imageToPng, mapToPng, overlayToPng, mapScale, infernoColour, pngDataUri
 export type { FloatImage, PixelMap } from './images.js';
 export { findChromium, screenshotHtml } from './screenshot.js';
 export type { ScreenshotOptions } from './screenshot.js';
+export { main } from './main.js';
+export { openData, folderSplits, DataError, DATASET_KINDS } from './data.js';
+export type { OpenDataOptions } from './data.js';
+export { scoreItems, batchTensor, reconstruct } from './score.js';
+export type { ImageMaps, ScoreItemsOptions, ScoreItemsResult } from './score.js';
+export { scoreToFolder, scoresCsv, csvField, safeFileStem, readHistory, parseThresholdOption, combineScores, OUTPUT_FILES } from './outputs.js';
+export type { ScoreToFolderOptions, ScoreToFolderResult, ThresholdOption, ThresholdFile } from './outputs.js';
+export { startScoreServer, ACCEPTED_TYPES } from './server.js';
+export type { ScoreServerOptions, RunningScoreServer } from './server.js';
+export { Progress, processConsole, formatDuration, userMessage } from './progress.js';
+export type { Console, OutputMode } from './progress.js';

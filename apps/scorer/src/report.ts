@@ -115,7 +115,12 @@ const CURVE_GROUPS: CurveGroup[] = [
 ];
 
 /** Training-curve charts from history.jsonl records (each chart uses the records that carry its keys). */
-export function historyCharts(history: readonly Record<string, unknown>[]): string[] {
+export function historyCharts(historyInput: readonly Record<string, unknown>[]): string[] {
+  // A nested validation result ({metric, value}, as @aeflow/model writes it) becomes val_<metric>.
+  const history = historyInput.map((h) => {
+    const v = h.validation as { metric?: unknown; value?: unknown } | undefined;
+    return v && typeof v === 'object' && typeof v.metric === 'string' && typeof v.value === 'number' ? { ...h, [`val_${v.metric}`]: v.value } : h;
+  });
   const keys = numericKeys(history).filter((k) => !X_KEYS.includes(k) && !NOT_PLOTTED.test(k));
   const used = new Set<string>();
   const charts: string[] = [];
@@ -124,7 +129,9 @@ export function historyCharts(history: readonly Record<string, unknown>[]): stri
     if (groupKeys.length === 0) continue;
     groupKeys.forEach((k) => used.add(k));
     const records = history.filter((h) => groupKeys.some((k) => typeof h[k] === 'number'));
-    const xKey = X_KEYS.find((x) => records.every((h) => typeof h[x] === 'number'));
+    // Per-epoch records plot against the epoch; per-step ones (epochs repeat) against the step.
+    const distinct = (x: string) => new Set(records.map((h) => h[x])).size === records.length;
+    const xKey = X_KEYS.slice().reverse().find((x) => records.every((h) => typeof h[x] === 'number') && distinct(x)) ?? X_KEYS.find((x) => records.every((h) => typeof h[x] === 'number'));
     const series: LineSeries[] = groupKeys.map((k) => ({
       name: k,
       points: records

@@ -1,0 +1,222 @@
+import { resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_NAMES, initBackend, type BackendName } from '@aeflow/tensor';
+import { OUTPUT_FILES, parseThresholdOption, scoreToFolder } from './outputs.js';
+import { DATASET_KINDS, DataError, openData } from './data.js';
+import { Progress, processConsole, userMessage, type Console, type OutputMode } from './progress.js';
+import { startScoreServer } from './server.js';
+
+const EXAMPLES = `
+Examples:
+  # score the test split of a folder dataset (<root>/test/<CLASS>/…) with a trained run
+  $ aeflow-score --run runs/chest --data data/chest-xray --split test --out runs/chest/test
+
+  # score some files (labels unknown), with the threshold chosen on the run's validation split
+  $ aeflow-score --run runs/chest --data "scan 1.png" scan2.dcm --threshold from-val --out out/
+
+  # another β (the flow/SSIM mix), residual + heat-map PNGs for the 10 most anomalous images
+  $ aeflow-score --run runs/chest --data data/chest-xray --beta 0.5 --threshold best-f1 --maps 10 --out out/
+
+  # keep going past unreadable files; they are listed in out/skipped.json and on the console
+  $ aeflow-score --run runs/chest --data data/chest-xray --skip-invalid --out out/
+
+  # HTTP service: POST an image, get JSON scores (or ?heatmap=1 for a PNG)
+  $ aeflow-score serve --run runs/chest --port 8080
+  $ curl -s --data-binary @x.png -H 'content-type: image/png' http://127.0.0.1:8080/score
+`;
+
+function parseNumber(name: string, min?: number, max?: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name}: "${value}" is not a number`);
+    if ((min !== undefined && n < min) || (max !== undefined && n > max)) throw new InvalidArgumentError(`${name}: ${n} is outside [${min ?? '-∞'}, ${max ?? '∞'}]`);
+    return n;
+  };
+}
+
+function parseInteger(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < min || n > max) throw new InvalidArgumentError(`${name}: "${value}" is not a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+interface ScoreCliOptions {
+  run?: string;
+  data?: string[];
+  dataset: string;
+  split?: string;
+  normal: string;
+  threshold: string;
+  beta?: number;
+  skipInvalid?: boolean;
+  maps?: string[];
+  out?: string;
+  backend?: BackendName;
+  batchSize?: number;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** Exit codes: 0 done, 1 failed (message printed), 2 bad usage, 130 interrupted. */
+export async function main(argv: readonly string[], io: Console = processConsole): Promise<number> {
+  let exitCode = 0;
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+    io.err('aeflow-score: interrupted; stopping after this batch (Ctrl-C again to quit now)');
+  };
+
+  const program = new Command('aeflow-score')
+    .description('Score images with a trained AE-FLOW run: scores.csv, metrics.json, heat maps and report.html; or serve over HTTP.')
+    .addOption(new Option('--run <dir>', 'trained run folder (config.json, model.safetensors)'))
+    .addOption(new Option('--data <paths...>', 'dataset root (<root>/<split>/<CLASS>/…), a .npz, or image files'))
+    .addOption(new Option('--dataset <kind>', `how to read --data: ${DATASET_KINDS.join(', ')}`).default('folder'))
+    .option('--split <name>', 'split to score (folder root: <root>/<split>; default: test if present)')
+    .option('--normal <classes>', 'comma-separated class folders of normal images (folder, miic)', 'NORMAL')
+    .option('--threshold <rule>', 'best-f1 | from-val | auto | <number> (auto: from-val when the run has one, else best-f1)', 'auto')
+    .option('--beta <B>', 'score weight β in [0, 1]: total = β·flow + (1 − β)·recon (default: the run\'s)', parseNumber('--beta', 0, 1))
+    .option('--skip-invalid', 'skip unreadable files (listed in <out>/skipped.json and on the console) instead of stopping')
+    .option('--maps <N|ids...>', 'write residual + heat-map PNGs for the N most anomalous images, or for these ids')
+    .option('--out <dir>', 'output folder')
+    .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
+    .option('--batch-size <n>', 'images per model call', parseInteger('--batch-size', 1, 1024))
+    .option('--quiet', 'print only errors and the final summary line')
+    .option('--json', 'machine output: JSON lines on stdout (progress events, then the result)')
+    .addHelpText('after', EXAMPLES)
+    .showHelpAfterError('(run with --help for usage and examples)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  program.action(async (opts: ScoreCliOptions) => {
+    const missing = (['run', 'data', 'out'] as const).filter((k) => opts[k] === undefined);
+    if (missing.length > 0) {
+      io.err(`aeflow-score: missing ${missing.map((m) => `--${m}`).join(', ')} (see --help)`);
+      exitCode = 2;
+      return;
+    }
+    const mode: OutputMode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
+    process.on('SIGINT', onSigint);
+    const emit = (event: Record<string, unknown>) => mode === 'json' && io.out(JSON.stringify(event));
+    const threshold = parseThresholdOption(opts.threshold);
+    const maps = opts.maps === undefined ? undefined : opts.maps.length === 1 && /^\d+$/.test(opts.maps[0]!) ? Number(opts.maps[0]) : opts.maps;
+    const backend = await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
+    emit({ event: 'backend', backend: backend.name });
+    const dataset = await openData({
+      data: opts.data!,
+      dataset: opts.dataset,
+      ...(opts.split ? { split: opts.split } : {}),
+      normalClasses: opts.normal.split(',').map((s) => s.trim()).filter(Boolean),
+      skipInvalid: opts.skipInvalid ?? false,
+    });
+    if (!dataset) throw new DataError(`--split ${opts.split}: ${resolve(opts.data![0]!)} has no "${opts.split}" folder`);
+    const progress = new Progress(mode);
+    progress.start('scoring', dataset.items.length, '{label} |{bar}| {value}/{total} images | {eta_formatted} left');
+    let last = 0;
+    const out = resolve(opts.out!);
+    const result = await scoreToFolder({
+      runDir: resolve(opts.run!),
+      dataset,
+      out,
+      threshold,
+      ...(opts.beta !== undefined ? { beta: opts.beta } : {}),
+      skipInvalid: opts.skipInvalid ?? false,
+      ...(maps !== undefined ? { maps } : {}),
+      ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+      signal: controller.signal,
+      onProgress: (phase, done, total) => {
+        if (phase === 'score') {
+          progress.update(done);
+          if (mode === 'json' && (done === total || done - last >= 64)) {
+            last = done;
+            emit({ event: 'progress', done, total });
+          }
+        }
+      },
+    });
+    progress.stop();
+    if (controller.signal.aborted) {
+      io.err('aeflow-score: interrupted; nothing was written');
+      exitCode = 130;
+      return;
+    }
+    for (const s of result.skipped) if (mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
+    const m = result.metrics;
+    const summary = {
+      event: 'done',
+      out,
+      images: result.rows.length,
+      skipped: result.skipped.length,
+      auroc: m.auroc,
+      aurocCI: m.aurocCI,
+      ap: m.ap,
+      threshold: m.threshold,
+      thresholdRule: m.thresholdRule,
+      f1: m.f1,
+      accuracy: m.accuracy,
+      sensitivity: m.sensitivity,
+      specificity: m.specificity,
+      files: result.files,
+    };
+    if (mode === 'json') io.out(JSON.stringify(summary));
+    else {
+      const f = (v: number | null) => (v === null ? '—' : v.toFixed(4));
+      io.out(
+        `scored ${result.rows.length} images${result.skipped.length ? ` (${result.skipped.length} skipped, see ${OUTPUT_FILES.skipped})` : ''}: ` +
+          `AUROC ${f(m.auroc)}${m.aurocCI ? ` [${f(m.aurocCI.low)}, ${f(m.aurocCI.high)}]` : ''}, AP ${f(m.ap)}, F1 ${f(m.f1)}, ` +
+          `accuracy ${f(m.accuracy)}, sensitivity ${f(m.sensitivity)}, specificity ${f(m.specificity)} at threshold ${m.threshold ?? '—'} (${m.thresholdRule})`,
+      );
+      io.out(`wrote ${out}/{${OUTPUT_FILES.scores}, ${OUTPUT_FILES.metrics}, ${OUTPUT_FILES.report}}`);
+    }
+  });
+
+  program
+    .command('serve')
+    .description('HTTP scoring service: POST /score (PNG, JPEG or DICOM body) → JSON scores or ?heatmap=1 PNG; GET /health')
+    .requiredOption('--run <dir>', 'trained run folder')
+    .option('--port <n>', 'port (0: any free one)', parseInteger('--port', 0, 65535), 8080)
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--max-bytes <n>', 'largest upload in bytes', parseInteger('--max-bytes', 1), 20 * 1024 * 1024)
+    .option('--max-concurrent <n>', 'requests in flight before 503', parseInteger('--max-concurrent', 1, 1024), 4)
+    .option('--threshold <value>', 'decision threshold (default: the run\'s threshold.json)', parseNumber('--threshold'))
+    .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
+    .option('--quiet', 'no request log')
+    .action(async (opts: { run: string; port: number; host: string; maxBytes: number; maxConcurrent: number; threshold?: number; backend?: BackendName; quiet?: boolean }) => {
+      await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: opts.quiet ?? false });
+      const running = await startScoreServer({
+        runDir: resolve(opts.run),
+        port: opts.port,
+        host: opts.host,
+        maxBytes: opts.maxBytes,
+        maxConcurrent: opts.maxConcurrent,
+        ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+        ...(opts.quiet ? {} : { log: (line: string) => io.err(line) }),
+      });
+      io.out(`aeflow-score: serving ${opts.run} on ${running.url} (POST /score, GET /health); Ctrl-C to stop`);
+      await new Promise<void>((r) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void running.close().then(r);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; usage errors were already printed by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    io.err(`aeflow-score: ${userMessage(err)}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  return exitCode;
+}

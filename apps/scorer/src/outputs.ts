@@ -1,0 +1,283 @@
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
+import { loadRun, RUN_FILES, type AEFlow } from '@aeflow/model';
+import { writeFileAtomic } from '@aeflow/tensor';
+import { countLabels, evaluateScores, EvaluationError, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
+import { imageToPng, mapScale, mapToPng, overlayToPng } from './images.js';
+import { renderReport, selectExamples, type ReportGroup } from './report.js';
+import { scoreItems, type ImageMaps } from './score.js';
+
+/** Files this package writes into an output folder. */
+export const OUTPUT_FILES = {
+  scores: 'scores.csv',
+  metrics: 'metrics.json',
+  report: 'report.html',
+  skipped: 'skipped.json',
+  maps: 'maps',
+  /** In a run folder: the threshold chosen on the validation split (`--threshold from-val`). */
+  threshold: 'threshold.json',
+} as const;
+
+/**
+ * The model's total score from its two parts: β·flow + (1 − β)·recon, as `ScoreTensors.total` of
+ * @aeflow/model. Used for `--beta` and the β sweep, from the stored per-image parts.
+ */
+export function combineScores(flow: number, recon: number, beta: number): number {
+  return beta * flow + (1 - beta) * recon;
+}
+
+/** A CSV field per RFC 4180: quoted when it holds a comma, quote, line break or edge space. */
+export function csvField(value: string): string {
+  return /[",\r\n]|^\s|\s$/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/** scores.csv: id, label (empty when unknown), flow, recon, total, predicted. */
+export function scoresCsv(rows: readonly ScoreRow[]): string {
+  const lines = ['id,label,flow,recon,total,predicted'];
+  for (const r of rows) lines.push([csvField(r.id), r.label ?? '', r.flow, r.recon, r.total, r.predicted ?? ''].join(','));
+  return lines.join('\n') + '\n';
+}
+
+/** A file name for an image id: letters, digits, `.-_` kept (any script), the rest `_`; numbered to stay unique. */
+export function safeFileStem(id: string, index: number): string {
+  const stem = id.replace(/\.[A-Za-z0-9]{1,5}$/, '').replace(/[^\p{L}\p{N}._-]+/gu, '_').replace(/^[._]+/, '').slice(-80);
+  return `${String(index).padStart(3, '0')}_${stem || 'image'}`;
+}
+
+export interface ThresholdFile {
+  threshold: number;
+  rule: 'best-f1';
+  split: string;
+  beta: number;
+  images: number;
+}
+
+async function readJson(path: string): Promise<unknown> {
+  return JSON.parse(await readFile(path, 'utf8')) as unknown;
+}
+
+async function readIfExists(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** `history.jsonl` of a run, parsed (bad lines are left out: a report is still useful). */
+export async function readHistory(runDir: string): Promise<Record<string, unknown>[]> {
+  const text = await readIfExists(join(runDir, RUN_FILES.history));
+  if (!text) return [];
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const v = JSON.parse(line) as unknown;
+      if (v && typeof v === 'object') out.push(v as Record<string, unknown>);
+    } catch {
+      // a line cut by a crash before atomic writes existed; skip it
+    }
+  }
+  return out;
+}
+
+/** What `--threshold` asks for. */
+export type ThresholdOption = 'auto' | 'best-f1' | 'from-val' | number;
+
+/** Parses `--threshold` (best-f1, from-val, auto, or a number). */
+export function parseThresholdOption(value: string): ThresholdOption {
+  if (value === 'best-f1' || value === 'from-val' || value === 'auto') return value;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new EvaluationError(`--threshold: "${value}" is not best-f1, from-val, auto or a number`);
+  return n;
+}
+
+async function resolveThreshold(option: ThresholdOption, runDir: string, rows: readonly ScoreRow[], beta: number, runBeta: number): Promise<ThresholdChoice> {
+  if (typeof option === 'number') return { rule: 'value', value: option };
+  const { normal, anomalous } = countLabels(rows);
+  const path = join(runDir, OUTPUT_FILES.threshold);
+  const fromVal = async (): Promise<ThresholdChoice | null> => {
+    let saved: ThresholdFile;
+    try {
+      saved = (await readJson(path)) as ThresholdFile;
+    } catch {
+      return null;
+    }
+    if (typeof saved.threshold !== 'number') throw new EvaluationError(`${path}: no "threshold" number in it`);
+    if (Math.abs(saved.beta - beta) > 1e-12) {
+      throw new EvaluationError(`${path}: the validation threshold was chosen at β = ${saved.beta}, but the scores use β = ${beta}; use --threshold best-f1 or a number with --beta`);
+    }
+    return { rule: 'from-val', value: saved.threshold };
+  };
+  if (option === 'from-val') {
+    const t = await fromVal();
+    if (!t) throw new EvaluationError(`--threshold from-val: ${path} does not exist (aeflow-train writes it when it has a validation split with anomalies); use --threshold best-f1 or a number`);
+    return t;
+  }
+  if (option === 'best-f1') return { rule: 'best-f1' };
+  // auto: the validation threshold when there is one (an honest estimate), else best-F1 on these labels.
+  const t = beta === runBeta ? await fromVal() : null;
+  if (t) return t;
+  if (normal > 0 && anomalous > 0) return { rule: 'best-f1' };
+  throw new EvaluationError(
+    `no threshold: the run has no ${OUTPUT_FILES.threshold} and the images are not labelled with both classes (${normal} normal, ${anomalous} anomalous); pass --threshold <number>`,
+  );
+}
+
+export interface ScoreToFolderOptions {
+  /** The trained run (config.json, model.safetensors, history.jsonl). */
+  runDir: string;
+  dataset: ImageDataset;
+  /** Items to score (default: all of the dataset's). */
+  items?: readonly ImageItem[];
+  /** Output folder (created). */
+  out: string;
+  threshold?: ThresholdOption;
+  /** Recombine the stored parts with this β instead of the run's. */
+  beta?: number;
+  skipInvalid?: boolean;
+  /** Residual + heat-map PNGs: for the N most anomalous images, or for these ids. */
+  maps?: number | readonly string[];
+  /** Images per group in the report's grid (default 4). */
+  examplesPerGroup?: number;
+  /** A loaded model (else loaded from the run); not disposed here when given. */
+  model?: AEFlow;
+  batchSize?: number;
+  /** Page title of the report (default: the run folder's name). */
+  title?: string;
+  /** Also write the validation threshold file into the run (the trainer's final scoring). */
+  writeThresholdTo?: string;
+  onProgress?: (phase: 'score' | 'report', done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ScoreToFolderResult {
+  rows: ScoreRow[];
+  metrics: ScoreMetrics;
+  skipped: SkippedFile[];
+  files: string[];
+}
+
+/**
+ * Scores a dataset with a run's model and writes the results into a folder: scores.csv,
+ * metrics.json, report.html, skipped.json (when skipping) and the residual / heat-map PNGs asked
+ * for. Every file is written atomically.
+ */
+export async function scoreToFolder(options: ScoreToFolderOptions): Promise<ScoreToFolderResult> {
+  const model = options.model ?? (await loadRun(options.runDir));
+  const files: string[] = [];
+  const write = async (name: string, data: string | Uint8Array) => {
+    const path = join(options.out, name);
+    await writeFileAtomic(path, data);
+    files.push(path);
+  };
+  try {
+    const items = options.items ?? options.dataset.items;
+    if (items.length === 0) throw new EvaluationError(`${options.dataset.name}: no images to score`);
+    const explicitMaps = Array.isArray(options.maps) ? new Set<string>(options.maps as readonly string[]) : undefined;
+    const scored = await scoreItems({
+      model,
+      dataset: options.dataset,
+      items,
+      skipInvalid: options.skipInvalid ?? false,
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+      ...(explicitMaps ? { keepMaps: explicitMaps } : {}),
+      onProgress: (d, t) => options.onProgress?.('score', d, t),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const skipped = [...options.dataset.skipped, ...scored.skipped];
+    if (scored.rows.length === 0) throw new EvaluationError(`${options.dataset.name}: none of the ${items.length} images could be scored (see ${OUTPUT_FILES.skipped})`);
+
+    const runBeta = model.config.score.beta;
+    const beta = options.beta ?? runBeta;
+    let rows = scored.rows;
+    if (options.beta !== undefined && options.beta !== runBeta) rows = rows.map((r) => ({ ...r, total: combineScores(r.flow, r.recon, beta) }));
+    const threshold = await resolveThreshold(options.threshold ?? 'auto', options.runDir, rows, beta, runBeta);
+    const evaluated = evaluateScores(rows, { threshold, beta, combine: combineScores });
+    rows = evaluated.rows;
+    const metrics = evaluated.metrics;
+
+    if (options.skipInvalid || skipped.length > 0) {
+      await write(OUTPUT_FILES.skipped, JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n');
+    }
+    await write(OUTPUT_FILES.scores, scoresCsv(rows));
+    await write(OUTPUT_FILES.metrics, JSON.stringify(metrics, null, 2) + '\n');
+    if (options.writeThresholdTo && metrics.threshold !== null && threshold.rule === 'best-f1') {
+      const t: ThresholdFile = { threshold: metrics.threshold, rule: 'best-f1', split: options.dataset.name, beta, images: rows.length };
+      await writeFileAtomic(join(options.writeThresholdTo, OUTPUT_FILES.threshold), JSON.stringify(t, null, 2) + '\n');
+    }
+
+    // Which images get maps and which go into the report's grid; one more pass over just those.
+    const ranked = [...rows].sort((a, b) => b.total - a.total);
+    const mapIds = typeof options.maps === 'number' ? ranked.slice(0, Math.max(0, options.maps)).map((r) => r.id) : explicitMaps ? [...explicitMaps] : [];
+    if (explicitMaps) {
+      const known = new Set(rows.map((r) => r.id));
+      const missing = [...explicitMaps].filter((id) => !known.has(id));
+      if (missing.length > 0) throw new EvaluationError(`--maps: no scored image has the id ${missing.map((m) => JSON.stringify(m)).join(', ')}; ids are as in scores.csv`);
+    }
+    const groupsPicked = selectExamples(rows, options.examplesPerGroup ?? 4);
+    const need = new Set([...mapIds, ...groupsPicked.flatMap((g) => g.ids)].filter((id) => !scored.maps.has(id)));
+    const maps = new Map<string, ImageMaps>(scored.maps);
+    if (need.size > 0) {
+      const byId = new Map(items.map((it) => [it.id, it]));
+      const again = await scoreItems({ model, dataset: options.dataset, items: [...need].map((id) => byId.get(id)!), keepMaps: 'all', skipInvalid: true });
+      for (const [id, m] of again.maps) maps.set(id, m);
+    }
+    // One colour scale for all residuals shown, so a dark map means "close to normal" everywhere.
+    const shown = [...new Set([...mapIds, ...groupsPicked.flatMap((g) => g.ids)])].map((id) => maps.get(id)).filter((m): m is ImageMaps => m !== undefined);
+    const scale = Math.max(1e-12, ...shown.map((m) => mapScale(m.residual)));
+
+    const byRow = new Map(rows.map((r) => [r.id, r]));
+    for (let i = 0; i < mapIds.length; i++) {
+      const id = mapIds[i]!;
+      const m = maps.get(id);
+      if (!m) continue;
+      const stem = safeFileStem(id, i + 1);
+      await write(join(OUTPUT_FILES.maps, `${stem}.residual.png`), await mapToPng(m.residual, scale));
+      if (m.residual.width === m.original.width && m.residual.height === m.original.height) {
+        await write(join(OUTPUT_FILES.maps, `${stem}.heatmap.png`), await overlayToPng(m.original, m.residual, scale));
+      }
+    }
+
+    const groups: ReportGroup[] = [];
+    for (const g of groupsPicked) {
+      const examples = [];
+      for (const id of g.ids) {
+        const m = maps.get(id);
+        const row = byRow.get(id);
+        if (!m || !row) continue;
+        examples.push({
+          id,
+          label: row.label,
+          total: row.total,
+          original: await imageToPng(m.original),
+          reconstruction: m.reconstruction ? await imageToPng(m.reconstruction) : null,
+          residual: await mapToPng(m.residual, scale),
+        });
+      }
+      groups.push({ title: g.title, note: g.note, examples });
+    }
+    const configText = await readIfExists(join(options.runDir, RUN_FILES.config));
+    const dataText = await readIfExists(join(options.runDir, 'data.json'));
+    const settings: Record<string, unknown> = {};
+    if (configText) settings.config = JSON.parse(configText) as unknown;
+    if (dataText) settings.trainingData = JSON.parse(dataText) as unknown;
+    settings.scored = { dataset: options.dataset.name, images: rows.length, skipped: skipped.length, beta, threshold: metrics.threshold, thresholdRule: metrics.thresholdRule };
+    const html = renderReport({
+      title: options.title ?? basename(options.runDir),
+      subtitle: `${rows.length} images of ${options.dataset.name} scored with ${options.runDir}`,
+      settings,
+      rows,
+      metrics,
+      history: await readHistory(options.runDir),
+      groups,
+      skipped,
+    });
+    await write(OUTPUT_FILES.report, html);
+    options.onProgress?.('report', 1, 1);
+    return { rows, metrics, skipped, files };
+  } finally {
+    if (!options.model) model.dispose();
+  }
+}

@@ -1,0 +1,126 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidImageError, type DecodedImage, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
+import type { AEFlow } from '@aeflow/model';
+import type { ScoreRow } from './evaluate.js';
+import type { FloatImage, PixelMap } from './images.js';
+
+/** What an image looks like to the model and what it made of it, for maps and the report grid. */
+export interface ImageMaps {
+  id: string;
+  original: FloatImage;
+  /** x′ in [0, 1] (null for a model without a decoder, e.g. FastFlow). */
+  reconstruction: FloatImage | null;
+  residual: PixelMap;
+}
+
+export interface ScoreItemsOptions {
+  model: AEFlow;
+  dataset: ImageDataset;
+  items: readonly ImageItem[];
+  batchSize?: number;
+  /** Skip (and list) images that fail to decode instead of stopping at the first. */
+  skipInvalid?: boolean;
+  /** Keep the maps of these ids (or of every image with 'all'). */
+  keepMaps?: ReadonlySet<string> | 'all';
+  onProgress?: (done: number, total: number) => void;
+  /** Stops between batches (Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+export interface ScoreItemsResult {
+  rows: ScoreRow[];
+  skipped: SkippedFile[];
+  maps: Map<string, ImageMaps>;
+}
+
+/** Why a decode failed, as one line (InvalidImageError carries the path already). */
+function reasonOf(err: unknown): string {
+  if (err instanceof InvalidImageError) return err.reason;
+  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
+}
+
+/** Decoded images as the [N, size, size, 3] batch the model takes. */
+export function batchTensor(images: readonly DecodedImage[], size: number): tf.Tensor4D {
+  const per = size * size * 3;
+  const data = new Float32Array(images.length * per);
+  images.forEach((d, i) => data.set(d.data, i * per));
+  return tf.tensor4d(data, [images.length, size, size, 3]);
+}
+
+/**
+ * The model's reconstruction x′ of a batch in [0, 1] (null without a decoder), through the model's
+ * public steps: encode → flow → decode → back to pixels.
+ */
+export function reconstruct(model: AEFlow, images: tf.Tensor4D): tf.Tensor4D | null {
+  if (!model.decoder) return null;
+  return tf.tidy(() => {
+    const features = model.encode(images);
+    const { z } = model.flow(features, false);
+    return tf.clipByValue(model.toPixels(model.decode(z)), 0, 1);
+  });
+}
+
+/**
+ * Scores items batch by batch with a trained model: decodes each image (skipping and listing the
+ * ones that fail when `skipInvalid`, else stopping with the path and reason), runs the model, and
+ * keeps the per-image flow / recon / total scores — and the image, reconstruction and residual of
+ * the images asked for.
+ */
+export async function scoreItems(options: ScoreItemsOptions): Promise<ScoreItemsResult> {
+  const { model, dataset, items } = options;
+  const size = model.config.size;
+  const batchSize = options.batchSize ?? Math.max(1, Math.min(32, model.config.train.batchSize));
+  const rows: ScoreRow[] = [];
+  const skipped: SkippedFile[] = [];
+  const maps = new Map<string, ImageMaps>();
+  const keep = (id: string) => options.keepMaps === 'all' || (options.keepMaps?.has(id) ?? false);
+  for (let start = 0; start < items.length; start += batchSize) {
+    if (options.signal?.aborted) break;
+    const chunk = items.slice(start, start + batchSize);
+    const decoded: DecodedImage[] = [];
+    const kept: ImageItem[] = [];
+    for (const item of chunk) {
+      try {
+        decoded.push(await dataset.load(item, { size, channels: 3 }));
+        kept.push(item);
+      } catch (err) {
+        const path = item.source.kind === 'array' ? item.id : item.source.path;
+        if (!options.skipInvalid) {
+          throw err instanceof InvalidImageError ? err : new InvalidImageError(path, reasonOf(err));
+        }
+        skipped.push({ path, reason: reasonOf(err) });
+      }
+    }
+    if (kept.length > 0) {
+      const images = batchTensor(decoded, size);
+      const s = model.scoreTensors(images);
+      try {
+        const [f, r, t] = await Promise.all([s.flow.data(), s.recon.data(), s.total.data()]);
+        kept.forEach((it, k) => rows.push({ id: it.id, label: it.label, flow: f[k]!, recon: r[k]!, total: t[k]!, predicted: null }));
+        const wanted = kept.map((it, k) => [it, k] as const).filter(([it]) => keep(it.id));
+        if (wanted.length > 0) {
+          const rec = reconstruct(model, images);
+          try {
+            const residual = (await s.residual.data()) as Float32Array;
+            const recData = rec ? ((await rec.data()) as Float32Array) : null;
+            const [, h, w] = s.residual.shape;
+            for (const [it, k] of wanted) {
+              maps.set(it.id, {
+                id: it.id,
+                original: { width: size, height: size, channels: 3, data: decoded[k]!.data },
+                reconstruction: recData ? { width: size, height: size, channels: 3, data: recData.slice(k * size * size * 3, (k + 1) * size * size * 3) } : null,
+                residual: { width: w, height: h, data: residual.slice(k * h * w, (k + 1) * h * w) },
+              });
+            }
+          } finally {
+            rec?.dispose();
+          }
+        }
+      } finally {
+        tf.dispose([images, s.flow, s.recon, s.total, s.residual]);
+      }
+    }
+    options.onProgress?.(Math.min(start + batchSize, items.length), items.length);
+  }
+  return { rows, skipped, maps };
+}
