@@ -41,6 +41,14 @@ const KERNEL: readonly number[] = (() => {
   }
   return weights.map((w) => w / sum);
 })();
+// The kernel is symmetric: W0 is the weight at distance 5 from the centre, W5 the centre's. Plain
+// module constants keep the inner loops free of array reads.
+const W0 = KERNEL[0] as number;
+const W1 = KERNEL[1] as number;
+const W2 = KERNEL[2] as number;
+const W3 = KERNEL[3] as number;
+const W4 = KERNEL[4] as number;
+const W5 = KERNEL[5] as number;
 
 function checkImages(fn: string, a: NumericArray, b: NumericArray, shape: ImageShape): void {
   for (const field of ['width', 'height', 'channels'] as const) {
@@ -131,34 +139,39 @@ class SsimWorkspace {
 /** 1-D Gaussian along rows, using the kernel's symmetry (6 multiplications per output, not 11). */
 function filterRows(src: Float64Array, dst: Float64Array, rows: number, cols: number): void {
   const outCols = cols - 2 * RADIUS;
-  const [w0, w1, w2, w3, w4, w5] = KERNEL as [number, number, number, number, number, number];
   for (let r = 0; r < rows; r++) {
     const s = r * cols;
     const d = r * outCols;
     for (let j = 0; j < outCols; j++) {
       const i = s + j;
       dst[d + j] =
-        w5 * (src[i + 5] as number) +
-        w4 * ((src[i + 4] as number) + (src[i + 6] as number)) +
-        w3 * ((src[i + 3] as number) + (src[i + 7] as number)) +
-        w2 * ((src[i + 2] as number) + (src[i + 8] as number)) +
-        w1 * ((src[i + 1] as number) + (src[i + 9] as number)) +
-        w0 * ((src[i] as number) + (src[i + 10] as number));
+        W5 * (src[i + 5] as number) +
+        W4 * ((src[i + 4] as number) + (src[i + 6] as number)) +
+        W3 * ((src[i + 3] as number) + (src[i + 7] as number)) +
+        W2 * ((src[i + 2] as number) + (src[i + 8] as number)) +
+        W1 * ((src[i + 1] as number) + (src[i + 9] as number)) +
+        W0 * ((src[i] as number) + (src[i + 10] as number));
     }
   }
 }
 
-/** The same Gaussian down the columns of a plane stored with row stride `stride`, at (row i, column j). */
-function filterColumn(src: Float64Array, i: number, stride: number): number {
-  const [w0, w1, w2, w3, w4, w5] = KERNEL as [number, number, number, number, number, number];
-  return (
-    w5 * (src[i + 5 * stride] as number) +
-    w4 * ((src[i + 4 * stride] as number) + (src[i + 6 * stride] as number)) +
-    w3 * ((src[i + 3 * stride] as number) + (src[i + 7 * stride] as number)) +
-    w2 * ((src[i + 2 * stride] as number) + (src[i + 8 * stride] as number)) +
-    w1 * ((src[i + stride] as number) + (src[i + 9 * stride] as number)) +
-    w0 * ((src[i] as number) + (src[i + 10 * stride] as number))
-  );
+/** The same Gaussian down the columns: (rows − 10) × cols outputs from rows × cols inputs. */
+function filterColumns(src: Float64Array, dst: Float64Array, rows: number, cols: number): void {
+  const outRows = rows - 2 * RADIUS;
+  const s = cols;
+  for (let r = 0; r < outRows; r++) {
+    const d = r * cols;
+    for (let j = 0; j < cols; j++) {
+      const i = d + j;
+      dst[i] =
+        W5 * (src[i + 5 * s] as number) +
+        W4 * ((src[i + 4 * s] as number) + (src[i + 6 * s] as number)) +
+        W3 * ((src[i + 3 * s] as number) + (src[i + 7 * s] as number)) +
+        W2 * ((src[i + 2 * s] as number) + (src[i + 8 * s] as number)) +
+        W1 * ((src[i + s] as number) + (src[i + 9 * s] as number)) +
+        W0 * ((src[i] as number) + (src[i + 10 * s] as number));
+    }
+  }
 }
 
 /**
@@ -198,26 +211,26 @@ function ssimChannel(
       xy[k] = u * v;
     }
   }
-  for (let p = 0; p < 5; p++) filterRows(work.planes[p] as Float64Array, work.filtered[p] as Float64Array, rows, cols);
-  const [fx, fy, fxx, fyy, fxy] = work.filtered as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
-  const outRows = rows - 2 * RADIUS;
   const outCols = cols - 2 * RADIUS;
+  for (let p = 0; p < 5; p++) {
+    filterRows(work.planes[p] as Float64Array, work.filtered[p] as Float64Array, rows, cols);
+    // The filtered result goes back into the (now unused) plane buffer.
+    filterColumns(work.filtered[p] as Float64Array, work.planes[p] as Float64Array, rows, outCols);
+  }
+  const outSize = (rows - 2 * RADIUS) * outCols;
   const c1 = (K1 * dataRange) ** 2;
   const c2 = (K2 * dataRange) ** 2;
-  for (let i = 0; i < outRows; i++) {
-    for (let j = 0; j < outCols; j++) {
-      const at = i * outCols + j;
-      const mx = filterColumn(fx, at, outCols);
-      const my = filterColumn(fy, at, outCols);
-      // Population (co)variances from the weighted moments, as scikit-image with
-      // use_sample_covariance=False.
-      const vx = filterColumn(fxx, at, outCols) - mx * mx;
-      const vy = filterColumn(fyy, at, outCols) - my * my;
-      const vxy = filterColumn(fxy, at, outCols) - mx * my;
-      const s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
-      const o = (i * outCols + j) * outStride + outOffset;
-      out[o] = (out[o] as number) + s * outScale;
-    }
+  for (let k = 0; k < outSize; k++) {
+    const mx = x[k] as number;
+    const my = y[k] as number;
+    // Population (co)variances from the weighted moments, as scikit-image with
+    // use_sample_covariance=False.
+    const vx = (xx[k] as number) - mx * mx;
+    const vy = (yy[k] as number) - my * my;
+    const vxy = (xy[k] as number) - mx * my;
+    const s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+    const o = k * outStride + outOffset;
+    out[o] = (out[o] as number) + s * outScale;
   }
 }
 

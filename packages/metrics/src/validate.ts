@@ -1,3 +1,5 @@
+import { sortFloat64 } from './sort.js';
+
 /**
  * Anything indexable with numbers: `number[]`, `Float64Array`, `Float32Array`, `Uint8Array`,
  * `Int32Array`, ... Values are read as JavaScript numbers (float64) and never modified.
@@ -78,8 +80,7 @@ export function checkBothClasses(fn: string, positives: number, total: number, w
 /**
  * Validates labels and scores for a binary ranking metric and returns the scores of each class,
  * sorted ascending as Float64Array. Everything rank-based in this package works on these two
- * arrays: sorting a plain Float64Array uses the engine's native numeric sort (no comparator),
- * which is several times faster than sorting an index array with a callback.
+ * arrays (sorted without index bookkeeping: see sort.ts).
  */
 export function splitSorted(
   fn: string,
@@ -101,7 +102,5 @@ export function splitSorted(
     if (labels[i] === 1) positive[p++] = score;
     else negative[n++] = score;
   }
-  positive.sort();
-  negative.sort();
-  return { positive, negative };
+  return { positive: sortFloat64(positive), negative: sortFloat64(negative) };
 }
