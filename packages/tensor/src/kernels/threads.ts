@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { CpuInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { localRequire } from './require.js';
@@ -24,7 +25,9 @@ function workerScriptPath(contents: string): string {
   if (workerDir === undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'aeflow-wasm-threads-'));
     workerDir = dir;
-    writeFileSync(join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js'), contents);
+    // The shipped string has real newlines where the script means the escape `\n` (tfjs undoes
+    // the same thing before making its Blob).
+    writeFileSync(join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js'), contents.replace(/\n/g, '\\n'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   return join(workerDir, 'tfjs-backend-wasm-threaded-simd.worker.js');
@@ -40,23 +43,35 @@ async function createThreadedBackend(threads: number): Promise<BackendWasm> {
     wasmWorkerContents: string;
   };
   const worker = workerScriptPath(wasmWorkerContents);
-  const module = await factory({
-    // Workers evaluate the main script from this path (tfjs passes a Blob, which Node cannot import).
-    mainScriptUrlOrBlob: mainScript,
-    locateFile: (path: string, prefix: string) => (path.endsWith('.worker.js') ? worker : prefix + path),
-  });
-  const cwrap = (module as unknown as { cwrap: (name: string, ret: string | null, args: string[]) => unknown }).cwrap;
-  // The same bridge tfjs's own init() installs.
-  (module as unknown as { tfjs: unknown }).tfjs = {
-    init: cwrap('init', null, []),
-    initWithThreadsCount: cwrap('init_with_threads_count', null, ['number']),
-    getThreadsCount: cwrap('get_threads_count', 'number', []),
-    registerTensor: cwrap('register_tensor', null, ['number', 'number', 'number']),
-    disposeData: cwrap('dispose_data', null, ['number']),
-    dispose: cwrap('dispose', null, []),
-  };
-  wasmPkg.setThreadsCount(threads);
-  return new wasmPkg.BackendWasm(module);
+  // The wasm side sizes its thread pool from emscripten_num_logical_cores() / 2 (it assumes two
+  // hyper-threads per core), capped by the count asked for, so on a 2-core machine it would use
+  // one thread whatever we ask. Report 2 × threads cores while the module starts, then restore.
+  // The CommonJS module object (the one emscripten's require('os') gets), not an ESM namespace.
+  const os = localRequire('node:os') as { cpus: () => CpuInfo[] };
+  const realCpus = os.cpus;
+  const cpus = realCpus();
+  os.cpus = () => Array.from({ length: 2 * threads }, (_, i) => cpus[i % Math.max(1, cpus.length)]!);
+  try {
+    const module = await factory({
+      // Workers evaluate the main script from this path (tfjs passes a Blob, which Node cannot import).
+      mainScriptUrlOrBlob: mainScript,
+      locateFile: (path: string, prefix: string) => (path.endsWith('.worker.js') ? worker : prefix + path),
+    });
+    const cwrap = (module as unknown as { cwrap: (name: string, ret: string | null, args: string[]) => unknown }).cwrap;
+    // The same bridge tfjs's own init() installs.
+    (module as unknown as { tfjs: unknown }).tfjs = {
+      init: cwrap('init', null, []),
+      initWithThreadsCount: cwrap('init_with_threads_count', null, ['number']),
+      getThreadsCount: cwrap('get_threads_count', 'number', []),
+      registerTensor: cwrap('register_tensor', null, ['number', 'number', 'number']),
+      disposeData: cwrap('dispose_data', null, ['number']),
+      dispose: cwrap('dispose', null, []),
+    };
+    wasmPkg.setThreadsCount(threads);
+    return new wasmPkg.BackendWasm(module);
+  } finally {
+    os.cpus = realCpus;
+  }
 }
 
 /**
