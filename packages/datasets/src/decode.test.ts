@@ -84,6 +84,19 @@ describe('decoding with sharp', () => {
     expect(Array.from(pal.data)).toEqual(Array.from(pal8));
   });
 
+  it('a gray image stored as RGB (R = G = B, as X-ray JPEGs) is kept as one channel, the same pixels', async () => {
+    const rgbGray = new Uint8Array(W * H * 3);
+    for (let i = 0; i < W * H; i++) rgbGray.fill(gray8[i]!, 3 * i, 3 * i + 3);
+    const r = await decodeImageBytes(await sharp(rgbGray, { raw: { width: W, height: H, channels: 3 } }).png().toBuffer(), 'rgbgray.png');
+    expect(r.channels).toBe(1);
+    expect(Array.from(r.data)).toEqual(Array.from(gray8));
+    const almost = rgbGray.slice();
+    almost[3 * 5 + 2] = 1 + almost[3 * 5 + 2]!;
+    const c = await decodeImageBytes(await sharp(almost, { raw: { width: W, height: H, channels: 3 } }).png().toBuffer(), 'almost.png');
+    expect(c.channels).toBe(3);
+    expect(Array.from(c.data)).toEqual(Array.from(almost));
+  });
+
   it('JPEG: baseline, progressive and CMYK (converted to sRGB)', async () => {
     const flat = new Uint8Array(16 * 16 * 3).map((_, i) => [200, 100, 50][i % 3]!);
     for (const [name, opts] of [

@@ -82,13 +82,17 @@ async function decodeWithSharp(bytes: Uint8Array, path: string, maxPixels: numbe
     throw new InvalidImageError(path, sharpReason(err));
   }
   const { data, info } = out;
-  const c = info.channels;
+  let c = info.channels;
   if (c !== 1 && c !== 3) throw new InvalidImageError(path, `decoded to ${c} channels; expected gray or RGB`);
   const count = info.width * info.height * c;
   if (deep) {
-    const samples = new Uint16Array(count);
+    let samples: Uint16Array = new Uint16Array(count);
     const src = new DataView(data.buffer, data.byteOffset, data.byteLength);
     for (let i = 0; i < count; i++) samples[i] = src.getUint16(2 * i, true);
+    if (c === 3 && isGrayRgb(samples)) {
+      samples = firstOfThree(samples) as Uint16Array;
+      c = 1;
+    }
     return { width: info.width, height: info.height, channels: c, data: samples, scale: 1 / 65535 };
   }
   if (float) {
@@ -107,5 +111,25 @@ async function decodeWithSharp(bytes: Uint8Array, path: string, maxPixels: numbe
     for (let i = 0; i < count; i++) samples[i] = range > 0 ? (samples[i]! - lo) / range : 0;
     return { width: info.width, height: info.height, channels: c, data: samples, scale: 1 };
   }
-  return { width: info.width, height: info.height, channels: c, data: new Uint8Array(data.buffer, data.byteOffset, count), scale: 1 / 255 };
+  let bytes8: Uint8Array = new Uint8Array(data.buffer, data.byteOffset, count);
+  if (c === 3 && isGrayRgb(bytes8)) {
+    bytes8 = firstOfThree(bytes8) as Uint8Array;
+    c = 1;
+  }
+  return { width: info.width, height: info.height, channels: c, data: bytes8, scale: 1 / 255 };
+}
+
+/**
+ * Gray images stored as RGB (most X-ray JPEGs are): R = G = B everywhere. Such a raster is kept as
+ * one channel — the same pixels, a third of the resize work; gray → 3 channels happens after.
+ */
+function isGrayRgb(data: Uint8Array | Uint16Array): boolean {
+  for (let i = 0; i < data.length; i += 3) if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) return false;
+  return true;
+}
+
+function firstOfThree(data: Uint8Array | Uint16Array): Uint8Array | Uint16Array {
+  const out = data instanceof Uint8Array ? new Uint8Array(data.length / 3) : new Uint16Array(data.length / 3);
+  for (let i = 0, j = 0; j < out.length; i += 3, j++) out[j] = data[i]!;
+  return out;
 }

@@ -99,42 +99,75 @@ export function resizeRaster(raster: Raster, options: LoadOptions): Float32Array
   const tmp = new Float32Array(region.height * size * c);
   const rowLen0 = region.width * c;
   const row = new Float32Array(rowLen0);
-  const first = tx.first;
-  const count = tx.count;
-  const offset = tx.offset;
-  const weights = tx.weights;
+  const { first, count, offset, weights } = tx;
   for (let y = 0; y < region.height; y++) {
     const rowBase = ((region.y + y) * width + region.x) * c;
     for (let i = 0; i < rowLen0; i++) row[i] = data[rowBase + i]! * scale;
-    const outBase = y * size * c;
-    for (let o = 0; o < size; o++) {
-      const f = first[o]! * c;
-      const n = count[o]!;
-      const wo = offset[o]!;
-      for (let ch = 0; ch < c; ch++) {
+    let out = y * size * c;
+    if (c === 1) {
+      for (let o = 0; o < size; o++) {
+        const f = first[o]!;
+        const n = count[o]!;
+        const wo = offset[o]!;
         let acc = 0;
-        for (let k = 0; k < n; k++) acc += weights[wo + k]! * row[f + k * c + ch]!;
-        tmp[outBase + o * c + ch] = acc;
+        for (let k = 0; k < n; k++) acc += weights[wo + k]! * row[f + k]!;
+        tmp[out++] = acc;
+      }
+    } else {
+      for (let o = 0; o < size; o++) {
+        const f = first[o]! * 3;
+        const n = count[o]!;
+        const wo = offset[o]!;
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        for (let k = 0; k < n; k++) {
+          const w = weights[wo + k]!;
+          const p = f + 3 * k;
+          r += w * row[p]!;
+          g += w * row[p + 1]!;
+          b += w * row[p + 2]!;
+        }
+        tmp[out++] = r;
+        tmp[out++] = g;
+        tmp[out++] = b;
       }
     }
   }
-  // Vertical pass: size × size × c.
-  const resized = new Float32Array(size * size * c);
+  // Vertical pass, clamped to [0, 1]: size × size × c.
   const rowLen = size * c;
+  const resized = new Float32Array(size * rowLen);
   for (let o = 0; o < size; o++) {
     const f = ty.first[o]!;
     const n = ty.count[o]!;
     const wo = ty.offset[o]!;
     const outBase = o * rowLen;
-    for (let k = 0; k < n; k++) {
-      const w = ty.weights[wo + k]!;
-      const inBase = (f + k) * rowLen;
-      for (let j = 0; j < rowLen; j++) resized[outBase + j]! += w * tmp[inBase + j]!;
+    if (n === 1) {
+      const base = f * rowLen;
+      for (let j = 0; j < rowLen; j++) {
+        const v = tmp[base + j]!;
+        resized[outBase + j] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    } else if (n === 2) {
+      const w0 = ty.weights[wo]!;
+      const w1 = ty.weights[wo + 1]!;
+      const b0 = f * rowLen;
+      const b1 = b0 + rowLen;
+      for (let j = 0; j < rowLen; j++) {
+        const v = w0 * tmp[b0 + j]! + w1 * tmp[b1 + j]!;
+        resized[outBase + j] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    } else {
+      for (let k = 0; k < n; k++) {
+        const w = ty.weights[wo + k]!;
+        const base = (f + k) * rowLen;
+        for (let j = 0; j < rowLen; j++) resized[outBase + j]! += w * tmp[base + j]!;
+      }
+      for (let j = 0; j < rowLen; j++) {
+        const v = resized[outBase + j]!;
+        resized[outBase + j] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
     }
-  }
-  for (let i = 0; i < resized.length; i++) {
-    const v = resized[i]!;
-    resized[i] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
   return convertChannels(resized, size * size, c, outChannels);
 }
