@@ -31,7 +31,7 @@ function valueAxis(name: string, min?: number, max?: number): Record<string, unk
     min,
     max,
     splitLine: { lineStyle: { color: '#e2e8f0' } },
-    axisLabel: { formatter: (v: number) => formatTick(v) },
+    axisLabel: { formatter: (v: number) => formatTick(v), hideOverlap: true },
   };
 }
 
@@ -39,7 +39,7 @@ function formatTick(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   if (a >= 1e4 || a < 1e-3) return v.toExponential(1);
-  return String(Number(v.toPrecision(3)));
+  return String(Number(v.toPrecision(4)));
 }
 
 export interface XY {

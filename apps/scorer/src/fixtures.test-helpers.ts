@@ -1,3 +1,6 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharpLib from 'sharp';
 import type { ScoreRow } from './evaluate.js';
 import type { FloatImage, PixelMap } from './images.js';
 
@@ -69,9 +72,6 @@ export function syntheticHistory(epochs: number, stepsPerEpoch: number): Record<
 
 /** Writes a tiny folder dataset: <root>/{train,test}/{NORMAL,PNEUMONIA}/*.png (anomalies carry a bright spot). */
 export async function writeFolderDataset(root: string, counts: { train: number; testNormal: number; testAnomalous: number; size?: number; seed?: number }): Promise<void> {
-  const { mkdir } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const { default: sharpLib } = await import('sharp');
   const size = counts.size ?? 32;
   let seed = counts.seed ?? 7;
   const write = async (dir: string, n: number, blob: boolean) => {
@@ -97,3 +97,81 @@ export const TINY_CONFIG = {
   decoder: { widths: null },
   train: { epochs: 2, batchSize: 4, validateEvery: 1, featureCache: false, seed: 3 },
 } as const;
+
+/**
+ * Valid but unusual image files (16-bit, palette, RGBA, CMYK and progressive JPEG, 8×8, extreme
+ * aspect ratio, spaces / non-ASCII / upper-case names), written into `dir`; returns their paths.
+ */
+export async function writeUnusualImages(dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const gray = (w: number, h: number) => {
+    const b = Buffer.alloc(w * h);
+    for (let i = 0; i < b.length; i++) b[i] = (i * 37) % 256;
+    return b;
+  };
+  const rgb = (w: number, h: number, c: 3 | 4) => {
+    const b = Buffer.alloc(w * h * c);
+    for (let i = 0; i < b.length; i++) b[i] = (i * 13) % 256;
+    return b;
+  };
+  const files: [string, Promise<Buffer>][] = [];
+  const w16 = 24;
+  const b16 = Buffer.alloc(w16 * w16 * 2);
+  for (let i = 0; i < w16 * w16; i++) b16.writeUInt16LE((i * 997) % 65536, 2 * i);
+  files.push(['sixteen bit.png', sharpLib(b16, { raw: { width: w16, height: w16, channels: 1, premultiplied: false } }).toColourspace('grey16').png().toBuffer()]);
+  files.push(['palette.png', sharpLib(rgb(20, 20, 3), { raw: { width: 20, height: 20, channels: 3 } }).png({ palette: true, colours: 16 }).toBuffer()]);
+  files.push(['rgba.png', sharpLib(rgb(20, 20, 4), { raw: { width: 20, height: 20, channels: 4 } }).png().toBuffer()]);
+  files.push(['cmyk.jpg', sharpLib(rgb(24, 24, 3), { raw: { width: 24, height: 24, channels: 3 } }).toColourspace('cmyk').jpeg().toBuffer()]);
+  files.push(['progressive.jpeg', sharpLib(rgb(24, 24, 3), { raw: { width: 24, height: 24, channels: 3 } }).jpeg({ progressive: true }).toBuffer()]);
+  files.push(['tiny 8x8.png', sharpLib(gray(8, 8), { raw: { width: 8, height: 8, channels: 1 } }).png().toBuffer()]);
+  files.push(['wide.png', sharpLib(gray(400, 10), { raw: { width: 400, height: 10, channels: 1 } }).png().toBuffer()]);
+  files.push(['Röntgen 肺 scan.PNG', sharpLib(gray(16, 16), { raw: { width: 16, height: 16, channels: 1 } }).png().toBuffer()]);
+  files.push(['UPPER.JPG', sharpLib(gray(16, 16), { raw: { width: 16, height: 16, channels: 1 } }).jpeg().toBuffer()]);
+  const paths: string[] = [];
+  for (const [name, data] of files) {
+    const p = join(dir, name);
+    await writeFile(p, await data);
+    paths.push(p);
+  }
+  return paths;
+}
+
+/** A minimal DICOM Part 10 file (explicit VR little endian, 16-bit MONOCHROME2, uncompressed). */
+export function minimalDicom(rows: number, cols: number, pixel: (i: number) => number): Buffer {
+  const element = (group: number, el: number, vr: string, value: Buffer): Buffer => {
+    const even = value.length % 2 === 1 ? Buffer.concat([value, Buffer.from([vr === 'UI' || vr === 'OB' ? 0 : 0x20])]) : value;
+    const long = vr === 'OB' || vr === 'OW';
+    const head = Buffer.alloc(long ? 12 : 8);
+    head.writeUInt16LE(group, 0);
+    head.writeUInt16LE(el, 2);
+    head.write(vr, 4, 'latin1');
+    if (long) head.writeUInt32LE(even.length, 8);
+    else head.writeUInt16LE(even.length, 6);
+    return Buffer.concat([head, even]);
+  };
+  const us = (v: number) => {
+    const b = Buffer.alloc(2);
+    b.writeUInt16LE(v, 0);
+    return b;
+  };
+  const meta = Buffer.concat([element(0x0002, 0x0001, 'OB', Buffer.from([0, 1])), element(0x0002, 0x0010, 'UI', Buffer.from('1.2.840.10008.1.2.1', 'latin1'))]);
+  const groupLength = Buffer.alloc(4);
+  groupLength.writeUInt32LE(meta.length, 0);
+  const pixels = Buffer.alloc(rows * cols * 2);
+  for (let i = 0; i < rows * cols; i++) pixels.writeUInt16LE(pixel(i) & 0xffff, 2 * i);
+  return Buffer.concat([
+    Buffer.alloc(128),
+    Buffer.from('DICM', 'latin1'),
+    element(0x0002, 0x0000, 'UL', groupLength),
+    meta,
+    element(0x0028, 0x0002, 'US', us(1)),
+    element(0x0028, 0x0004, 'CS', Buffer.from('MONOCHROME2', 'latin1')),
+    element(0x0028, 0x0010, 'US', us(rows)),
+    element(0x0028, 0x0011, 'US', us(cols)),
+    element(0x0028, 0x0100, 'US', us(16)),
+    element(0x0028, 0x0101, 'US', us(12)),
+    element(0x0028, 0x0102, 'US', us(11)),
+    element(0x0028, 0x0103, 'US', us(0)),
+    element(0x7fe0, 0x0010, 'OW', pixels),
+  ]);
+}

@@ -256,7 +256,7 @@ export function renderReport(input: ReportInput): string {
       (hist.length > 0 ? `<div class="charts">${hist.map((c) => `<div class="chart">${c}</div>`).join('')}</div>` : '<p class="muted">No training history (history.jsonl) was found.</p>'),
   );
 
-  sections.push(`<h2>Images: original | reconstruction | residual</h2><p class="legend">Residual |x − x′| in the inferno colours (black = same, yellow = different), on one scale per image. Caption: total score · class · id.</p>${exampleGrid(input.groups)}`);
+  sections.push(`<h2>Images: original | reconstruction | residual</h2><p class="legend">Residual |x − x′| in the inferno colours (black = same, yellow = different), on one scale for all images shown. Caption: total score · class · id.</p>${exampleGrid(input.groups)}`);
 
   if (input.settings) {
     const flat = flattenSettings(input.settings);

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { auroc, averagePrecision } from '@aeflow/metrics';
+import { evaluateScores, EvaluationError, type ScoreRow } from './evaluate.js';
+import { syntheticRows } from './fixtures.test-helpers.js';
+import { combineScores, csvField, parseThresholdOption, safeFileStem, scoresCsv } from './outputs.js';
+
+const FIXED_KEYS = ['auroc', 'aurocCI', 'ap', 'threshold', 'f1', 'accuracy', 'sensitivity', 'specificity', 'counts'];
+
+describe('evaluateScores', () => {
+  const rows = syntheticRows(30, 20, 5);
+  const labels = rows.map((r) => r.label as number);
+  const totals = rows.map((r) => r.total);
+
+  it('writes the fixed keys, agreeing with the metrics package, and fills predicted', () => {
+    const { metrics, rows: out } = evaluateScores(rows, { threshold: { rule: 'best-f1' }, beta: 0.9, combine: combineScores });
+    for (const k of FIXED_KEYS) expect(metrics).toHaveProperty(k);
+    expect(metrics.auroc).toBeCloseTo(auroc(labels, totals), 12);
+    expect(metrics.ap).toBeCloseTo(averagePrecision(labels, totals), 12);
+    expect(metrics.aurocCI!.low).toBeLessThanOrEqual(metrics.auroc!);
+    expect(metrics.aurocCI!.high).toBeGreaterThanOrEqual(metrics.auroc!);
+    const t = metrics.threshold!;
+    expect(out.every((r) => r.predicted === (r.total >= t ? 1 : 0))).toBe(true);
+    const c = metrics.counts;
+    expect([c.images, c.normal, c.anomalous, c.unlabeled]).toEqual([50, 30, 20, 0]);
+    expect(c.tp! + c.fn!).toBe(20);
+    expect(c.tn! + c.fp!).toBe(30);
+    expect(metrics.sensitivity).toBeCloseTo(c.tp! / 20, 12);
+  });
+
+  it('sweeps β from the stored parts: the ends are flow-only and recon-only AUROC', () => {
+    const { metrics } = evaluateScores(rows, { threshold: { rule: 'best-f1' }, beta: 0.9, combine: combineScores });
+    const sweep = metrics.betaSweep!;
+    expect(sweep).toHaveLength(21);
+    expect(sweep[0]!.auroc).toBeCloseTo(auroc(labels, rows.map((r) => r.recon)), 12);
+    expect(sweep[20]!.auroc).toBeCloseTo(auroc(labels, rows.map((r) => r.flow)), 12);
+  });
+
+  it('applies a given threshold and keeps null where a metric is undefined', () => {
+    const normals = rows.filter((r) => r.label === 0);
+    const { metrics } = evaluateScores(normals, { threshold: { rule: 'value', value: -0.2 } });
+    expect(metrics.auroc).toBeNull();
+    expect(metrics.aurocCI).toBeNull();
+    expect(metrics.ap).toBeNull();
+    expect(metrics.sensitivity).toBeNull(); // no anomalies: tp / (tp + fn) is 0/0
+    expect(metrics.specificity).not.toBeNull();
+    expect(metrics.threshold).toBe(-0.2);
+    expect(metrics.thresholdRule).toBe('value');
+  });
+
+  it('refuses best-F1 without both classes, and says what to use instead', () => {
+    const unlabeled: ScoreRow[] = rows.map((r) => ({ ...r, label: null }));
+    expect(() => evaluateScores(unlabeled, { threshold: { rule: 'best-f1' } })).toThrow(EvaluationError);
+    expect(() => evaluateScores(unlabeled, { threshold: { rule: 'best-f1' } })).toThrow(/--threshold from-val .* or --threshold <number>/);
+  });
+});
+
+describe('outputs', () => {
+  it('quotes CSV fields that need it (RFC 4180)', () => {
+    expect(csvField('a/b.png')).toBe('a/b.png');
+    expect(csvField('a,b.png')).toBe('"a,b.png"');
+    expect(csvField('say "hi".png')).toBe('"say ""hi"".png"');
+    expect(csvField(' lead.png')).toBe('" lead.png"');
+    const csv = scoresCsv([{ id: 'x,1', label: null, flow: 1, recon: 2, total: 3, predicted: null }]);
+    expect(csv).toBe('id,label,flow,recon,total,predicted\n"x,1",,1,2,3,\n');
+  });
+
+  it('makes safe, unique file names from any id', () => {
+    expect(safeFileStem('test/PNEUMONIA/scan 1.PNG', 3)).toBe('003_test_PNEUMONIA_scan_1');
+    expect(safeFileStem('../../etc/passwd', 1)).toBe('001_etc_passwd');
+    expect(safeFileStem('Röntgen/肺.jpg', 2)).toBe('002_Röntgen_肺');
+  });
+
+  it('parses --threshold', () => {
+    expect(parseThresholdOption('best-f1')).toBe('best-f1');
+    expect(parseThresholdOption('-0.25')).toBe(-0.25);
+    expect(() => parseThresholdOption('high')).toThrow(/not best-f1, from-val, auto or a number/);
+  });
+});

@@ -1,0 +1,161 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { folderDataset } from '@aeflow/datasets';
+import { trainRun } from '@aeflow/model';
+import { initBackend } from '@aeflow/tensor';
+import { TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';
+import type { ScoreMetrics } from './evaluate.js';
+import { main } from './main.js';
+
+const readJson = async <T = ScoreMetrics>(path: string): Promise<T> => JSON.parse(await readFile(path, 'utf8')) as T;
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Captured {
+  code: number;
+  out: string;
+  err: string;
+}
+
+async function run(args: string[]): Promise<Captured> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+let root: string;
+let data: string;
+let runDir: string;
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm', quiet: true });
+  root = await mkdtemp(join(tmpdir(), 'aeflow-score-test-'));
+  data = join(root, 'data');
+  runDir = join(root, 'run');
+  await writeFolderDataset(data, { train: 12, testNormal: 6, testAnomalous: 6 });
+  const train = await folderDataset(data, { split: 'train', normalClasses: ['NORMAL'] });
+  await trainRun({ runDir, config: { ...TINY_CONFIG, train: { ...TINY_CONFIG.train, epochs: 1 } }, train: { dataset: train }, cacheDir: null });
+});
+
+describe('aeflow-score', () => {
+  it('scores a split and writes scores.csv, metrics.json with the fixed keys, maps and report.html', async () => {
+    const out = join(root, 'out-basic');
+    const r = await run(['--run', runDir, '--data', data, '--split', 'test', '--maps', '2', '--out', out, '--backend', 'wasm', '--quiet']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/scored 12 images: AUROC \d/);
+    const metrics = (await readJson(join(out, 'metrics.json')));
+    for (const k of ['auroc', 'aurocCI', 'ap', 'threshold', 'f1', 'accuracy', 'sensitivity', 'specificity', 'counts']) expect(metrics).toHaveProperty(k);
+    expect(Object.keys(metrics.aurocCI!)).toEqual(['low', 'high']);
+    expect(metrics.counts).toMatchObject({ images: 12, normal: 6, anomalous: 6 });
+    expect(metrics.thresholdRule).toBe('best-f1'); // the run has no validation threshold
+    const csv = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n');
+    expect(csv[0]).toBe('id,label,flow,recon,total,predicted');
+    expect(csv).toHaveLength(13);
+    const first = csv[1]!.split(',');
+    expect(first[0]).toMatch(/^test\/(NORMAL|PNEUMONIA)\/img_\d+\.png$/);
+    expect(Number(first[4])).toBeCloseTo(0.9 * Number(first[2]) + 0.1 * Number(first[3]), 5);
+    const maps = await readdir(join(out, 'maps'));
+    expect(maps.filter((m) => m.endsWith('.residual.png'))).toHaveLength(2);
+    expect(maps.filter((m) => m.endsWith('.heatmap.png'))).toHaveLength(2);
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<h2>Training curves</h2>');
+    expect(html).not.toContain('No training history');
+  });
+
+  it('--beta recombines the stored parts; --json prints JSON lines ending with the result', async () => {
+    const out = join(root, 'out-beta');
+    const r = await run(['--run', runDir, '--data', data, '--split', 'test', '--beta', '0', '--threshold', 'best-f1', '--out', out, '--json']);
+    expect(r.code).toBe(0);
+    const lines = r.out.split('\n').map((l) => JSON.parse(l) as { event: string });
+    expect(lines.at(-1)!.event).toBe('done');
+    const csv = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n').slice(1);
+    for (const line of csv) {
+      const [, , , recon, total] = line.split(',');
+      expect(Number(total)).toBe(Number(recon));
+    }
+    expect((await readJson(join(out, 'metrics.json'))).beta).toBe(0);
+  });
+
+  it('scores unusual but valid files given one by one (labels unknown, threshold given)', async () => {
+    const files = await writeUnusualImages(join(root, 'unusual'));
+    const out = join(root, 'out-unusual');
+    const r = await run(['--run', runDir, '--data', ...files, '--threshold', '-0.5', '--out', out, '--quiet']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const csv = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n');
+    expect(csv).toHaveLength(files.length + 1);
+    expect(csv.some((l) => l.includes('Röntgen 肺 scan.PNG'))).toBe(true);
+    const metrics = (await readJson(join(out, 'metrics.json')));
+    expect(metrics.auroc).toBeNull();
+    expect(metrics.counts.unlabeled).toBe(files.length);
+  });
+
+  it('stops at a malformed file with its path and reason, no stack trace; --skip-invalid lists it and goes on', async () => {
+    const bad = join(root, 'bad');
+    await mkdir(join(bad, 'test', 'NORMAL'), { recursive: true });
+    await mkdir(join(bad, 'test', 'PNEUMONIA'), { recursive: true });
+    for (const f of ['img_0.png', 'img_1.png']) {
+      await copyFile(join(data, 'test', 'NORMAL', f), join(bad, 'test', 'NORMAL', f));
+      await copyFile(join(data, 'test', 'PNEUMONIA', f), join(bad, 'test', 'PNEUMONIA', f));
+    }
+    const png = await readFile(join(data, 'test', 'NORMAL', 'img_2.png'));
+    await writeFile(join(bad, 'test', 'NORMAL', 'truncated.png'), png.subarray(0, 40));
+    await writeFile(join(bad, 'test', 'PNEUMONIA', 'not an image.jpg'), 'hello, I am text');
+
+    const stopped = await run(['--run', runDir, '--data', bad, '--out', join(root, 'out-bad'), '--quiet']);
+    expect(stopped.code).toBe(1);
+    expect(stopped.err).toMatch(/^aeflow-score: .*(truncated\.png|not an image\.jpg).*: /);
+    expect(stopped.err).not.toMatch(/\n\s+at /); // no stack frames
+    expect(existsSync(join(root, 'out-bad', 'scores.csv'))).toBe(false);
+
+    const out = join(root, 'out-skip');
+    const r = await run(['--run', runDir, '--data', bad, '--skip-invalid', '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/skipped .*truncated\.png: /);
+    expect(r.err).toMatch(/skipped .*not an image\.jpg: /);
+    const skipped = await readJson<{ count: number; skipped: { path: string }[] }>(join(out, 'skipped.json'));
+    expect(skipped.count).toBe(2);
+    expect(skipped.skipped.map((s) => s.path.split('/').pop()).sort()).toEqual(['not an image.jpg', 'truncated.png']);
+    expect((await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n')).toHaveLength(5);
+    expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('Skipped files (2)');
+  });
+
+  it('explains usage mistakes and bad values', async () => {
+    expect((await run(['--help'])).code).toBe(0);
+    expect((await run(['--help'])).out).toContain('Examples:');
+    const unknown = await run(['--run', runDir, '--bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/unknown option '--bogus'/);
+    const beta = await run(['--run', runDir, '--data', data, '--out', root, '--beta', '2']);
+    expect(beta.code).toBe(2);
+    expect(beta.err).toMatch(/--beta: 2 is outside \[0, 1\]/);
+    const fromVal = await run(['--run', runDir, '--data', data, '--split', 'test', '--threshold', 'from-val', '--out', join(root, 'o2'), '--quiet']);
+    expect(fromVal.code).toBe(1);
+    expect(fromVal.err).toMatch(/threshold\.json does not exist/);
+    const noRun = await run(['--run', join(root, 'nope'), '--data', data, '--out', join(root, 'o3'), '--quiet']);
+    expect(noRun.code).toBe(1);
+    expect(noRun.err).toMatch(/nope/);
+    expect(noRun.err).not.toMatch(/\n\s+at /);
+    const split = await run(['--run', runDir, '--data', data, '--split', 'validation', '--out', join(root, 'o4'), '--quiet']);
+    expect(split.code).toBe(1);
+    expect(split.err).toMatch(/has no "validation" folder/);
+  });
+
+  it.skipIf(!existsSync(join(here, '..', 'dist', 'cli.js')))('runs as a program (dist/cli.js, after the build)', async () => {
+    const exec = promisify(execFile);
+    const { stdout } = await exec(process.execPath, [join(here, '..', 'dist', 'cli.js'), '--help'], { timeout: 60_000 });
+    expect(stdout).toContain('Usage: aeflow-score');
+    const failed = await exec(process.execPath, [join(here, '..', 'dist', 'cli.js'), '--run', join(root, 'missing'), '--data', data, '--out', join(root, 'o5'), '--quiet', '--backend', 'wasm']).catch((e: { code: number; stderr: string }) => e);
+    expect((failed as { code: number }).code).toBe(1);
+    expect((failed as { stderr: string }).stderr).toMatch(/^aeflow-score: /m);
+    expect((failed as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
+  });
+});
