@@ -99,13 +99,13 @@ const lines = [
   `${new Date().toISOString().slice(0, 10)}. Median of ${REPETITIONS} calls (SSIM: ${4 * REPETITIONS}) after one warm-up call;`,
   'scores are 10⁶ normal samples, 30% anomalous shifted by 1; images are random Float32 HWC.',
   `Load average at the end of the run: ${load} (on ${cpus().length} cores: wall times include waiting for the CPU;`,
-  'the CPU-time column is this process alone). Goals are judged on the wall-time median.',
+  'the CPU-time column is this process alone). Goals are shown against both.',
   '',
   '| what | wall ms per call (median) | CPU ms per call (mean) | goal |',
   '| --- | ---: | ---: | --- |',
   ...rows.map(
     (row) =>
-      `| ${row.what} | ${row.ms.toFixed(1)} | ${row.cpuMs.toFixed(1)} | ${row.goal === undefined ? '' : `< ${row.goal} ms: ${row.ms < row.goal ? 'met' : 'NOT met'}`} |`,
+      `| ${row.what} | ${row.ms.toFixed(1)} | ${row.cpuMs.toFixed(1)} | ${row.goal === undefined ? '' : `< ${row.goal} ms: wall ${row.ms < row.goal ? 'met' : 'NOT met'}, CPU ${row.cpuMs < row.goal ? 'met' : 'NOT met'}`} |`,
   ),
   '',
 ];
