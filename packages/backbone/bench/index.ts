@@ -1,10 +1,10 @@
 // Encoder feature extraction speed: images per second for each encoder at 64–256 px, batch 8,
-// with effective GFLOP/s (2 × multiply-adds of the layers run) next to the same run's matMul rate.
-// Writes bench/RESULTS.md.
+// with effective GFLOP/s (2 × multiply-adds of the layers run) and its ratio to matMul 1024³
+// timed next to each run. Writes bench/RESULTS.md.
 //
-// Repetitions: median of BENCH_REPS (default 5) timed runs after one warm-up run. The run length
-// is bounded by the big Wide-ResNet sizes (~136 GFLOP per batch of 8 at 224 px); set BENCH_REPS
-// lower for a quick look (the Markdown says how many were used).
+// Repetitions: median of BENCH_REPS (default 5) paired runs after one warm-up. The run length is
+// bounded by the big Wide-ResNet sizes (~147–192 GFLOP per batch of 8 at 224–256 px); set
+// BENCH_REPS lower for a quick look (the Markdown says how many were used).
 import * as tf from '@tensorflow/tfjs-core';
 import { cpus } from 'node:os';
 import { writeFile } from 'node:fs/promises';
@@ -20,31 +20,39 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function time(fn: () => tf.Tensor[], reps: number): Promise<number> {
-  const warm = fn();
-  await Promise.all(warm.map((t) => t.data()));
-  tf.dispose(warm);
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    const out = fn();
-    await Promise.all(out.map((t) => t.data()));
-    times.push((performance.now() - t0) / 1000);
-    tf.dispose(out);
+async function run(fn: () => tf.Tensor[]): Promise<number> {
+  const t0 = performance.now();
+  const out = fn();
+  await Promise.all(out.map((t) => t.data()));
+  const seconds = (performance.now() - t0) / 1000;
+  tf.dispose(out);
+  return seconds;
+}
+
+/**
+ * Times `fn` REPS times after a warm-up, each run right after a matMul 1024³ timing: the machine
+ * is shared, so each run's rate is divided by the matMul rate measured next to it, and the table
+ * gives medians of the runs, of the matMul rates and of those ratios.
+ */
+async function timePaired(fn: () => tf.Tensor[], flop: number): Promise<{ seconds: number; matMul: number; ratio: number }> {
+  await run(fn);
+  await run(() => [tf.matMul(a, b)]);
+  const seconds: number[] = [];
+  const matMul: number[] = [];
+  const ratio: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    const mm = (2 * 1024 ** 3) / (await run(() => [tf.matMul(a, b)])) / 1e9;
+    const s = await run(fn);
+    seconds.push(s);
+    matMul.push(mm);
+    ratio.push(flop / s / 1e9 / mm);
   }
-  return median(times);
+  return { seconds: median(seconds), matMul: median(matMul), ratio: median(ratio) };
 }
 
 const report = await initBackend({ backend: process.env.AEFLOW_BACKEND ? undefined : 'wasm', quiet: true });
 const a = tf.randomNormal([1024, 1024]);
 const b = tf.randomNormal([1024, 1024]);
-/**
- * matMul 1024³ GFLOP/s, measured right before each row: the machine is shared, and a ratio to a
- * rate taken minutes earlier would mostly measure the neighbours' load.
- */
-async function matMulRate(): Promise<number> {
-  return (2 * 1024 ** 3) / (await time(() => [tf.matMul(a, b)], 5)) / 1e9;
-}
 const matMulRates: number[] = [];
 
 const encoders: Array<{ label: string; options: CreateEncoderOptions }> = [
@@ -59,14 +67,13 @@ const started = performance.now();
 for (const { label, options } of encoders) {
   const enc = await createEncoder(options);
   for (const size of SIZES) {
-    const matMulGflops = await matMulRate();
-    matMulRates.push(matMulGflops);
     const x = tf.randomUniform<tf.Rank.R4>([BATCH, size, size, 3], -1, 1);
-    const seconds = await time(() => Object.values(enc.features(x)), REPS);
+    const flop = 2 * enc.multiplyAdds(size, size) * BATCH;
+    const t = await timePaired(() => Object.values(enc.features(x)), flop);
     x.dispose();
-    const gflop = (2 * enc.multiplyAdds(size, size) * BATCH) / 1e9;
-    const rate = gflop / seconds;
-    const row = `| ${label} | ${size} | ${(seconds * 1000).toFixed(0)} | ${(BATCH / seconds).toFixed(1)} | ${(gflop / BATCH).toFixed(2)} | ${rate.toFixed(1)} | ${matMulGflops.toFixed(1)} | ${(rate / matMulGflops).toFixed(2)} |`;
+    matMulRates.push(t.matMul);
+    const rate = flop / t.seconds / 1e9;
+    const row = `| ${label} | ${size} | ${(t.seconds * 1000).toFixed(0)} | ${(BATCH / t.seconds).toFixed(1)} | ${(flop / BATCH / 1e9).toFixed(2)} | ${rate.toFixed(1)} | ${t.matMul.toFixed(1)} | ${t.ratio.toFixed(2)} |`;
     console.log(row);
     rows.push(row);
   }
@@ -79,11 +86,11 @@ const mmMedian = median(matMulRates);
 const md = [
   '## @aeflow/backbone',
   '',
-  `Command: \`pnpm --filter @aeflow/backbone bench\` · backend ${report.name}${report.name === 'wasm' ? ` (${report.threads} thread${report.threads > 1 ? 's' : ''})` : ''} · ${cpus().length} cores · batch ${BATCH} · median of ${REPS} after a warm-up · matMul 1024³ ${mmMedian.toFixed(1)} GFLOP/s (median over the run; each row's own, measured just before it, is in the table) · took ${minutes.toFixed(1)} min`,
+  `Command: \`pnpm --filter @aeflow/backbone bench\` · backend ${report.name}${report.name === 'wasm' ? ` (${report.threads} thread${report.threads > 1 ? 's' : ''})` : ''} · ${cpus().length} cores · batch ${BATCH} · median of ${REPS} runs after a warm-up, each paired with a matMul 1024³ timing just before it · matMul ${mmMedian.toFixed(1)} GFLOP/s (median over the run) · took ${minutes.toFixed(1)} min`,
   '',
-  'Effective GFLOP/s counts 2 × the multiply-adds of the convolutions run up to the tap (BatchNorm folded, so it costs nothing); ResNets use seeded random weights (speed does not depend on the values), MobileNet its ImageNet weights.',
+  'The machine is shared with other jobs, so absolute rates vary between runs; the last column (median of per-run ratios to the paired matMul rate) is the number to compare. Effective GFLOP/s counts 2 × the multiply-adds of the convolutions run up to the tap (BatchNorm folded, so it costs nothing); ResNets use seeded random weights (speed does not depend on the values), MobileNet its ImageNet weights.',
   '',
-  '| encoder | px | ms / batch | images/s | GFLOP / image | GFLOP/s | matMul GFLOP/s | × matMul |',
+  '| encoder | px | ms / batch | images/s | GFLOP / image | GFLOP/s | matMul GFLOP/s | × matMul (paired) |',
   '|---|---|---|---|---|---|---|---|',
   ...rows,
   '',

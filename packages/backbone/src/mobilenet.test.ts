@@ -181,3 +181,68 @@ describe('MobileNet V1 with random weights', () => {
     enc.dispose();
   });
 });
+
+describe('TF.js layers models in general', () => {
+  it('follows ZeroPadding2D, valid padding, conv biases and ReLU layers as model.json says', async () => {
+    // A tiny Keras-style model written here: pad (0,1)(0,1) → 3×3/2 depthwise 'valid' → BN → ReLU(max 6)
+    // → 1×1 conv with bias → BN → ReLU; compared with the same ops written out in tfjs-core.
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'aeflow-backbone-'));
+    const layer = (class_name: string, name: string, inbound: string | null, config: Record<string, unknown>): object => ({
+      class_name,
+      name,
+      config: { name, ...config },
+      inbound_nodes: inbound ? [[[inbound, 0, 0, {}]]] : [],
+    });
+    const layers = [
+      layer('InputLayer', 'input', null, { batch_input_shape: [null, null, null, 3] }),
+      layer('ZeroPadding2D', 'pad', 'input', { padding: [[0, 1], [0, 1]] }),
+      layer('DepthwiseConv2D', 'dw', 'pad', { kernel_size: [3, 3], strides: [2, 2], padding: 'valid', depth_multiplier: 2, use_bias: false, activation: 'linear' }),
+      layer('BatchNormalization', 'dw_bn', 'dw', { epsilon: 0.01, axis: -1 }),
+      layer('ReLU', 'dw_relu', 'dw_bn', { max_value: 6 }),
+      layer('Conv2D', 'pw', 'dw_relu', { filters: 3, kernel_size: [1, 1], strides: [1, 1], padding: 'same', use_bias: true, activation: 'linear' }),
+      layer('BatchNormalization', 'pw_bn', 'pw', { epsilon: 0.001, axis: -1 }),
+      layer('Activation', 'pw_relu', 'pw_bn', { activation: 'relu' }),
+    ];
+    const w = {
+      'dw/depthwise_kernel': tf.randomNormal([3, 3, 3, 2], 0, 1, 'float32', 1),
+      'dw_bn/gamma': tf.tensor1d([1.5, 0.5, 1, 2, 0.8, 1.2]),
+      'dw_bn/beta': tf.tensor1d([0.1, -0.2, 0.3, 0, 0.05, -0.05]),
+      'dw_bn/moving_mean': tf.tensor1d([0.2, -0.1, 0, 0.5, -0.3, 0.1]),
+      'dw_bn/moving_variance': tf.tensor1d([0.5, 2, 1, 1.5, 0.7, 1.1]),
+      'pw/kernel': tf.randomNormal([1, 1, 6, 3], 0, 1, 'float32', 2),
+      'pw/bias': tf.tensor1d([0.3, -0.3, 0.1]),
+      'pw_bn/gamma': tf.tensor1d([1, 2, 0.5]),
+      'pw_bn/beta': tf.tensor1d([0, 0.1, -0.1]),
+      'pw_bn/moving_mean': tf.tensor1d([0.1, 0.2, 0.3]),
+      'pw_bn/moving_variance': tf.tensor1d([1, 0.5, 2]),
+    };
+    const { data, specs } = await tf.io.encodeWeights(w);
+    await writeFile(join(dir, 'weights.bin'), new Uint8Array(data));
+    const modelJson = { modelTopology: { model_config: { class_name: 'Model', config: { layers } } }, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
+    await writeFile(join(dir, 'model.json'), JSON.stringify(modelJson));
+    try {
+      const enc = await createEncoder({ arch: 'mobilenet_v1', weights: dir, taps: ['dw_relu', 'pw_relu'] });
+      expect(enc.channels).toEqual({ dw_relu: 6, pw_relu: 3 });
+      expect(enc.stride).toEqual({ dw_relu: 2, pw_relu: 2 });
+      const x = tf.randomNormal<tf.Rank.R4>([1, 6, 8, 3], 0, 1, 'float32', 3);
+      const ours = enc.features(x);
+      const [dwRef, pwRef] = tf.tidy(() => {
+        const padded = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]);
+        const dw = tf.depthwiseConv2d(padded, w['dw/depthwise_kernel'] as tf.Tensor4D, 2, 'valid');
+        const d = tf.relu6(tf.batchNorm(dw, w['dw_bn/moving_mean'], w['dw_bn/moving_variance'], w['dw_bn/beta'], w['dw_bn/gamma'], 0.01));
+        const pw = tf.add(tf.conv2d(d, w['pw/kernel'] as tf.Tensor4D, 1, 'same'), w['pw/bias']);
+        const p = tf.relu(tf.batchNorm(pw, w['pw_bn/moving_mean'], w['pw_bn/moving_variance'], w['pw_bn/beta'], w['pw_bn/gamma'], 0.001));
+        return [d, p];
+      });
+      expect(ours.dw_relu.shape).toEqual([1, 3, 4, 6]);
+      expect(relativeError(ours.dw_relu, dwRef)).toBeLessThan(1e-5);
+      expect(relativeError(ours.pw_relu, pwRef)).toBeLessThan(1e-5);
+      tf.dispose([x, dwRef, pwRef, ...Object.values(ours), ...Object.values(w)]);
+      enc.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
