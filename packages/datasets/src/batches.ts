@@ -77,6 +77,7 @@ export async function* batches(dataset: ImageDataset, items: readonly ImageItem[
   const order = options.shuffle ? new SeededRandom(options.seed ?? 0).shuffle([...items]) : [...items];
   const load: LoadOptions = { size, channels, centerCrop: options.centerCrop ?? false };
   if (options.maxPixels !== undefined) load.maxPixels = options.maxPixels;
+  if (options.tolerateWarnings !== undefined) load.tolerateWarnings = options.tolerateWarnings;
   const limit = limiter(Math.max(1, options.concurrency ?? 4));
   const window = Math.max(1, prefetch) * batchSize;
   const inflight: Promise<Outcome>[] = [];

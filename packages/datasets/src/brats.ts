@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidImageError, messageOf } from './errors.js';
+import { invalid } from './folder.js';
 import { toDecodedImage } from './image.js';
 import { readNiftiVolume, type Volume } from './nifti.js';
 import { checkPixelLimit, DEFAULT_MAX_PIXELS } from './raster.js';
@@ -73,12 +74,12 @@ export async function brats2021Dataset(root: string, options: Brats2021Options =
     const files = await readdir(dir);
     const volumePath = await findVolume(dir, files, modality);
     if (!volumePath) {
-      if (files.some((f) => /\.nii(\.gz)?$/.test(f))) fail(skipped, skipInvalid, dir, `no *_${modality}.nii.gz volume in this case folder (files: ${files.join(', ')})`);
+      if (files.some((f) => /\.nii(\.gz)?$/.test(f))) invalid(skipped, skipInvalid, dir, `no *_${modality}.nii.gz volume in this case folder (files: ${files.join(', ')})`);
       continue;
     }
     const segPath = await findVolume(dir, files, 'seg');
     if (!segPath) {
-      fail(skipped, skipInvalid, volumePath, `NIfTI without its segmentation: no *_seg.nii.gz in ${dir}, so slices cannot be labelled`);
+      invalid(skipped, skipInvalid, volumePath, `NIfTI without its segmentation: no *_seg.nii.gz in ${dir}, so slices cannot be labelled`);
       continue;
     }
     let volume: Volume;
@@ -86,18 +87,18 @@ export async function brats2021Dataset(root: string, options: Brats2021Options =
     try {
       volume = await readNiftiVolume(volumePath);
     } catch (err) {
-      fail(skipped, skipInvalid, volumePath, messageOf(err));
+      invalid(skipped, skipInvalid, volumePath, messageOf(err));
       continue;
     }
     try {
       seg = await readNiftiVolume(segPath);
     } catch (err) {
-      fail(skipped, skipInvalid, segPath, messageOf(err));
+      invalid(skipped, skipInvalid, segPath, messageOf(err));
       continue;
     }
     const [X, Y, Z] = volume.dims;
     if (seg.dims[0] !== X || seg.dims[1] !== Y || seg.dims[2] !== Z) {
-      fail(skipped, skipInvalid, segPath, `segmentation is ${seg.dims.join('×')} but the ${modality} volume is ${X}×${Y}×${Z}`);
+      invalid(skipped, skipInvalid, segPath, `segmentation is ${seg.dims.join('×')} but the ${modality} volume is ${X}×${Y}×${Z}`);
       continue;
     }
     scale.set(volumePath, nonZeroPercentile(volume.data, percentile));
@@ -169,10 +170,5 @@ export async function brats2021Dataset(root: string, options: Brats2021Options =
       return toDecodedImage(item, { width: X, height: Y, channels: 1, data: slice, scale: 1 }, loadOptions);
     },
   };
-}
-
-function fail(skipped: SkippedFile[], skipInvalid: boolean, path: string, reason: string): void {
-  if (!skipInvalid) throw new InvalidImageError(path, reason);
-  skipped.push({ path, reason });
 }
 

@@ -239,6 +239,13 @@ describe('bad input', () => {
     const cutJpg = join(dir, 'cut.jpg');
     await writeFile(cutJpg, jpg.subarray(0, Math.floor(jpg.length / 2)));
     await expectInvalid(decodeImageFile(cutJpg), cutJpg, /truncated or corrupt/);
+    // Scrambled entropy-coded JPEG data is only a libjpeg warning: refused unless tolerated.
+    const scrambled = Buffer.from(jpg);
+    for (let i = 0; i < 200; i++) scrambled[Math.floor(jpg.length / 2) + i] = (i * 37) & 0xff;
+    const badJpg = join(dir, 'scrambled.jpg');
+    await writeFile(badJpg, scrambled);
+    await expectInvalid(decodeImageFile(badJpg), badJpg, /corrupt image data \(VipsJpeg: Corrupt JPEG data.*load with tolerateWarnings/);
+    expect((await decodeImageFile(badJpg, undefined, true)).width).toBe(64);
     const corrupt = Buffer.from(png);
     corrupt.fill(0x55, 60, 400); // scrambled compressed data, CRCs no longer match
     const badPng = join(dir, 'bad.png');

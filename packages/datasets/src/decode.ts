@@ -20,7 +20,7 @@ function isDicomPart10(b: Uint8Array): boolean {
  * JPEG incl. CMYK and progressive, TIFF, WebP, GIF). 16-bit PNG/TIFF stay 16-bit. Every failure is
  * an `InvalidImageError` naming `path`.
  */
-export async function decodeImageBytes(bytes: Uint8Array, path: string, maxPixels = DEFAULT_MAX_PIXELS): Promise<Raster> {
+export async function decodeImageBytes(bytes: Uint8Array, path: string, maxPixels = DEFAULT_MAX_PIXELS, tolerateWarnings = false): Promise<Raster> {
   if (bytes.length === 0) throw new InvalidImageError(path, 'empty file (0 bytes)');
   const ext = extname(path).toLowerCase();
   try {
@@ -31,11 +31,11 @@ export async function decodeImageBytes(bytes: Uint8Array, path: string, maxPixel
     if (err instanceof DicomError || err instanceof BmpError) throw new InvalidImageError(path, err.message);
     throw err;
   }
-  return decodeWithSharp(bytes, path, maxPixels);
+  return decodeWithSharp(bytes, path, maxPixels, tolerateWarnings);
 }
 
 /** Reads and decodes one image file (see `decodeImageBytes`). */
-export async function decodeImageFile(path: string, maxPixels = DEFAULT_MAX_PIXELS): Promise<Raster> {
+export async function decodeImageFile(path: string, maxPixels = DEFAULT_MAX_PIXELS, tolerateWarnings = false): Promise<Raster> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -43,7 +43,7 @@ export async function decodeImageFile(path: string, maxPixels = DEFAULT_MAX_PIXE
     const code = (err as NodeJS.ErrnoException).code;
     throw new InvalidImageError(path, code === 'ENOENT' ? 'file not found' : `cannot be read (${messageOf(err)})`);
   }
-  return decodeImageBytes(bytes, path, maxPixels);
+  return decodeImageBytes(bytes, path, maxPixels, tolerateWarnings);
 }
 
 function sharpReason(err: unknown): string {
@@ -51,13 +51,15 @@ function sharpReason(err: unknown): string {
   if (/unsupported image format/i.test(msg)) return 'not an image in a supported format (PNG, JPEG, BMP, TIFF, DICOM, WebP, GIF)';
   if (/exceeds pixel limit/i.test(msg)) return `image is above the pixel limit (${msg})`;
   if (/premature end|end of stream|truncat|unexpected end|read error|not enough data|incomplete/i.test(msg)) return `truncated or corrupt image (${msg})`;
+  if (/corrupt/i.test(msg)) return `corrupt image data (${msg}); if the decoder's warning is harmless for your files, load with tolerateWarnings`;
   return `corrupt image (${msg})`;
 }
 
-async function decodeWithSharp(bytes: Uint8Array, path: string, maxPixels: number): Promise<Raster> {
-  // failOn 'truncated': refuse truncated data, tolerate the harmless warnings many real JPEGs carry.
+async function decodeWithSharp(bytes: Uint8Array, path: string, maxPixels: number, tolerateWarnings: boolean): Promise<Raster> {
+  // failOn 'warning' by default: libjpeg reports corrupt entropy-coded data only as a warning and
+  // would otherwise hand back a garbled image silently. tolerateWarnings still refuses truncation.
   // The header is read without a pixel limit so the refusal can name the size; the decode has one.
-  const image = sharp(bytes, { limitInputPixels: Math.max(1, Math.floor(maxPixels)), failOn: 'truncated', sequentialRead: true });
+  const image = sharp(bytes, { limitInputPixels: Math.max(1, Math.floor(maxPixels)), failOn: tolerateWarnings ? 'truncated' : 'warning', sequentialRead: true });
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();

@@ -14,6 +14,6 @@ export async function loadFileItem(item: ImageItem, options: LoadOptions, defaul
   if (item.source.kind !== 'file') {
     throw new InvalidImageError(item.id, `this dataset loads files, but the item's source is a ${item.source.kind}`);
   }
-  const raster = await decodeImageFile(item.source.path, options.maxPixels ?? defaultMaxPixels);
+  const raster = await decodeImageFile(item.source.path, options.maxPixels ?? defaultMaxPixels, options.tolerateWarnings ?? false);
   return toDecodedImage(item, raster, options);
 }

@@ -64,8 +64,10 @@ describe('medmnistDataset on a .npz the test writes', () => {
   });
 
   it('RGB images, ChestMNIST multi-label (no finding = normal), datasets without a normal class', async () => {
-    const derma = await medmnistDataset(join(dir, 'dermamnist.npz'), { split: 'train' });
-    expect(derma.items[0]!.label).toBe(0); // melanocytic nevi
+    await expect(medmnistDataset(join(dir, 'dermamnist.npz'), { split: 'train' })).rejects.toThrow(/the ISIC 2018 convention is \[5\], melanocytic nevi/);
+    const derma = await medmnistDataset(join(dir, 'dermamnist.npz'), { split: 'train', normalClasses: [5] });
+    expect(derma.items[0]!.label).toBe(0);
+    expect(derma.items[0]!.className).toBe('melanocytic nevi');
     const img = await derma.load(derma.items[0]!, { size: 1, channels: 3 });
     expect(Array.from(img.data)).toEqual([0.5, 0, 0.5]);
     const chest = await medmnistDataset(join(dir, 'chestmnist.npz'), { split: 'train' });

@@ -27,8 +27,8 @@ const RECORD = 'https://zenodo.org/records/10519652/files';
  * The 2-D MedMNIST datasets (medmnist 3.0.2 `INFO`: Zenodo record 10519652). Normal classes:
  * PneumoniaMNIST 0 (normal); BreastMNIST 1 (normal or benign, against 0 malignant); OCTMNIST 3
  * (normal); RetinaMNIST 0 (no diabetic retinopathy, grades 1–4 anomalous); ChestMNIST no finding
- * (all 14 labels 0); DermaMNIST 5 (melanocytic nevi — the convention of ISIC 2018's NV). Path,
- * Blood, Tissue and Organ{A,C,S} have no normal class: pass `normalClasses`.
+ * (all 14 labels 0). DermaMNIST, Path, Blood, Tissue and Organ{A,C,S} name no normal class: pass
+ * `normalClasses` (for DermaMNIST the ISIC 2018 convention of the paper is `[5]`, melanocytic nevi).
  */
 export const MEDMNIST_INFO: Record<string, MedmnistInfo> = {
   pathmnist: {
@@ -46,7 +46,6 @@ export const MEDMNIST_INFO: Record<string, MedmnistInfo> = {
   },
   dermamnist: {
     labels: ['actinic keratoses and intraepithelial carcinoma', 'basal cell carcinoma', 'benign keratosis-like lesions', 'dermatofibroma', 'melanoma', 'melanocytic nevi', 'vascular lesions'],
-    normalClasses: [5],
     channels: 3,
     md5: { 28: '0744692d530f8e62ec473284d019b0c7', 64: 'b70a2f5635c6199aeaa28c31d7202e1f', 128: '2defd784463fa5243564e855ed717de1', 224: '8974907d8e169bef5f5b96bc506ae45d' },
     license: 'CC BY-NC 4.0',
@@ -172,7 +171,7 @@ export async function medmnistDataset(nameOrPath: string, options: MedmnistDatas
   const multiLabel = info?.multiLabel ?? false;
   if (!normalClasses && !multiLabel) {
     throw new Error(
-      `medmnistDataset: ${info ? `${name} has no normal class in the MedMNIST docs` : `${name} is not a known MedMNIST dataset`}; pass normalClasses (label values that are normal${info ? `: ${info.labels.map((l, i) => `${i} ${l}`).join(', ')}` : ''})`,
+      `medmnistDataset: ${info ? `${name} has no normal class in the MedMNIST docs` : `${name} is not a known MedMNIST dataset`}; pass normalClasses (label values that are normal${info ? `: ${info.labels.map((l, i) => `${i} ${l}`).join(', ')}` : ''})${name === 'dermamnist' ? '; the ISIC 2018 convention is [5], melanocytic nevi' : ''}`,
     );
   }
   const perImage = labels.shape.slice(1).reduce((a, d) => a * d, 1);

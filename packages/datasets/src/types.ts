@@ -42,6 +42,12 @@ export interface LoadOptions {
   centerCrop?: boolean;
   /** Refuse images with more pixels than this before decoding them (default `DEFAULT_MAX_PIXELS`). */
   maxPixels?: number;
+  /**
+   * Accept images whose decoder only warned (e.g. libjpeg's "Corrupt JPEG data: …", extraneous
+   * bytes). Default false: a warning makes the file invalid, so damaged data is never used silently.
+   * Truncated files are refused either way.
+   */
+  tolerateWarnings?: boolean;
 }
 
 /** A file (or array entry, or volume) that was not used, and why. */
