@@ -135,3 +135,14 @@ describe('AEFlowDecoder', () => {
     await initBackend({ backend: 'wasm', quiet: true });
   });
 });
+
+describe('AEFlowDecoder lifetime', () => {
+  it('releases every tensor it made on dispose', async () => {
+    await initBackend({ backend: 'wasm', quiet: true });
+    const before = tf.memory().numTensors;
+    const dec = createDecoder({ inChannels: 16, stride: 16 });
+    expect(tf.memory().numTensors).toBe(before + dec.trainableVariables.length);
+    dec.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

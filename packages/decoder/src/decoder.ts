@@ -111,6 +111,9 @@ export class AEFlowDecoder {
     this.config = resolveDecoderConfig(config);
     const { inChannels, widths, outChannels, seed } = this.config;
     const rng = new SeededRandom(seed);
+    // tf.variable keeps its initial tensor alive as a separate tensor: build inside tidy so the
+    // initial values are released and only the variables remain.
+    const uniformVariable = (shape: number[], bound: number): tf.Variable => tf.tidy(() => tf.variable(rng.uniformTensor(shape, -bound, bound), true));
     const outs = [...widths, outChannels];
     this.blocks = [];
     let cin = inChannels;
@@ -120,15 +123,15 @@ export class AEFlowDecoder {
       // biases, with fan_in = in·k·k (for the transposed conv too, which is what the gradient scale wants).
       const upBound = 1 / Math.sqrt(cin * 4);
       const block: UpBlock = {
-        upWeight: tf.variable(rng.uniformTensor([2, 2, cout, cin], -upBound, upBound), true),
-        upBias: tf.variable(rng.uniformTensor([cout], -upBound, upBound), true),
+        upWeight: uniformVariable([2, 2, cout, cin], upBound),
+        upBias: uniformVariable([cout], upBound),
         inChannels: cin,
         outChannels: cout,
       };
       if (!last) {
         const convBound = 1 / Math.sqrt(cout * 9);
-        block.convWeight = tf.variable(rng.uniformTensor([3, 3, cout, cout], -convBound, convBound), true);
-        block.convBias = tf.variable(rng.uniformTensor([cout], -convBound, convBound), true);
+        block.convWeight = uniformVariable([3, 3, cout, cout], convBound);
+        block.convBias = uniformVariable([cout], convBound);
       }
       this.blocks.push(block);
       cin = cout;

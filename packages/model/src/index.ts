@@ -31,3 +31,5 @@ export type {
   TrainResult,
   TrainRunOptions,
 } from './run.js';
+export { measureMatMulGflops, runBenchmark } from './benchmark.js';
+export type { BenchmarkOptions, BenchmarkResult } from './benchmark.js';

@@ -39,6 +39,8 @@ export type HistoryRecord =
       flowNll: number;
       recon: number;
       seconds: number;
+      /** CPU time of the process during the epoch (user + system): the cost on an idle machine. */
+      cpuSeconds: number;
       imagesPerSecond: number;
       /** Present on validation epochs. */
       validation?: { metric: 'auroc' | 'loss'; value: number };
@@ -393,6 +395,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
 
     for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
       const te = performance.now();
+      const cpu0 = process.cpuUsage();
       const rng = SeededRandom.fromState(state.rng);
       const order = rng.permutation(train.items.length);
       // A batch of one breaks BatchNorm statistics: fold a lone last image into the previous batch's epoch skip.
@@ -453,6 +456,10 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
         flowNll: sumFlow / Math.max(1, seen),
         recon: sumRecon / Math.max(1, seen),
         seconds,
+        cpuSeconds: (() => {
+          const c = process.cpuUsage(cpu0);
+          return (c.user + c.system) / 1e6;
+        })(),
         imagesPerSecond: seen / seconds,
       };
       let improved = false;
