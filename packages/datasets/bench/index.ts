@@ -9,8 +9,9 @@ import { batches, chestXrayDataset, decodeImageFile, resizeRaster, type ImageIte
 
 const HOME = process.env.AEFLOW_HOME;
 if (!HOME) {
-  console.error('bench: needs AEFLOW_HOME (the shared folder with data/chest-xray); nothing measured.');
-  process.exit(1);
+  // Not an error for `pnpm bench` at the root: say why, keep the previous RESULTS.md.
+  console.error('bench: skipped, needs AEFLOW_HOME (the shared folder with data/chest-xray); bench/RESULTS.md left as it was.');
+  process.exit(0);
 }
 const REPS = 5;
 const N = 160;
