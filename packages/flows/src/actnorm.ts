@@ -132,7 +132,7 @@ export class ActNorm implements FlowLayer {
     const out = tf.tidy(() => {
       const scale = this.scale();
       const x = tf.div(tf.sub(y, this.offset), scale);
-      return { x, logDet: tf.neg(this.logDetFor(y.shape, scale)) as tf.Tensor1D };
+      return { x, logDet: tf.neg<tf.Tensor1D>(this.logDetFor(y.shape, scale)) };
     });
     if (check) assertFinite(out.x, `${who}: inverse output`);
     return out;
@@ -140,7 +140,7 @@ export class ActNorm implements FlowLayer {
 
   private logDetFor(shape: readonly number[], scale: tf.Tensor1D): tf.Tensor1D {
     const perSample = tf.mul(tf.sum(tf.log(scale)), positionsPerSample(shape));
-    return tf.mul(tf.ones([shape[0]!]), perSample) as tf.Tensor1D;
+    return tf.mul<tf.Tensor1D>(tf.ones([shape[0]!]), perSample);
   }
 
   get trainableVariables(): tf.Variable[] {

@@ -110,7 +110,7 @@ export class AffineCoupling implements FlowLayer {
       const [y1, y2] = tf.split(y, [this.passiveChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
       const { j, t } = this.coefficients(y1, options.training ?? false);
       const x2 = tf.mul(tf.sub(y2, t), tf.exp(tf.neg(j)));
-      return { x: tf.concat([y1, x2], -1), logDet: tf.neg(sumPerSample(j)) as tf.Tensor1D };
+      return { x: tf.concat([y1, x2], -1), logDet: tf.neg<tf.Tensor1D>(sumPerSample(j)) };
     });
     if (check) assertFinite(out.x, `${who}: inverse output (the subnet produced NaN/Inf)`);
     return out;

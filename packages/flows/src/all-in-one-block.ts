@@ -75,7 +75,7 @@ export class AllInOneBlock implements FlowLayer {
       const a = this.coupling.forward(x, options);
       const b = this.actnorm.forward(a.y, options);
       const c = this.mixing.forward(b.y, options);
-      return { y: c.y, logDet: tf.add(tf.add(a.logDet, b.logDet), c.logDet) as tf.Tensor1D };
+      return { y: c.y, logDet: tf.add<tf.Tensor1D>(tf.add<tf.Tensor1D>(a.logDet, b.logDet), c.logDet) };
     });
   }
 
@@ -84,7 +84,7 @@ export class AllInOneBlock implements FlowLayer {
       const c = this.mixing.inverse(y, options);
       const b = this.actnorm.inverse(c.x, options);
       const a = this.coupling.inverse(b.x, options);
-      return { x: a.x, logDet: tf.add(tf.add(a.logDet, b.logDet), c.logDet) as tf.Tensor1D };
+      return { x: a.x, logDet: tf.add<tf.Tensor1D>(tf.add<tf.Tensor1D>(a.logDet, b.logDet), c.logDet) };
     });
   }
 

@@ -4,15 +4,15 @@ const LOG_2PI = Math.log(2 * Math.PI);
 
 function dimsPerSample(z: tf.Tensor, what: string): number {
   if (z.rank < 2) throw new Error(`${what}: z must be [batch, ...] with rank >= 2, got shape [${z.shape.join(', ')}]`);
-  return z.size / z.shape[0]!;
+  return z.size / z.shape[0];
 }
 
 /** log N(z; 0, I) per sample: −½·Σ z² − ½·D·ln 2π, summed over all but the batch axis → [batch]. */
 export function standardNormalLogProb(z: tf.Tensor): tf.Tensor1D {
   const d = dimsPerSample(z, 'standardNormalLogProb');
   return tf.tidy(() => {
-    const flat = tf.reshape(z, [z.shape[0]!, -1]);
-    return tf.sub(tf.mul(tf.sum(tf.square(flat), 1), -0.5), 0.5 * d * LOG_2PI) as tf.Tensor1D;
+    const flat = tf.reshape(z, [z.shape[0], -1]);
+    return tf.sub<tf.Tensor1D>(tf.mul(tf.sum(tf.square(flat), 1), -0.5), 0.5 * d * LOG_2PI);
   });
 }
 
@@ -29,7 +29,7 @@ function checkLogDet(z: tf.Tensor, logDet: tf.Tensor1D, what: string): void {
 export function nllPerDim(z: tf.Tensor, logDet: tf.Tensor1D): tf.Tensor1D {
   const d = dimsPerSample(z, 'nllPerDim');
   checkLogDet(z, logDet, 'nllPerDim');
-  return tf.tidy(() => tf.div(tf.neg(tf.add(standardNormalLogProb(z), logDet)), d) as tf.Tensor1D);
+  return tf.tidy(() => tf.div<tf.Tensor1D>(tf.neg(tf.add(standardNormalLogProb(z), logDet)), d));
 }
 
 export interface BitsPerDimOptions {

@@ -216,7 +216,10 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       if (c.batchNorm) tf.dispose(layer.forward(x, { training: true })); // non-trivial running statistics
       const other = c.build(1234);
       const saved = layer.getWeights();
-      for (const [key, t] of Object.entries(saved)) expect(key).toMatch(/^[\w.]+$/), expect(t.isDisposed).toBe(false);
+      for (const [key, t] of Object.entries(saved)) {
+        expect(key).toMatch(/^[\w.]+$/);
+        expect(t.isDisposed).toBe(false);
+      }
       other.setWeights(saved);
       expect(Object.keys(other.getWeights()).sort()).toEqual(Object.keys(saved).sort());
       const a = layer.forward(x);
@@ -294,7 +297,7 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       expect(() => layer.setWeights(wrongShape)).toThrow(`weight "${firstKey}" has shape ${bad} but the layer expects ${own}`);
       const extra = { ...weights, 'no.such.weight': tf.zeros([1]) };
       expect(() => layer.setWeights(extra)).toThrow(/"no\.such\.weight" is not a weight/);
-      tf.dispose([wrongChannels, rank1, withNaN, withInf, wrongShape[firstKey]!, extra['no.such.weight']!]);
+      tf.dispose([wrongChannels, rank1, withNaN, withInf, wrongShape[firstKey]!, extra['no.such.weight']]);
     });
   });
 });

@@ -15,19 +15,22 @@ export interface FlowOptions {
   checkFinite?: boolean;
 }
 
-/** The result of the forward (data → latent) direction. */
-export interface FlowResult {
+/**
+ * The result of the forward (data → latent) direction. (A type alias rather than an interface
+ * so that `tf.dispose(result)` accepts it.)
+ */
+export type FlowResult = {
   y: tf.Tensor;
   /** log |det ∂y/∂x| per sample, shape [batch]. */
   logDet: tf.Tensor1D;
-}
+};
 
 /** The result of the inverse (latent → data) direction. */
-export interface InverseResult {
+export type InverseResult = {
   x: tf.Tensor;
   /** log |det ∂x/∂y| per sample, shape [batch]: the negative of the forward log-det at x. */
   logDet: tf.Tensor1D;
-}
+};
 
 /**
  * One invertible layer. Inputs are channels-last: NHWC `[batch, height, width, channels]`, or

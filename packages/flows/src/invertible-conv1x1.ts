@@ -114,7 +114,7 @@ export class InvertibleConv1x1 implements FlowLayer {
     const check = options.checkFinite !== false;
     if (check) assertFinite(y, `${who}: inverse input`);
     const m = this.inverseTransposed();
-    const out = tf.tidy(() => ({ x: channelMatMul(y, m), logDet: tf.neg(this.logDetFor(y.shape)) as tf.Tensor1D }));
+    const out = tf.tidy(() => ({ x: channelMatMul(y, m), logDet: tf.neg<tf.Tensor1D>(this.logDetFor(y.shape)) }));
     if (check) assertFinite(out.x, `${who}: inverse output`);
     return out;
   }
@@ -150,7 +150,7 @@ export class InvertibleConv1x1 implements FlowLayer {
 
   private logDetFor(shape: readonly number[]): tf.Tensor1D {
     const perSample = tf.mul(tf.sum(this.logScale), positionsPerSample(shape));
-    return tf.mul(tf.ones([shape[0]!]), perSample) as tf.Tensor1D;
+    return tf.mul<tf.Tensor1D>(tf.ones([shape[0]!]), perSample);
   }
 
   get trainableVariables(): tf.Variable[] {

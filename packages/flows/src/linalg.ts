@@ -16,7 +16,7 @@ export interface LuDecomposition {
 
 /** LU decomposition with partial pivoting (Doolittle): P·A = L·U. Throws if A is singular. */
 export function luDecompose(a: ArrayLike<number>, n: number): LuDecomposition {
-  const m = Float64Array.from(a as ArrayLike<number>);
+  const m = Float64Array.from(a);
   const rows = Array.from({ length: n }, (_, i) => i);
   for (let k = 0; k < n; k++) {
     let pivot = k;

@@ -12,10 +12,10 @@ type CustomGradFunc = Parameters<typeof tf.customGrad>[0];
 const matMulExplicitTranspose = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    value: tf.matMul(a, b),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+      return [tf.matMul(dy, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy)];
     },
   };
 }) as CustomGradFunc) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
@@ -27,7 +27,7 @@ const matMulExplicitTranspose = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save
 export function channelMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
   const cIn = x.shape[x.rank - 1]!;
   const cOut = w.shape[1]!;
-  const flat = tf.reshape(x, [-1, cIn]) as tf.Tensor2D;
+  const flat = tf.reshape<tf.Rank.R2>(x, [-1, cIn]);
   const out = matMulExplicitTranspose(flat, w as tf.Tensor2D);
   return tf.reshape(out, [...x.shape.slice(0, -1), cOut]);
 }

@@ -48,7 +48,7 @@ export class Permute implements FlowLayer {
   }
 
   forward(x: tf.Tensor, options: FlowOptions = {}): FlowResult {
-    return this.run(x, this.perm, this.inversePerm, 'forward', options) as FlowResult;
+    return this.run(x, this.perm, this.inversePerm, 'forward', options);
   }
 
   inverse(y: tf.Tensor, options: FlowOptions = {}): InverseResult {
@@ -62,7 +62,7 @@ export class Permute implements FlowLayer {
     if (options.checkFinite !== false) assertFinite(x, `${who}: ${direction} input`);
     return tf.tidy(() => ({
       y: permuteLastAxis(x, p, pInv),
-      logDet: tf.zeros([x.shape[0]!]) as tf.Tensor1D,
+      logDet: tf.zeros<tf.Rank.R1>([x.shape[0]]),
     }));
   }
 

@@ -23,7 +23,7 @@ export class SequenceFlow implements FlowLayer {
       for (const layer of this.layers) {
         const r = layer.forward(y, options);
         y = r.y;
-        logDet = logDet ? (tf.add(logDet, r.logDet) as tf.Tensor1D) : r.logDet;
+        logDet = logDet ? tf.add<tf.Tensor1D>(logDet, r.logDet) : r.logDet;
       }
       return { y, logDet: logDet! };
     });
@@ -36,7 +36,7 @@ export class SequenceFlow implements FlowLayer {
       for (let i = this.layers.length - 1; i >= 0; i--) {
         const r = this.layers[i]!.inverse(x, options);
         x = r.x;
-        logDet = logDet ? (tf.add(logDet, r.logDet) as tf.Tensor1D) : r.logDet;
+        logDet = logDet ? tf.add<tf.Tensor1D>(logDet, r.logDet) : r.logDet;
       }
       return { x, logDet: logDet! };
     });
