@@ -47,7 +47,7 @@ export interface SplitItemsOptions {
   seed: number;
   /**
    * Part name → fraction of the items (fractions summing to at most 1; whatever is left goes to
-   * `rest`) or, when every value is a whole number > 1 or all are whole numbers, a count of items.
+   * `rest`) or, when all values are whole numbers and one is > 1, counts of items.
    */
   sizes: Record<string, number>;
   /** Keep the label ratio in every part (default true). */
