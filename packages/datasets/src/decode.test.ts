@@ -157,6 +157,16 @@ describe('BMP', () => {
     expect(Array.from(bf.data.slice(0, 9))).toEqual([0, 0, 200, 80, 0, 200, 160, 0, 200]);
   });
 
+  it('4-bit palette and 16-bit 5-5-5', async () => {
+    const pal: [number, number, number][] = Array.from({ length: 16 }, (_, i) => [i * 16, 255 - i * 16, 3]);
+    const four = await decodeImageBytes(makeBmp(3, 2, (x, y) => x + 3 * y, { bpp: 4, palette: pal }), 'four.bmp');
+    expect(four.channels).toBe(3);
+    for (let i = 0; i < 6; i++) expect(Array.from(four.data.slice(3 * i, 3 * i + 3))).toEqual(pal[i]);
+    const hi = await decodeImageBytes(makeBmp(2, 1, (x) => (x === 0 ? [248, 0, 0] : [0, 128, 255]), { bpp: 16 }), 'hi.bmp');
+    // 5 bits per channel, scaled back to 0..255.
+    expect(Array.from(hi.data)).toEqual([255, 0, 0, 0, Math.round((16 * 255) / 31), 255]);
+  });
+
   it('truncated BMP names the shortfall', async () => {
     const bmp = makeBmp(8, 8, () => [1, 2, 3]);
     await expectInvalid(decodeImageBytes(bmp.subarray(0, bmp.length - 10), 't.bmp'), 't.bmp', /truncated BMP/);
@@ -190,6 +200,12 @@ describe('DICOM', () => {
     expect(v[0]).toBe(0);
     expect(v[1]).toBeCloseTo(2047 / 4095, 6);
     expect(v[2]).toBe(1);
+  });
+
+  it('Explicit VR Big Endian pixel data', async () => {
+    // Byte-swapped these would be 513, 22530, 59395: a different middle value.
+    const r = await decodeImageBytes(makeDicom({ rows: 1, cols: 3, pixels: [258, 600, 1000], transferSyntax: '1.2.840.10008.1.2.2' }), 'be.dcm');
+    values(r).forEach((v, i) => expect(v).toBeCloseTo([0, (600 - 258) / 742, 1][i]!, 6));
   });
 
   it('8-bit RGB DICOM', async () => {

@@ -21,8 +21,8 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 const LONG_VR = new Set(['OB', 'OW', 'OF', 'SQ', 'UT', 'UN']);
 
-/** One explicit-VR little-endian element; `value` is a string (padded to even length) or bytes. */
-function dicomElement(group: number, element: number, vr: string, value: string | Uint8Array): Uint8Array {
+/** One explicit-VR element (little-endian unless `be`); `value` is a string (padded to even length) or bytes. */
+function dicomElement(group: number, element: number, vr: string, value: string | Uint8Array, be = false): Uint8Array {
   let bytes: Uint8Array;
   if (typeof value === 'string') {
     const padded = value.length % 2 === 1 ? value + (vr === 'UI' ? '\0' : ' ') : value;
@@ -31,18 +31,18 @@ function dicomElement(group: number, element: number, vr: string, value: string 
   const long = LONG_VR.has(vr);
   const head = new Uint8Array(long ? 12 : 8);
   const v = new DataView(head.buffer);
-  v.setUint16(0, group, true);
-  v.setUint16(2, element, true);
+  v.setUint16(0, group, !be);
+  v.setUint16(2, element, !be);
   head[4] = vr.charCodeAt(0);
   head[5] = vr.charCodeAt(1);
-  if (long) v.setUint32(8, bytes.length, true);
-  else v.setUint16(6, bytes.length, true);
+  if (long) v.setUint32(8, bytes.length, !be);
+  else v.setUint16(6, bytes.length, !be);
   return concat([head, bytes]);
 }
 
-function us(value: number): Uint8Array {
+function us(value: number, be = false): Uint8Array {
   const b = new Uint8Array(2);
-  new DataView(b.buffer).setUint16(0, value, true);
+  new DataView(b.buffer).setUint16(0, value, !be);
   return b;
 }
 
@@ -65,6 +65,10 @@ export interface DicomSpec {
 /** A minimal DICOM Part 10 file: preamble, "DICM", meta group, image pixel module, pixel data. */
 export function makeDicom(spec: DicomSpec): Uint8Array {
   const syntax = spec.transferSyntax ?? '1.2.840.10008.1.2.1';
+  // Explicit VR Big Endian: the meta group stays little-endian, the data set is big-endian.
+  const be = syntax === '1.2.840.10008.1.2.2';
+  const el = (g: number, e: number, vr: string, value: string | Uint8Array) => dicomElement(g, e, vr, value, be);
+  const u = (x: number) => us(x, be);
   const bits = spec.bitsAllocated ?? 16;
   const spp = spec.photometric === 'RGB' ? 3 : 1;
   const meta = concat([dicomElement(0x0002, 0x0001, 'OB', new Uint8Array([0, 1])), dicomElement(0x0002, 0x0010, 'UI', syntax)]);
@@ -74,29 +78,29 @@ export function makeDicom(spec: DicomSpec): Uint8Array {
   const pv = new DataView(pix.buffer);
   spec.pixels.forEach((p, i) => {
     if (bits === 8) pv.setUint8(i, p & 0xff);
-    else pv.setUint16(2 * i, p & 0xffff, true);
+    else pv.setUint16(2 * i, p & 0xffff, !be);
   });
   const els: Uint8Array[] = [
     dicomElement(0x0002, 0x0000, 'UL', groupLength),
     meta,
-    dicomElement(0x0008, 0x0060, 'CS', 'OT'),
-    dicomElement(0x0028, 0x0002, 'US', us(spp)),
-    dicomElement(0x0028, 0x0004, 'CS', spec.photometric ?? 'MONOCHROME2'),
+    el(0x0008, 0x0060, 'CS', 'OT'),
+    el(0x0028, 0x0002, 'US', u(spp)),
+    el(0x0028, 0x0004, 'CS', spec.photometric ?? 'MONOCHROME2'),
   ];
-  if (spp === 3) els.push(dicomElement(0x0028, 0x0006, 'US', us(0)));
+  if (spp === 3) els.push(el(0x0028, 0x0006, 'US', u(0)));
   els.push(
-    dicomElement(0x0028, 0x0010, 'US', us(spec.rows)),
-    dicomElement(0x0028, 0x0011, 'US', us(spec.cols)),
-    dicomElement(0x0028, 0x0100, 'US', us(bits)),
-    dicomElement(0x0028, 0x0101, 'US', us(spec.bitsStored ?? bits)),
-    dicomElement(0x0028, 0x0102, 'US', us((spec.bitsStored ?? bits) - 1)),
-    dicomElement(0x0028, 0x0103, 'US', us(spec.signed ? 1 : 0)),
+    el(0x0028, 0x0010, 'US', u(spec.rows)),
+    el(0x0028, 0x0011, 'US', u(spec.cols)),
+    el(0x0028, 0x0100, 'US', u(bits)),
+    el(0x0028, 0x0101, 'US', u(spec.bitsStored ?? bits)),
+    el(0x0028, 0x0102, 'US', u((spec.bitsStored ?? bits) - 1)),
+    el(0x0028, 0x0103, 'US', u(spec.signed ? 1 : 0)),
   );
-  if (spec.windowCenter !== undefined) els.push(dicomElement(0x0028, 0x1050, 'DS', String(spec.windowCenter)));
-  if (spec.windowWidth !== undefined) els.push(dicomElement(0x0028, 0x1051, 'DS', String(spec.windowWidth)));
-  if (spec.intercept !== undefined) els.push(dicomElement(0x0028, 0x1052, 'DS', String(spec.intercept)));
-  if (spec.slope !== undefined) els.push(dicomElement(0x0028, 0x1053, 'DS', String(spec.slope)));
-  els.push(dicomElement(0x7fe0, 0x0010, bits === 8 ? 'OB' : 'OW', pix));
+  if (spec.windowCenter !== undefined) els.push(el(0x0028, 0x1050, 'DS', String(spec.windowCenter)));
+  if (spec.windowWidth !== undefined) els.push(el(0x0028, 0x1051, 'DS', String(spec.windowWidth)));
+  if (spec.intercept !== undefined) els.push(el(0x0028, 0x1052, 'DS', String(spec.intercept)));
+  if (spec.slope !== undefined) els.push(el(0x0028, 0x1053, 'DS', String(spec.slope)));
+  els.push(el(0x7fe0, 0x0010, bits === 8 ? 'OB' : 'OW', pix));
   const preamble = new Uint8Array(132);
   preamble.set(new TextEncoder().encode('DICM'), 128);
   return concat([preamble, ...els]);
@@ -134,7 +138,7 @@ export function makeBmp(
   width: number,
   height: number,
   pixel: (x: number, y: number) => [number, number, number] | number,
-  options: { bpp?: 1 | 8 | 24 | 32; palette?: [number, number, number][]; topDown?: boolean } = {},
+  options: { bpp?: 1 | 4 | 8 | 16 | 24 | 32; palette?: [number, number, number][]; topDown?: boolean } = {},
 ): Uint8Array {
   const bpp = options.bpp ?? 24;
   const palette = options.palette ?? [];
@@ -182,7 +186,11 @@ export function makeBmp(
       } else if (bpp === 32) {
         const [r, g, b] = p as [number, number, number];
         v.setUint32(base + 4 * x, r | (g << 8) | (b << 16), true);
+      } else if (bpp === 16) {
+        const [r, g, b] = p as [number, number, number];
+        v.setUint16(base + 2 * x, ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3), true);
       } else if (bpp === 8) out[base + x] = p as number;
+      else if (bpp === 4) out[base + (x >> 1)]! |= (p as number) << (x % 2 === 0 ? 4 : 0);
       else if (p as number) out[base + (x >> 3)]! |= 0x80 >> (x & 7);
     }
   }
