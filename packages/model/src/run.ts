@@ -229,28 +229,34 @@ export async function evaluateSplit(
   split: Required<DataSplit>,
   cache: FeatureCache | null,
   batchSize: number,
-): Promise<{ flow: Float32Array; recon: Float32Array; total: Float32Array; loss: number }> {
+): Promise<{ flow: Float32Array; recon: Float32Array; total: Float32Array; loss: number; flowNll: number; reconLoss: number }> {
   const n = split.items.length;
   const flow = new Float32Array(n);
   const recon = new Float32Array(n);
   const total = new Float32Array(n);
   let lossSum = 0;
+  let nllSum = 0;
+  let reconSum = 0;
   let offset = 0;
   for await (const b of featureBatches(model, split, cache, split.items.map((_, i) => i), batchSize)) {
     const out = tf.tidy(() => {
       const s = model.scoreFromFeatures(b.features, b.images);
       const l = model.lossFromFeatures(b.features, b.images, false);
-      return [s.flow, s.recon, s.total, tf.mul(l.total, b.images.shape[0])];
+      const k = b.images.shape[0];
+      return [s.flow, s.recon, s.total, tf.stack([tf.mul(l.total, k), tf.mul(l.flowNll, k), tf.mul(l.recon, k)])];
     });
     const [f, r, t, l] = await Promise.all(out.map((x) => x.data()));
     flow.set(f!, offset);
     recon.set(r!, offset);
     total.set(t!, offset);
     lossSum += l![0]!;
+    nllSum += l![1]!;
+    reconSum += l![2]!;
     offset += b.images.shape[0];
     tf.dispose([...out, b.features, b.images]);
   }
-  return { flow, recon, total, loss: lossSum / Math.max(1, n) };
+  const d = Math.max(1, n);
+  return { flow, recon, total, loss: lossSum / d, flowNll: nllSum / d, reconLoss: reconSum / d };
 }
 
 function withItems(split: DataSplit, train: boolean): Required<DataSplit> {
@@ -466,7 +472,10 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       if (validation && (epoch % config.train.validateEvery === 0 || epoch === epochs)) {
         const ev = await evaluateSplit(model, validation, valCache, config.train.batchSize);
         const labels = validation.items.map((i) => (i.label === 1 ? 1 : 0));
-        const v = hasAnomalies ? { metric: 'auroc' as const, value: auroc(labels, ev.total) } : { metric: 'loss' as const, value: ev.loss };
+        // Without anomalies: the flow's NLL per dimension (the reconstruction loss for the AE baseline).
+        const v = hasAnomalies
+          ? { metric: 'auroc' as const, value: auroc(labels, ev.total) }
+          : { metric: 'loss' as const, value: model.flowModel ? ev.flowNll : ev.reconLoss };
         epochRecord.validation = v;
         improved = state.best === null || (v.metric === 'auroc' ? v.value > state.best.value : v.value < state.best.value);
         if (improved) state.best = { epoch, ...v };
