@@ -14,7 +14,7 @@ beforeAll(async () => {
   for (const split of ['Training', 'Validation']) {
     await mkdir(join(dir, `ISIC2018_Task3_${split}_Input`), { recursive: true });
     await mkdir(join(dir, `ISIC2018_Task3_${split}_GroundTruth`), { recursive: true });
-    await writeFile(join(dir, `ISIC2018_Task3_${split}_GroundTruth`, `ISIC2018_Task3_${split}_GroundTruth.csv`), CSV + '\r\n');
+    await writeFile(join(dir, `ISIC2018_Task3_${split}_GroundTruth`, `ISIC2018_Task3_${split}_GroundTruth.csv`), (split === 'Validation' ? '\uFEFF' : '') + CSV + '\r\n'); // a BOM, as spreadsheet tools write
     for (const i of [1, 2, 3]) {
       const jpg = await sharp({ create: { width: 12, height: 9, channels: 3, background: { r: 200, g: 120, b: 90 } } })
         .jpeg()

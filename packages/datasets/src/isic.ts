@@ -67,7 +67,7 @@ export async function isic2018Dataset(root: string, options: Isic2018Options): P
   } catch {
     throw new Error(`isic2018Dataset: ground-truth CSV ${csvPath} not found; pass groundTruthCsv or check the root`);
   }
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.trim() !== '');
   const header = csvFields(lines[0] ?? '');
   if (header.length < 3 || header[0]!.toLowerCase() !== 'image') {
     throw new Error(`isic2018Dataset: ${csvPath} does not start with an "image,<class>,…" header (got "${lines[0] ?? ''}")`);
