@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, readSafetensors } from '@aeflow/tensor';
@@ -58,6 +60,25 @@ describe('ResNet encoders against torchvision (golden files)', () => {
     tf.dispose([x, a, b]);
     folded.dispose();
     plain.dispose();
+  });
+
+  it.skipIf(!HOME)(`records the file and its SHA-256 for a run's config ${NEEDS_HOME}`, async () => {
+    const file = golden('resnet-tiny.safetensors');
+    const enc = await createEncoder({ arch: { block: 'basic', layers: [1, 2, 1] }, weights: join(HOME!, 'golden', 'backbone', 'resnet-tiny.safetensors'), taps: ['layer2'] });
+    const expected = createHash('sha256').update(await readFile(file)).digest('hex');
+    expect(enc.weightsHash).toBe(expected);
+    expect(enc.describe()).toEqual({
+      id: 'resnet(basic,[1,2,1],w64)',
+      arch: { block: 'basic', layers: [1, 2, 1], widthPerGroup: 64 },
+      taps: ['layer2'],
+      channels: { layer2: 128 },
+      stride: { layer2: 8 },
+      weights: file,
+      weightsHash: expected,
+      normalization: { kind: 'imagenet', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+      foldBatchNorm: true,
+    });
+    enc.dispose();
   });
 
   it.skipIf(!HOME)(`a missing key names the key, the file and the shape ${NEEDS_HOME}`, async () => {
