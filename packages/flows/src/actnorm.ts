@@ -8,6 +8,7 @@ import {
   rejectUnknownKeys,
 } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+import { ownedVariable } from './modules.js';
 
 export interface ActNormConfig {
   channels: number;
@@ -57,8 +58,8 @@ export class ActNorm implements FlowLayer {
       throw new Error(`ActNorm "${this.name}": initScale must be a positive number, got ${initScale}`);
     }
     const p = this.inverseActivation(initScale);
-    this.scaleParam = tf.variable(tf.fill([this.channels], p), true);
-    this.offset = tf.variable(tf.zeros([this.channels]), true);
+    this.scaleParam = ownedVariable(tf.fill([this.channels], p), true);
+    this.offset = ownedVariable(tf.zeros([this.channels]), true);
     this.initialized = !config.dataInit;
   }
 

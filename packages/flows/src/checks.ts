@@ -50,7 +50,10 @@ export function takeWeight(
 
 /** Assigns `weights[key]` to a variable after checking key, shape and dtype. */
 export function assignWeight(weights: Record<string, tf.Tensor>, key: string, variable: tf.Variable): void {
-  variable.assign(takeWeight(weights, key, variable.shape));
+  const value = takeWeight(weights, key, variable.shape);
+  // Loading a layer's own getWeights() back: assigning a variable its own data would free it.
+  if (value.dataId === variable.dataId) return;
+  variable.assign(value);
 }
 
 /** Throws on keys the layer does not have. */

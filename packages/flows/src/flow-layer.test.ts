@@ -230,7 +230,11 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       const bi = other.inverse(a.y);
       expect(maxAbsDiff(ai.x, bi.x)).toBe(0);
       other.dispose();
-      tf.dispose([x, a.y, a.logDet, b.y, b.logDet, ai.x, ai.logDet, bi.x, bi.logDet]);
+      // Loading a layer's own weights back is a no-op (and must not free them).
+      layer.setWeights(layer.getWeights());
+      const c2 = layer.forward(x);
+      expect(maxAbsDiff(a.y, c2.y)).toBe(0);
+      tf.dispose([x, a.y, a.logDet, b.y, b.logDet, ai.x, ai.logDet, bi.x, bi.logDet, c2.y, c2.logDet]);
     });
 
     it('keeps the tensor count flat across training steps and passes', (ctx) => {
@@ -267,6 +271,18 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       expect(new Set(counts).size).toBe(1);
       optimizer.dispose();
       tf.dispose(x);
+    });
+
+    it('dispose() releases every tensor the layer made (construction, passes, caches)', () => {
+      const x = randomInput(c.shape, 8);
+      const before = tf.memory().numTensors;
+      const fresh = buildPerturbed(c, 11);
+      const f = fresh.forward(x, { training: true });
+      const inv = fresh.inverse(f.y);
+      tf.dispose([f.y, f.logDet, inv.x, inv.logDet]);
+      fresh.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
     });
 
     it('rejects bad input and bad weights with errors naming the problem', () => {

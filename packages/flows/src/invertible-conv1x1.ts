@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   assertFinite,
+  assignWeight,
   checkInput,
   checkPositiveInt,
   FlowWeightError,
@@ -9,7 +10,7 @@ import {
 } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { invertUnitLower, invertUpper, luDecompose, matMul64, randomOrthogonal } from './linalg.js';
-import { channelMatMul, checkPermutation, invertPermutation, permuteLastAxis } from './modules.js';
+import { channelMatMul, checkPermutation, invertPermutation, ownedVariable, permuteLastAxis } from './modules.js';
 import { seededRandom, type UniformRandom } from './random.js';
 
 export interface InvertibleConv1x1Config {
@@ -63,9 +64,9 @@ export class InvertibleConv1x1 implements FlowLayer {
       logS[i] = Math.log(Math.abs(d));
       sign[i] = d < 0 ? -1 : 1;
     }
-    this.lower = tf.variable(tf.tensor2d(lowerV, [n, n]), true);
-    this.upper = tf.variable(tf.tensor2d(upperV, [n, n]), true);
-    this.logScale = tf.variable(tf.tensor1d(logS), true);
+    this.lower = ownedVariable(tf.tensor2d(lowerV, [n, n]), true);
+    this.upper = ownedVariable(tf.tensor2d(upperV, [n, n]), true);
+    this.logScale = ownedVariable(tf.tensor1d(logS), true);
     this.sign = tf.tensor1d(sign);
     this.perm = tf.tensor1d(perm, 'int32');
     this.inversePerm = tf.tensor1d(rows, 'int32');
@@ -173,9 +174,9 @@ export class InvertibleConv1x1 implements FlowLayer {
     if (sign.some((v) => v !== 1 && v !== -1)) {
       throw new FlowWeightError('sign', 'value', 'must hold only +1 and -1');
     }
-    this.lower.assign(weights.lower!);
-    this.upper.assign(weights.upper!);
-    this.logScale.assign(weights.log_scale!);
+    assignWeight(weights, 'lower', this.lower);
+    assignWeight(weights, 'upper', this.upper);
+    assignWeight(weights, 'log_scale', this.logScale);
     this.sign.dispose();
     this.perm.dispose();
     this.inversePerm.dispose();

@@ -61,8 +61,8 @@ export class Conv {
     const wCount = fanIn * outChannels;
     const wValues = init === 'zeros' ? new Float32Array(wCount) : uniformArray(wCount, bound, random);
     const bValues = init === 'zeros' ? new Float32Array(outChannels) : uniformArray(outChannels, bound, random);
-    this.weight = tf.variable(tf.tensor(wValues, wShape, 'float32'), true);
-    this.bias = tf.variable(tf.tensor1d(bValues, 'float32'), true);
+    this.weight = ownedVariable(tf.tensor(wValues, wShape, 'float32'), true);
+    this.bias = ownedVariable(tf.tensor1d(bValues, 'float32'), true);
   }
 
   apply(x: tf.Tensor): tf.Tensor {
@@ -116,10 +116,10 @@ export class BatchNorm {
     readonly momentum = 0.1,
     readonly epsilon = 1e-5,
   ) {
-    this.weight = tf.variable(tf.ones([channels]), true);
-    this.bias = tf.variable(tf.zeros([channels]), true);
-    this.runningMean = tf.variable(tf.zeros([channels]), false);
-    this.runningVar = tf.variable(tf.ones([channels]), false);
+    this.weight = ownedVariable(tf.ones([channels]), true);
+    this.bias = ownedVariable(tf.zeros([channels]), true);
+    this.runningMean = ownedVariable(tf.zeros([channels]), false);
+    this.runningVar = ownedVariable(tf.ones([channels]), false);
   }
 
   apply(x: tf.Tensor, training: boolean): tf.Tensor {
@@ -199,4 +199,14 @@ export function checkPermutation(perm: ArrayLike<number>, n: number, what: strin
     }
     seen[p] = 1;
   }
+}
+
+/**
+ * A variable made from a fresh tensor, which is then released: `tf.variable(t)` shares t's data
+ * but leaves the handle t alive, so without this every variable would leak one tensor.
+ */
+export function ownedVariable(initial: tf.Tensor, trainable: boolean): tf.Variable {
+  const v = tf.variable(initial, trainable);
+  initial.dispose();
+  return v;
 }
