@@ -47,6 +47,13 @@ describe('evaluateScores', () => {
     expect(metrics.thresholdRule).toBe('value');
   });
 
+  it('keeps the AUROC but no interval with fewer than two images of a class', () => {
+    const few = [...rows.filter((r) => r.label === 0), rows.find((r) => r.label === 1)!];
+    const { metrics } = evaluateScores(few, { threshold: { rule: 'best-f1' } });
+    expect(metrics.auroc).toBeCloseTo(auroc(few.map((r) => r.label as number), few.map((r) => r.total)), 12);
+    expect(metrics.aurocCI).toBeNull();
+  });
+
   it('refuses best-F1 without both classes, and says what to use instead', () => {
     const unlabeled: ScoreRow[] = rows.map((r) => ({ ...r, label: null }));
     expect(() => evaluateScores(unlabeled, { threshold: { rule: 'best-f1' } })).toThrow(EvaluationError);

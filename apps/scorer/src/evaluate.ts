@@ -1,4 +1,4 @@
-import { atThreshold, aurocConfidence, averagePrecision, bestF1, prCurve, rocCurve } from '@aeflow/metrics';
+import { atThreshold, auroc, aurocConfidence, averagePrecision, bestF1, prCurve, rocCurve } from '@aeflow/metrics';
 
 /** 0 = normal, 1 = anomalous, null = not known. */
 export type Label = 0 | 1 | null;
@@ -89,6 +89,14 @@ export function countLabels(rows: readonly ScoreRow[]): { normal: number; anomal
   return { normal, anomalous, unlabeled };
 }
 
+/** Thrown when a run is stopped by its AbortSignal (Ctrl-C) before it wrote anything. */
+export class InterruptedError extends Error {
+  constructor(what: string) {
+    super(`${what} was interrupted; nothing was written`);
+    this.name = 'InterruptedError';
+  }
+}
+
 /** Thrown when the data cannot support what was asked (e.g. best-F1 without both classes). */
 export class EvaluationError extends Error {
   constructor(message: string) {
@@ -131,7 +139,9 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
   }
 
   const at = labels.length > 0 && threshold !== null ? atThreshold(labels, scores, threshold) : null;
-  const ci = bothClasses ? aurocConfidence(labels, scores, 0.95) : null;
+  // DeLong's variance needs two images of each class; with fewer the interval is null, the AUROC is not.
+  const ci = normal >= 2 && anomalous >= 2 ? aurocConfidence(labels, scores, 0.95) : null;
+  const aurocValue = bothClasses ? auroc(labels, scores) : null;
   const ap = bothClasses ? averagePrecision(labels, scores) : null;
 
   let betaSweep: ScoreMetrics['betaSweep'] = null;
@@ -141,7 +151,7 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
     for (let k = 0; k <= 20; k++) {
       const beta = k / 20;
       const swept = labelled(rows, (r) => combine(r.flow, r.recon, beta));
-      betaSweep.push({ beta, auroc: aurocConfidence(swept.labels, swept.scores, 0.95).auroc });
+      betaSweep.push({ beta, auroc: auroc(swept.labels, swept.scores) });
     }
   }
 
@@ -149,7 +159,7 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
   const predictedAnomalous = threshold === null ? null : withPredictions.filter((r) => r.predicted === 1).length;
 
   const metrics: ScoreMetrics = {
-    auroc: ci ? ci.auroc : null,
+    auroc: aurocValue,
     aurocCI: ci ? { low: ci.low, high: ci.high } : null,
     ap,
     threshold,

@@ -1,4 +1,4 @@
-export { evaluateScores, scoreCurves, countLabels, EvaluationError } from './evaluate.js';
+export { evaluateScores, scoreCurves, countLabels, EvaluationError, InterruptedError } from './evaluate.js';
 export type { Label, ScoreRow, ScoreMetrics, ScoreCurves, ThresholdChoice, ThresholdRule, EvaluateOptions } from './evaluate.js';
 export { renderReport, selectExamples, flattenSettings, historyCharts, escapeHtml } from './report.js';
 export type { ReportInput, ReportGroup, ReportExample, SkippedEntry } from './report.js';

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES, initBackend, type BackendName } from '@aeflow/tensor';
+import { InterruptedError } from './evaluate.js';
 import { OUTPUT_FILES, parseThresholdOption, scoreToFolder } from './outputs.js';
 import { DATASET_KINDS, DataError, openData } from './data.js';
 import { Progress, processConsole, userMessage, type Console, type OutputMode } from './progress.js';
@@ -116,7 +117,9 @@ export async function main(argv: readonly string[], io: Console = processConsole
     progress.start('scoring', dataset.items.length, '{label} |{bar}| {value}/{total} images | {eta_formatted} left');
     let last = 0;
     const out = resolve(opts.out!);
-    const result = await scoreToFolder({
+    let result;
+    try {
+      result = await scoreToFolder({
       runDir: resolve(opts.run!),
       dataset,
       out,
@@ -135,12 +138,10 @@ export async function main(argv: readonly string[], io: Console = processConsole
           }
         }
       },
-    });
-    progress.stop();
-    if (controller.signal.aborted) {
-      io.err('aeflow-score: interrupted; nothing was written');
-      exitCode = 130;
-      return;
+      });
+    } finally {
+      progress.stop();
+      process.off('SIGINT', onSigint);
     }
     for (const s of result.skipped) if (mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
     const m = result.metrics;
@@ -209,6 +210,10 @@ export async function main(argv: readonly string[], io: Console = processConsole
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
+    if (err instanceof InterruptedError) {
+      io.err(`aeflow-score: ${err.message}`);
+      return 130;
+    }
     if (err instanceof CommanderError) {
       // --help and --version exit 0; usage errors were already printed by commander.
       return err.exitCode === 0 ? 0 : 2;

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
 import { loadRun, RUN_FILES, type AEFlow } from '@aeflow/model';
 import { writeFileAtomic } from '@aeflow/tensor';
-import { countLabels, evaluateScores, EvaluationError, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
+import { countLabels, evaluateScores, EvaluationError, InterruptedError, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
 import { imageToPng, mapScale, mapToPng, overlayToPng } from './images.js';
 import { renderReport, selectExamples, type ReportGroup } from './report.js';
 import { scoreItems, type ImageMaps } from './score.js';
@@ -186,6 +186,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       onProgress: (d, t) => options.onProgress?.('score', d, t),
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    if (options.signal?.aborted) throw new InterruptedError(`scoring ${options.dataset.name}`);
     const skipped = [...options.dataset.skipped, ...scored.skipped];
     if (scored.rows.length === 0) throw new EvaluationError(`${options.dataset.name}: none of the ${items.length} images could be scored (see ${OUTPUT_FILES.skipped})`);
 

@@ -1,0 +1,57 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+/** A small deterministic generator for test data (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An 8-bit gray PNG with soft structure; anomalies carry a bright spot. */
+async function syntheticPng(size: number, anomalous: boolean, seed: number): Promise<Buffer> {
+  const r = rng(seed);
+  const cx = 0.3 + 0.4 * r();
+  const cy = 0.3 + 0.4 * r();
+  const bytes = Buffer.alloc(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const u = x / size;
+      const v = y / size;
+      const base = 0.35 + 0.25 * Math.sin(6 * u) * Math.cos(4 * v) + 0.03 * r();
+      const spot = anomalous ? 0.5 * Math.exp(-((u - cx) ** 2 + (v - cy) ** 2) / 0.004) : 0;
+      bytes[y * size + x] = Math.round(Math.min(1, Math.max(0, base + spot)) * 255);
+    }
+  }
+  return sharp(bytes, { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
+}
+
+/**
+ * Writes a tiny chest-X-ray-like folder dataset: `<root>/<split>/{NORMAL,PNEUMONIA}/img_<i>.png`
+ * for each split given with its normal and anomalous counts.
+ */
+export async function writeFolderDataset(root: string, splits: Record<string, { normal: number; anomalous: number }>, size = 32): Promise<void> {
+  let seed = 11;
+  for (const [split, counts] of Object.entries(splits)) {
+    for (const [cls, n, anomalous] of [['NORMAL', counts.normal, false], ['PNEUMONIA', counts.anomalous, true]] as const) {
+      const dir = join(root, split, cls);
+      await mkdir(dir, { recursive: true });
+      for (let i = 0; i < n; i++) await writeFile(join(dir, `img_${i}.png`), await syntheticPng(size, anomalous, seed++));
+    }
+  }
+}
+
+/** Settings small enough to train in seconds on wasm: a random tiny ResNet encoder at 32 px. */
+export const TINY_SETTINGS = {
+  encoder: { arch: { block: 'basic', layers: [1, 1, 1] }, weights: 'random', tap: 'layer3' },
+  size: 32,
+  flow: { blocks: 2, hiddenChannels: 16 },
+  decoder: { widths: null },
+  train: { epochs: 2, batchSize: 4, validateEvery: 1, seed: 3 },
+};

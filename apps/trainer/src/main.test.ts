@@ -1,0 +1,165 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@aeflow/tensor';
+import { TINY_SETTINGS, writeFolderDataset } from './fixtures.test-helpers.js';
+import { main } from './main.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cli = join(here, '..', 'dist', 'cli.js');
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const readJson = async <T>(path: string): Promise<T> => JSON.parse(await readFile(path, 'utf8')) as T;
+
+interface Metrics {
+  auroc: number | null;
+  aurocCI: { low: number; high: number } | null;
+  threshold: number | null;
+  thresholdRule: string;
+  counts: { images: number; normal: number; anomalous: number };
+}
+
+let root: string;
+let data: string;
+let flat: string;
+let tiny: string;
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm', quiet: true });
+  root = await mkdtemp(join(tmpdir(), 'aeflow-train-test-'));
+  data = join(root, 'data');
+  // train/ has normals and anomalies and there is no val/test split: the trainer holds some out.
+  await writeFolderDataset(data, { train: { normal: 20, anomalous: 6 } });
+  flat = join(root, 'flat');
+  await writeFolderDataset(flat, { train: { normal: 10, anomalous: 0 }, test: { normal: 4, anomalous: 4 } });
+  tiny = join(root, 'tiny.json');
+  await writeFile(tiny, JSON.stringify(TINY_SETTINGS));
+});
+
+describe('aeflow-train', () => {
+  it('trains, holds out an honest split, scores it and writes the run folder', async () => {
+    const out = join(root, 'run-a');
+    const r = await run(['--data', data, '--config', tiny, '--holdout', '5', '--out', out, '--backend', 'wasm', '--no-cache', '--quiet']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^trained 2 epochs in .*; held-out AUROC \d/);
+    for (const f of ['config.json', 'model.safetensors', 'checkpoint.safetensors', 'history.jsonl', 'scores.csv', 'metrics.json', 'report.html', 'split.json', 'threshold.json']) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+    }
+    const split = await readJson<{ train: { images: number }; validation: { ids: string[] }; final: { ids: string[] } }>(join(out, 'split.json'));
+    // --holdout 5, capped at 20 % of the 20 normals: 4 normal + 4 anomalous held out; 16 normals train.
+    expect(split.train.images).toBe(16);
+    expect(split.validation.ids.length + split.final.ids.length).toBe(8);
+    expect(split.validation.ids.length).toBeGreaterThan(0);
+    expect(split.validation.ids.filter((id) => split.final.ids.includes(id))).toEqual([]);
+    const metrics = await readJson<Metrics>(join(out, 'metrics.json'));
+    expect(metrics.counts.images).toBe(split.final.ids.length);
+    expect(metrics.thresholdRule).toBe('from-val');
+    expect(metrics.threshold).toBe((await readJson<{ threshold: number }>(join(out, 'threshold.json'))).threshold);
+    const config = await readJson<{ size: number; train: { epochs: number } }>(join(out, 'config.json'));
+    expect(config.size).toBe(32);
+    const history = (await readFile(join(out, 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
+    expect(history.filter((h) => h.kind === 'epoch')).toHaveLength(2);
+    expect(existsSync(join(out, 'validation', 'report.html'))).toBe(true);
+  });
+
+  it('--resume continues a run further; a run folder is never overwritten by a new run', async () => {
+    const out = join(root, 'run-b');
+    expect((await run(['--data', flat, '--config', tiny, '--set', 'train.epochs=1', '--out', out, '--no-cache', '--quiet'])).code).toBe(0);
+    const again = await run(['--data', flat, '--config', tiny, '--out', out, '--quiet']);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already holds a run; continue it with --resume/);
+    const mixed = await run(['--data', flat, '--out', out, '--resume', '--set', 'train.lr=1']);
+    expect(mixed.code).toBe(1);
+    expect(mixed.err).toMatch(/drop --preset, --config, --set and --seed/);
+    const resumed = await run(['--data', flat, '--out', out, '--resume', '--epochs', '2', '--no-cache', '--json']);
+    expect(resumed.code).toBe(0);
+    const lines = resumed.out.split('\n').map((l) => JSON.parse(l) as { event: string; kind?: string; epoch?: number });
+    expect(lines.at(-1)).toMatchObject({ event: 'done', epoch: 2 });
+    // Only epoch 2 was trained in this process.
+    expect(lines.filter((l) => l.event === 'history' && l.kind === 'epoch').map((l) => l.epoch)).toEqual([2]);
+    const history = (await readFile(join(out, 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; epoch?: number });
+    expect(history.filter((h) => h.kind === 'epoch').map((h) => h.epoch)).toEqual([1, 2]);
+    // flat/ has a test split: validated and scored on it, threshold best-F1 there.
+    expect((await readJson<Metrics>(join(out, 'metrics.json'))).counts).toMatchObject({ images: 8, normal: 4, anomalous: 4 });
+  });
+
+  it('rejects bad settings naming the key and the allowed values', async () => {
+    const unknown = await run(['--data', flat, '--set', 'flow.depth=3', '--out', join(root, 'x1')]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/unknown key "depth" in flow; allowed: blocks, subnet, hiddenChannels, clamp, clampMode, permutation/);
+    const wrong = await run(['--data', flat, '--set', 'train.batchSize=many', '--out', join(root, 'x2')]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/train\.batchSize/);
+    const preset = await run(['--data', flat, '--preset', 'huge', '--out', join(root, 'x3')]);
+    expect(preset.code).toBe(2);
+    expect(preset.err).toMatch(/Allowed choices are cpu, paper/);
+    const missing = await run(['--data', join(root, 'nowhere'), '--config', tiny, '--out', join(root, 'x4'), '--quiet']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/nowhere/);
+    expect(missing.err).not.toMatch(/\n\s+at /);
+    expect((await run(['--help'])).out).toMatch(/Examples:[\s\S]*--resume/);
+  });
+
+  it('stops at a malformed training file with its path; --skip-invalid lists it and trains on the rest', async () => {
+    const bad = join(root, 'bad');
+    await writeFolderDataset(bad, { train: { normal: 8, anomalous: 0 }, test: { normal: 2, anomalous: 2 } });
+    await writeFile(join(bad, 'train', 'NORMAL', 'broken file.png'), Buffer.from('\x89PNG\r\n\x1a\n-not-really', 'latin1'));
+    const stopped = await run(['--data', bad, '--config', tiny, '--set', 'train.epochs=1', '--out', join(root, 'bad-run'), '--no-cache', '--quiet']);
+    expect(stopped.code).toBe(1);
+    expect(stopped.err).toMatch(/broken file\.png: /);
+    expect(stopped.err).not.toMatch(/\n\s+at /);
+    const out = join(root, 'bad-run-skip');
+    const r = await run(['--data', bad, '--config', tiny, '--set', 'train.epochs=1', '--out', out, '--no-cache', '--skip-invalid']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/skipped .*broken file\.png: /);
+    const skipped = await readJson<{ count: number; skipped: { path: string; reason: string }[] }>(join(out, 'skipped.json'));
+    expect(skipped.count).toBe(1);
+    expect(skipped.skipped[0]!.path).toMatch(/broken file\.png$/);
+  });
+
+  it('bench prints one JSON line last with the benchmark keys', async () => {
+    const r = await run(['bench', '--encoder', 'resnet18', '--random-weights', '--size', '32', '--batch', '2', '--steps', '1', '--set', 'flow.blocks=1', '--set', 'flow.hiddenChannels=8', '--quiet', '--backend', 'wasm']);
+    expect(r.code).toBe(0);
+    const last = JSON.parse(r.out.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(Object.keys(last).slice(0, 5)).toEqual(['backend', 'train_images_per_s', 'train_images_per_s_no_cache', 'score_images_per_s', 'peak_rss_mb']);
+    expect(last.backend).toBe('wasm');
+    for (const k of ['train_images_per_s', 'train_images_per_s_no_cache', 'score_images_per_s', 'peak_rss_mb']) expect(last[k]).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!existsSync(cli))('Ctrl-C stops cleanly with the last checkpoint kept, and --resume finishes the run (built CLI)', async () => {
+    const out = join(root, 'run-int');
+    const args = [cli, '--data', flat, '--config', tiny, '--set', 'train.epochs=40', '--out', out, '--no-cache', '--backend', 'wasm'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const code = await new Promise<number | null>((resolve) => {
+      const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        // After the first epoch is saved, interrupt as a user would.
+        if (/epoch 1\/40/.test(stderr) && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => {
+        clearTimeout(killer);
+        resolve(c);
+      });
+    });
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted during epoch \d+; the checkpoint of epoch \d+ is in .*Continue with: aeflow-train .* --resume/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
+    const resumed = await run(['--data', flat, '--out', out, '--resume', '--epochs', '3', '--no-cache', '--quiet']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toMatch(/^trained 3 epochs/);
+  });
+});

@@ -1,0 +1,455 @@
+import { access, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { InvalidImageError, type ImageItem, type SkippedFile } from '@aeflow/datasets';
+import { ENCODER_ARCHS, PRESET_NAMES, RUN_FILES, runBenchmark, trainRun, type HistoryRecord, type RunConfig, type TrainEvent } from '@aeflow/model';
+import { DATASET_KINDS, InterruptedError, OUTPUT_FILES, formatDuration, processConsole, scoreToFolder, userMessage, type Console, type OutputMode } from '@aeflow/scorer';
+import { BACKEND_NAMES, initBackend, writeFileAtomic, type BackendName } from '@aeflow/tensor';
+import { buildConfig } from './config.js';
+import { trainingData, type Part, type TrainingData } from './data.js';
+
+const EXAMPLES = `
+Examples:
+  # the embedded default: the cpu preset on a folder dataset (<root>/train/{NORMAL,PNEUMONIA}/…)
+  $ aeflow-train --data $AEFLOW_HOME/data/chest-xray --dataset chest-xray --out runs/chest
+
+  # the paper's setting, with two settings changed
+  $ aeflow-train --data data/OCT2017 --dataset oct2017 --preset paper --set train.epochs=50 --set flow.subnet=conv --out runs/oct
+
+  # MedMNIST from the asset cache, settings from a file, a fixed seed, machine-readable progress
+  $ aeflow-train --data $AEFLOW_HOME/data/medmnist --dataset medmnist:pneumoniamnist --config my.json --seed 1 --json --out runs/pmnist
+
+  # a baseline of the paper's Table 1 (plain autoencoder or FastFlow-style flow only)
+  $ aeflow-train --data data/chest --set model=ae --out runs/chest-ae
+
+  # interrupted (Ctrl-C)? continue the same run from its last checkpoint
+  $ aeflow-train --data data/chest --out runs/chest --resume
+
+  # speed of a configuration on random images; the last line is JSON
+  $ aeflow-train bench --encoder wide_resnet50_2 --random-weights --size 64 --batch 8 --steps 3
+
+Settings (--set key=value, or a --config JSON file) are those of config.json:
+  preset, model (aeflow|ae|fastflow), encoder.{arch,weights,tap}, size, flow.{blocks,subnet,hiddenChannels,clamp,clampMode,permutation},
+  decoder.widths, loss.{alpha,recon}, score.{beta,flow}, train.{lr,weightDecay,batchSize,epochs,validateEvery,featureCache,seed}
+`;
+
+function parseInteger(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || n < min || n > max) throw new InvalidArgumentError(`${name}: "${value}" is not a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function parsePositive(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name}: "${value}" is not a positive number`);
+    return n;
+  };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Decodes every item once (a few at a time) and returns the usable ones and the skipped ones. */
+async function checkFiles(part: Part, size: number, onProgress: (done: number) => void): Promise<{ items: ImageItem[]; skipped: SkippedFile[] }> {
+  const ok = new Array<boolean>(part.items.length).fill(false);
+  const skipped: SkippedFile[] = [];
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < part.items.length) {
+      const k = next++;
+      const item = part.items[k]!;
+      try {
+        await part.dataset.load(item, { size, channels: 3 });
+        ok[k] = true;
+      } catch (err) {
+        const path = item.source.kind === 'array' ? item.id : item.source.path;
+        skipped.push({ path, reason: err instanceof InvalidImageError ? err.reason : userMessage(err).split('\n')[0]! });
+      }
+      onProgress(++done);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return { items: part.items.filter((_, k) => ok[k]), skipped };
+}
+
+/** The 95th percentile of normal scores: a threshold with about 5 % false alarms, when no anomalies are known. */
+function normalQuantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]!;
+}
+
+interface TrainCliOptions {
+  data?: string;
+  dataset: string;
+  normal: string;
+  preset?: string;
+  config?: string;
+  set?: string[];
+  out?: string;
+  resume?: boolean;
+  epochs?: number;
+  maxMinutes?: number;
+  backend?: BackendName;
+  seed?: number;
+  holdout: number;
+  skipInvalid?: boolean;
+  cacheDir?: string;
+  cache: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** Exit codes: 0 done, 1 failed (message printed), 2 bad usage, 130 interrupted (resume with --resume). */
+export async function main(argv: readonly string[], io: Console = processConsole): Promise<number> {
+  let exitCode = 0;
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) {
+      io.err('aeflow-train: stopped at once; the last epoch checkpoint is kept');
+      process.exit(130);
+    }
+    controller.abort();
+    io.err('\naeflow-train: interrupted; stopping after this step (Ctrl-C again to quit now)');
+  };
+
+  const program = new Command('aeflow-train')
+    .description('Train AE-FLOW on the normal images of a dataset; writes a run folder (config.json, model.safetensors, history.jsonl, scores.csv, metrics.json, report.html).')
+    .option('--data <root>', 'dataset root (<root>/<split>/<CLASS>/…), a MedMNIST .npz or its folder, an ISIC or BraTS root')
+    .addOption(new Option('--dataset <kind>', `how to read --data: ${DATASET_KINDS.join(', ')}`).default('folder'))
+    .option('--normal <classes>', 'comma-separated class folders of normal images (folder, miic)', 'NORMAL')
+    .addOption(new Option('--preset <name>', 'starting settings (default cpu)').choices([...PRESET_NAMES]))
+    .option('--config <file.json>', 'settings file (full or partial config.json)')
+    .option('--set <key=value>', 'one setting, e.g. train.lr=0.001 (repeatable)', collect)
+    .option('--out <dir>', 'run folder to write (e.g. runs/<name>)')
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--epochs <n>', 'train until this epoch (default: train.epochs; with --resume, to go further)', parseInteger('--epochs', 1, 100_000))
+    .option('--max-minutes <m>', 'stop after the first epoch that ends past this time (a checkpoint is written)', parsePositive('--max-minutes'))
+    .addOption(new Option('--backend <name>', 'tensor backend (default: the first that loads)').choices([...BACKEND_NAMES]))
+    .option('--seed <n>', 'seed of the initialisation, shuffling and held-out split (train.seed)', parseInteger('--seed', -2147483648, 2147483647))
+    .option('--holdout <n>', 'normal (and as many anomalous) images held out when the data has no val/test split', parseInteger('--holdout', 1), 200)
+    .option('--skip-invalid', 'check every file first; skip unreadable ones (listed in <out>/skipped.json and on the console)')
+    .option('--cache-dir <dir>', 'feature cache folder (default: the writable aeflow cache)')
+    .option('--no-cache', 'keep the feature cache in memory only')
+    .option('--quiet', 'print only errors and the final summary line')
+    .option('--json', 'machine output: JSON lines on stdout (events, then the result)')
+    .addHelpText('after', EXAMPLES)
+    .showHelpAfterError('(run with --help for usage and examples)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  program.action(async (opts: TrainCliOptions) => {
+    const missing = (['data', 'out'] as const).filter((k) => opts[k] === undefined);
+    if (missing.length > 0) {
+      io.err(`aeflow-train: missing ${missing.map((m) => `--${m}`).join(', ')} (see --help)`);
+      exitCode = 2;
+      return;
+    }
+    const mode: OutputMode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
+    const emit = (event: Record<string, unknown>) => mode === 'json' && io.out(JSON.stringify(event));
+    const say = (line: string) => mode === 'human' && io.err(line);
+    const out = resolve(opts.out!);
+    const configPath = join(out, RUN_FILES.config);
+
+    let config: RunConfig;
+    let overrides: Record<string, unknown> = {};
+    if (opts.resume) {
+      if (!(await exists(configPath))) throw new Error(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
+      if (opts.preset || opts.config || (opts.set ?? []).length > 0 || opts.seed !== undefined) {
+        throw new Error(`--resume continues ${out} with its own ${RUN_FILES.config}; drop --preset, --config, --set and --seed (use --epochs to train further)`);
+      }
+      const { parseRunConfig } = await import('@aeflow/model');
+      config = parseRunConfig(JSON.parse(await readFile(configPath, 'utf8')), configPath);
+    } else {
+      if (await exists(configPath)) throw new Error(`${out} already holds a run; continue it with --resume or choose another --out`);
+      ({ overrides, config } = await buildConfig({ ...(opts.preset ? { preset: opts.preset } : {}), ...(opts.config ? { configFile: opts.config } : {}), set: opts.set ?? [], ...(opts.seed !== undefined ? { seed: opts.seed } : {}) }));
+    }
+
+    const backend = await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
+    emit({ event: 'backend', backend: backend.name });
+
+    const data: TrainingData = await trainingData({
+      data: opts.data!,
+      dataset: opts.dataset,
+      normalClasses: opts.normal.split(',').map((s) => s.trim()).filter(Boolean),
+      skipInvalid: opts.skipInvalid ?? false,
+      holdout: opts.holdout,
+      seed: config.train.seed,
+    });
+    const skipped: SkippedFile[] = [...data.skipped];
+    const bar = new cliProgress.SingleBar(
+      { stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 30, fps: 4, barsize: 24, format: '{label} |{bar}| {value}/{total} {info}' },
+      cliProgress.Presets.shades_classic,
+    );
+    const tty = mode === 'human' && process.stderr.isTTY === true;
+    let barOn = false;
+    const barStart = (label: string, total: number, value = 0, info = '') => {
+      if (!tty) return;
+      if (barOn) bar.stop();
+      bar.start(total, value, { label, info });
+      barOn = true;
+    };
+    const barStop = () => {
+      if (barOn) bar.stop();
+      barOn = false;
+    };
+
+    if (opts.skipInvalid) {
+      const parts = [data.train, data.validation, data.final].filter((p, i, all): p is Part => p !== null && all.indexOf(p) === i);
+      for (const p of parts) {
+        barStart(`checking ${p.name}`, p.items.length);
+        const checked = await checkFiles(p, config.size, (d) => barOn && bar.update(d));
+        barStop();
+        p.items = checked.items;
+        skipped.push(...checked.skipped);
+      }
+      await writeFileAtomic(join(out, OUTPUT_FILES.skipped), JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n');
+      for (const s of skipped) if (mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
+      emit({ event: 'skipped', count: skipped.length, skipped });
+    }
+
+    const describe = `${data.how}; train ${data.train.items.length} images${data.validation ? `, validation ${data.validation.items.length}` : ''}${data.final && data.final !== data.validation ? `, final test ${data.final.items.length}` : ''}`;
+    say(`aeflow-train: ${describe}`);
+    say(`aeflow-train: ${config.preset} preset, ${config.model}, ${typeof config.encoder.arch === 'string' ? config.encoder.arch : 'resnet'} at ${config.size} px, ${config.train.epochs} epochs of batch ${config.train.batchSize}${opts.resume ? ' (resuming)' : ''}`);
+    emit({ event: 'data', how: data.how, train: data.train.items.length, validation: data.validation?.items.length ?? 0, final: data.final?.items.length ?? 0 });
+    await writeFileAtomic(
+      join(out, 'split.json'),
+      JSON.stringify(
+        {
+          how: data.how,
+          data: resolve(opts.data!),
+          dataset: opts.dataset,
+          train: { name: data.train.name, images: data.train.items.length },
+          validation: data.validation ? { name: data.validation.name, ids: data.validation.items.map((i) => i.id) } : null,
+          final: data.final ? { name: data.final.name, ids: data.final.items.map((i) => i.id) } : null,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+
+    // Progress: a bar over all steps of the run, with the epoch, images/s, ETA and running losses.
+    const epochs = opts.epochs ?? config.train.epochs;
+    let runningLoss = 0;
+    let runningCount = 0;
+    let lastEpoch: (HistoryRecord & { kind: 'epoch' }) | null = null;
+    let stepTimes: number[] = [];
+    let lastStepAt = performance.now();
+    const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toPrecision(4));
+    const onEvent = (e: TrainEvent) => {
+      if (mode === 'json') {
+        if (e.type === 'history') emit({ event: 'history', ...e.record });
+        else if (e.type === 'step') emit({ event: 'step', ...e });
+        else if (e.done === e.total || e.done % 256 < config.train.batchSize) emit({ event: 'cache', done: e.done, total: e.total });
+        return;
+      }
+      if (e.type === 'cache') {
+        if (!barOn || e.done <= config.train.batchSize) barStart('encoder features', e.total, e.done, '(computed once, reused every epoch)');
+        else bar.update(e.done);
+        if (e.done === e.total) barStop();
+        return;
+      }
+      if (e.type === 'step') {
+        const now = performance.now();
+        stepTimes.push(now - lastStepAt);
+        if (stepTimes.length > 20) stepTimes = stepTimes.slice(-20);
+        lastStepAt = now;
+        if (e.batch === 1) {
+          runningLoss = 0;
+          runningCount = 0;
+        }
+        if (Number.isFinite(e.loss)) {
+          runningLoss += e.loss;
+          runningCount++;
+        }
+        const done = (e.epoch - 1) * e.batches + e.batch;
+        const total = epochs * e.batches;
+        const meanStep = stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length / 1000;
+        const ips = config.train.batchSize / meanStep;
+        const info =
+          `epoch ${e.epoch}/${epochs} step ${e.batch}/${e.batches} | ${ips.toFixed(1)} img/s | ETA ${formatDuration((total - done) * meanStep)} | ` +
+          `loss ${fmt(runningLoss / Math.max(1, runningCount))}${lastEpoch ? ` (last epoch: nll ${fmt(lastEpoch.flowNll)}, recon ${fmt(lastEpoch.recon)})` : ''}`;
+        if (tty) {
+          if (!barOn) barStart('training', total, done, info);
+          else {
+            bar.setTotal(total);
+            bar.update(done, { info });
+          }
+        }
+        return;
+      }
+      const r = e.record;
+      if (r.kind === 'epoch') {
+        lastEpoch = r;
+        const v = r.validation ? `, validation ${r.validation.metric} ${fmt(r.validation.value)}${r.best ? ' (best: saved)' : ''}` : '';
+        const line = `epoch ${r.epoch}/${epochs}: loss ${fmt(r.loss)} (flow nll ${fmt(r.flowNll)}, recon ${fmt(r.recon)}), ${r.imagesPerSecond.toFixed(1)} img/s, ${formatDuration(r.seconds)}${v}`;
+        if (mode === 'human') {
+          if (barOn) {
+            bar.stop();
+            barOn = false;
+          }
+          io.err(line);
+        }
+      } else if (r.kind === 'nonfinite') {
+        io.err(`epoch ${r.epoch} step ${r.step}: ${r.message} (lr now ${r.lr})`);
+      } else if (r.kind === 'cache') {
+        say(`encoder features: ${r.computed} computed now, ${r.cached} in the cache, ${formatDuration(r.seconds)}`);
+      }
+    };
+
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let result;
+    try {
+      result = await trainRun({
+        runDir: out,
+        config: overrides,
+        train: { dataset: data.train.dataset, items: data.train.items },
+        ...(data.validation ? { validation: { dataset: data.validation.dataset, items: data.validation.items } } : {}),
+        resume: opts.resume ?? false,
+        epochs,
+        ...(opts.cache === false ? { cacheDir: null } : opts.cacheDir ? { cacheDir: resolve(opts.cacheDir) } : {}),
+        ...(opts.maxMinutes !== undefined ? { maxSeconds: opts.maxMinutes * 60 } : {}),
+        signal: controller.signal,
+        onEvent,
+      });
+    } finally {
+      barStop();
+    }
+    if (result.stopped === 'aborted') {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      const msg = result.epoch > 0 ? `the checkpoint of epoch ${result.epoch} is in ${out}` : 'no epoch had finished, so there is no checkpoint yet';
+      if (mode === 'json') emit({ event: 'interrupted', epoch: result.epoch, runDir: out });
+      else io.err(`aeflow-train: interrupted during epoch ${result.epoch + 1}; ${msg}. Continue with: aeflow-train --data ${opts.data} --out ${opts.out} --resume`);
+      exitCode = 130;
+      return;
+    }
+
+    // Score what was held out: the threshold is chosen on validation (best F1) and applied to the final part.
+    let metrics = null;
+    if (data.final) {
+      const scoreOpts = { runDir: out, signal: controller.signal, onProgress: (_phase: string, d: number, t: number) => barOn && bar.update(d, { info: `of ${t}` }) };
+      const finalIsValidation = data.final === data.validation;
+      const hasBoth = (p: Part) => p.items.some((i) => i.label === 0) && p.items.some((i) => i.label === 1);
+      let threshold: 'best-f1' | 'from-val' | number = 'best-f1';
+      if (data.validation && !finalIsValidation && hasBoth(data.validation)) {
+        barStart('scoring validation', data.validation.items.length);
+        await scoreToFolder({ ...scoreOpts, dataset: data.validation.dataset, items: data.validation.items, out: join(out, 'validation'), threshold: 'best-f1', writeThresholdTo: out, examplesPerGroup: 2, title: `${opts.out} · validation` });
+        barStop();
+        threshold = 'from-val';
+      } else if (!hasBoth(data.final)) {
+        // No anomalies to choose a threshold with: flag the top 5 % of normal scores.
+        barStart('scoring', data.final.items.length);
+        const probe = await scoreToFolder({ ...scoreOpts, dataset: data.final.dataset, items: data.final.items, out, threshold: Number.POSITIVE_INFINITY });
+        barStop();
+        threshold = normalQuantile(probe.rows.map((r) => r.total), 0.95);
+      }
+      barStart('scoring', data.final.items.length);
+      const scored = await scoreToFolder({
+        ...scoreOpts,
+        dataset: data.final.dataset,
+        items: data.final.items,
+        out,
+        threshold,
+        ...(finalIsValidation && threshold === 'best-f1' ? { writeThresholdTo: out } : {}),
+        title: opts.out!,
+      });
+      barStop();
+      metrics = scored.metrics;
+      for (const s of scored.skipped) if (!skipped.some((k) => k.path === s.path) && mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
+    }
+
+    const summary = {
+      event: 'done',
+      runDir: out,
+      stopped: result.stopped,
+      epoch: result.epoch,
+      seconds: result.seconds,
+      best: result.best,
+      auroc: metrics?.auroc ?? null,
+      aurocCI: metrics?.aurocCI ?? null,
+      ap: metrics?.ap ?? null,
+      f1: metrics?.f1 ?? null,
+      threshold: metrics?.threshold ?? null,
+      thresholdRule: metrics?.thresholdRule ?? null,
+      skipped: skipped.length,
+    };
+    if (mode === 'json') io.out(JSON.stringify(summary));
+    else {
+      const f = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v.toFixed(4));
+      io.out(
+        `trained ${result.epoch} epochs in ${formatDuration(result.seconds)}${result.stopped === 'time' ? ' (time limit)' : ''}` +
+          (metrics ? `; held-out AUROC ${f(metrics.auroc)}${metrics.aurocCI ? ` [${f(metrics.aurocCI.low)}, ${f(metrics.aurocCI.high)}]` : ''}, AP ${f(metrics.ap)}, F1 ${f(metrics.f1)} (threshold: ${metrics.thresholdRule})` : '') +
+          `; run in ${out} (report.html)`,
+      );
+    }
+  });
+
+  program
+    .command('bench')
+    .description('measure train (with / without the feature cache) and score images/s on random images; prints one JSON line last')
+    .addOption(new Option('--preset <name>', 'starting settings').choices([...PRESET_NAMES]).default('cpu'))
+    .addOption(new Option('--encoder <arch>', 'encoder architecture (default: the preset\'s)').choices([...ENCODER_ARCHS]))
+    .option('--random-weights', 'seeded random encoder weights (no pretrained asset needed)')
+    .option('--size <px>', 'image size', parseInteger('--size', 16, 4096))
+    .option('--batch <n>', 'batch size', parseInteger('--batch', 1, 1024), 8)
+    .option('--steps <n>', 'timed steps per measurement', parseInteger('--steps', 1, 1000), 3)
+    .option('--set <key=value>', 'one more setting (repeatable)', collect)
+    .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
+    .option('--quiet', 'only the JSON line')
+    .action(async (opts: { preset: 'cpu' | 'paper'; encoder?: (typeof ENCODER_ARCHS)[number]; randomWeights?: boolean; size?: number; batch: number; steps: number; set?: string[]; backend?: BackendName; quiet?: boolean }) => {
+      await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: opts.quiet ?? false });
+      const { parseSetArgs } = await import('./config.js');
+      const r = await runBenchmark({
+        preset: opts.preset,
+        ...(opts.encoder ? { encoder: opts.encoder } : {}),
+        randomWeights: opts.randomWeights ?? false,
+        ...(opts.size ? { size: opts.size } : {}),
+        batch: opts.batch,
+        steps: opts.steps,
+        config: parseSetArgs(opts.set ?? []),
+        ...(opts.quiet ? {} : { onProgress: (m: string) => io.err(m) }),
+      });
+      io.out(
+        JSON.stringify({
+          backend: r.backend,
+          train_images_per_s: r.train_images_per_s,
+          train_images_per_s_no_cache: r.train_images_per_s_no_cache,
+          score_images_per_s: r.score_images_per_s,
+          peak_rss_mb: r.peak_rss_mb,
+          train_gflops: r.train_gflops,
+          train_gflops_no_cache: r.train_gflops_no_cache,
+          score_gflops: r.score_gflops,
+        }),
+      );
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof InterruptedError) {
+      io.err(`aeflow-train: ${err.message}; the trained model is in the run folder (score it with aeflow-score --run)`);
+      return 130;
+    }
+    io.err(`aeflow-train: ${userMessage(err)}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return exitCode;
+}
