@@ -190,7 +190,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     });
     const skipped: SkippedFile[] = [...data.skipped];
     const bar = new cliProgress.SingleBar(
-      { stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 30, fps: 4, barsize: 24, format: '{label} |{bar}| {value}/{total} {info}' },
+      { stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 30, fps: 4, barsize: 24, format: '{label} |{bar}| {value}/{total} {info}' },
       cliProgress.Presets.shades_classic,
     );
     const tty = mode === 'human' && process.stderr.isTTY === true;
