@@ -47,8 +47,10 @@ export class Adam {
     const bc1 = 1 - this.beta1 ** this.step;
     const bc2 = 1 - this.beta2 ** this.step;
     const stepSize = this.lr / bc1;
-    tf.tidy(() => {
-      this.variables.forEach((theta, i) => {
+    // One tidy per variable: the temporaries of all variables at once would need about ten times
+    // the model's size (a 50M-parameter flow ran out of the 4 GiB wasm heap).
+    this.variables.forEach((theta, i) => {
+      tf.tidy(() => {
         let g = grads[i]!;
         if (this.weightDecay !== 0) g = tf.add(g, tf.mul(theta, this.weightDecay));
         const m = tf.add(tf.mul(this.m[i]!, this.beta1), tf.mul(g, 1 - this.beta1));

@@ -137,7 +137,7 @@ export class Trainer {
       return options.poison ? tf.mul<tf.Scalar>(l.total, Number.NaN) : l.total;
     }, this.vars);
     const ordered = this.vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
-    const check = tf.tidy(() => tf.stack([value, parts[0]!, parts[1]!, tf.addN(ordered.map((g) => tf.sum(tf.square(g))))]));
+    const check = tf.tidy(() => tf.stack([value, parts[0]!, parts[1]!, tf.addN(ordered.map((g) => tf.tidy(() => tf.sum(tf.square(g)))))]));
     try {
       const [loss, flowNll, recon, gradSquaredNorm] = Array.from(await check.data()) as [number, number, number, number];
       const finite = [loss, flowNll, recon, gradSquaredNorm].every((v) => Number.isFinite(v));
