@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, Conv2DBackpropFilter } from '@tensorflow/tfjs-core';
-import type { Conv2DBackpropFilterAttrs, KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { composeKernel, cropOrPad2d } from './compose.js';
+import type { Conv2DBackpropFilterAttrs, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { composeKernel } from './compose.js';
+import { heapTensor, validRange } from './heap.js';
 
 /**
  * Largest im2col matrix (in floats) built at once. Bigger batches are split into chunks whose
@@ -10,18 +12,57 @@ import { composeKernel, cropOrPad2d } from './compose.js';
  */
 export const IM2COL_MAX_FLOATS = 1 << 25;
 
-function numbersOf(attrs: NamedAttrMap | undefined): Conv2DBackpropFilterAttrs {
-  return attrs as unknown as Conv2DBackpropFilterAttrs;
+/**
+ * The transposed im2col matrix of images [b0, b0 + n): row (ky, kx, c), column (image, oy, ox)
+ * holds `x[image, oy·sh + ky − top, ox·sw + kx − left, c]` (0 outside the image). Read from `xT`,
+ * the input transposed to [C, N, H, W], so both sides of the copy run along memory.
+ */
+function im2colT(backend: BackendWasm, xT: tf.Tensor, info: backend_util.Conv2DInfo, b0: number, n: number): tf.Tensor2D {
+  const { batchSize, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo;
+  const cols = n * OH * OW;
+  return heapTensor(backend, [kh * kw * C, cols], [xT], (out, [x]) => {
+    const src = x!;
+    let dst = 0;
+    for (let ky = 0; ky < kh; ky++) {
+      const [oy0, oy1] = validRange(OH, sh, ky - top, H);
+      for (let kx = 0; kx < kw; kx++) {
+        const [ox0, ox1] = validRange(OW, sw, kx - left, W);
+        for (let c = 0; c < C; c++) {
+          for (let img = b0; img < b0 + n; img++) {
+            const plane = (c * batchSize + img) * H * W;
+            for (let oy = 0; oy < OH; oy++) {
+              if (oy < oy0 || oy >= oy1) {
+                out.fill(0, dst, dst + OW);
+                dst += OW;
+                continue;
+              }
+              const row = plane + (oy * sh + ky - top) * W + kx - left;
+              if (ox0 > 0) out.fill(0, dst, dst + ox0);
+              if (sw === 1) {
+                out.set(src.subarray(row + ox0, row + ox1), dst + ox0);
+              } else {
+                for (let ox = ox0; ox < ox1; ox++) out[dst + ox] = src[row + ox * sw]!;
+              }
+              if (ox1 < OW) out.fill(0, dst + ox1, dst + OW);
+              dst += OW;
+            }
+          }
+        }
+      }
+    }
+  }) as tf.Tensor2D;
 }
 
 /**
- * The filter gradient of a 2-D convolution as im2col + one matrix product:
- * `dW[ky,kx,ci,co] = Σ_{n,i,j} x_pad[n, s·i+ky, s·j+kx, ci] · dy[n,i,j,co]`.
- * The columns are the padded input's strided slices for each kernel offset, concatenated along
- * channels (the filter's own [kh, kw, in] order); `dy` — the smaller operand — is transposed
- * before the product, because `matMul(a, b, transposeA=true)` is about 15× slower on wasm.
+ * The filter gradient of a 2-D convolution (NHWC) as im2col + one matrix product:
+ * `dW[ky,kx,ci,co] = Σ_{n,i,j} x_pad[n, s·i+ky, s·j+kx, ci] · dy[n,i,j,co]`, computed as
+ * `colsᵀ · dy` with the transposed columns built directly (no `matMul(transposeA)`, about 15×
+ * slower on wasm), so the product's small operand is `dy` and its result is already
+ * [kh·kw·in, out], the filter's layout.
  */
 export function conv2dBackpropFilterNHWC(
+  backend: BackendWasm,
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
   filterShape: [number, number, number, number],
@@ -30,49 +71,29 @@ export function conv2dBackpropFilterNHWC(
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): tf.Tensor4D {
   const info = backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-  const { batchSize, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight, outWidth, inChannels, outChannels } = info;
-  const { top, left } = info.padInfo;
-  // Rows and columns the kernel offsets reach, from the first padded row/column.
-  const spanH = sh * (outHeight - 1) + kh;
-  const spanW = sw * (outWidth - 1) + kw;
+  const { batchSize, filterHeight: kh, filterWidth: kw, outHeight, outWidth, inChannels, outChannels } = info;
   const perImage = outHeight * outWidth * kh * kw * inChannels;
   const chunk = Math.max(1, Math.min(batchSize, Math.floor(IM2COL_MAX_FLOATS / Math.max(1, perImage))));
-
-  let dWT: tf.Tensor2D | undefined; // [outChannels, kh·kw·inChannels]
+  const xT = tf.transpose(x, [3, 0, 1, 2]);
+  const dy2d = tf.reshape(dy, [batchSize * outHeight * outWidth, outChannels]);
+  let dW: tf.Tensor | undefined; // [kh·kw·inChannels, outChannels]
   for (let b0 = 0; b0 < batchSize; b0 += chunk) {
     const n = Math.min(chunk, batchSize - b0);
     const part = tf.tidy(() => {
-      const xs = n === batchSize ? x : tf.slice(x, [b0, 0, 0, 0], [n, -1, -1, -1]);
-      const dys = n === batchSize ? dy : tf.slice(dy, [b0, 0, 0, 0], [n, -1, -1, -1]);
-      const xp = cropOrPad2d(xs, -top, spanH, -left, spanW);
-      const taps: tf.Tensor4D[] = [];
-      for (let ky = 0; ky < kh; ky++) {
-        for (let kx = 0; kx < kw; kx++) {
-          if (sh === 1 && sw === 1) {
-            taps.push(tf.slice(xp, [0, ky, kx, 0], [n, outHeight, outWidth, inChannels]));
-          } else {
-            taps.push(
-              tf.stridedSlice(xp, [0, ky, kx, 0], [n, ky + sh * (outHeight - 1) + 1, kx + sw * (outWidth - 1) + 1, inChannels], [1, sh, sw, 1]) as tf.Tensor4D,
-            );
-          }
-        }
-      }
-      const rows = n * outHeight * outWidth;
-      const cols = tf.reshape(taps.length === 1 ? taps[0]! : tf.concat(taps, 3), [rows, kh * kw * inChannels]);
-      const dyT = tf.transpose(tf.reshape(dys, [rows, outChannels]));
-      return tf.matMul(dyT, cols);
+      const rows = outHeight * outWidth;
+      const dyPart = n === batchSize ? dy2d : tf.slice(dy2d, [b0 * rows, 0], [n * rows, outChannels]);
+      return tf.matMul(im2colT(backend, xT, info, b0, n), dyPart);
     });
-    if (dWT === undefined) {
-      dWT = part as tf.Tensor2D;
+    if (dW === undefined) {
+      dW = part;
     } else {
-      const sum: tf.Tensor2D = tf.add(dWT, part);
-      dWT.dispose();
-      part.dispose();
-      dWT = sum;
+      const sum = tf.add(dW, part);
+      tf.dispose([dW, part]);
+      dW = sum;
     }
   }
-  const result = tf.tidy(() => tf.reshape<tf.Rank.R4>(tf.transpose(dWT!), filterShape));
-  dWT!.dispose();
+  const result = tf.reshape<tf.Rank.R4>(dW!, filterShape);
+  tf.dispose([dW!, xT, dy2d]);
   return result;
 }
 
@@ -83,13 +104,13 @@ function nhwcShape(shape: number[], fromNchw: boolean): [number, number, number,
 
 const conv2dBackpropFilterKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = numbersOf(attrs);
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
   return composeKernel(backend as KernelBackend, [x, dy], (xt, dyt) => {
-    // NCHW arrives only from hand-written calls: compute in NHWC, the layout the ops are fast in.
+    // NCHW arrives only from hand-written calls: compute in NHWC.
     const nhwc = dataFormat === 'NCHW';
     const x4 = tf.reshape<tf.Rank.R4>(nhwc ? tf.transpose(xt, [0, 2, 3, 1]) : xt, nhwcShape(xt.shape, nhwc));
     const dy4 = tf.reshape<tf.Rank.R4>(nhwc ? tf.transpose(dyt, [0, 2, 3, 1]) : dyt, nhwcShape(dyt.shape, nhwc));
-    return conv2dBackpropFilterNHWC(x4, dy4, filterShape, strides, pad, dimRoundingMode);
+    return conv2dBackpropFilterNHWC(backend as BackendWasm, x4, dy4, filterShape, strides, pad, dimRoundingMode);
   });
 };
 

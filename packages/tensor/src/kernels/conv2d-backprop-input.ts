@@ -1,110 +1,114 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropInputAttrs, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { composeKernel, cropOrPad2d } from './compose.js';
+import { heapTensor, validRange } from './heap.js';
 
 type Pad = Conv2DBackpropInputAttrs['pad'];
+
+/**
+ * The filter rotated 180° with in/out channels swapped, `R[ky, kx, co, ci] = W[kh−1−ky, kw−1−kx, ci, co]`,
+ * in one pass over the heap (wasm's reverse + transpose take ~10× longer).
+ */
+function rotateFilter(backend: BackendWasm, filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, ci, co] = filter.shape;
+  return heapTensor(backend, [kh, kw, co, ci], [filter], (out, [w]) => {
+    const src = w!;
+    let dst = 0;
+    for (let ky = 0; ky < kh; ky++) {
+      for (let kx = 0; kx < kw; kx++) {
+        const tap = ((kh - 1 - ky) * kw + (kw - 1 - kx)) * ci * co;
+        for (let o = 0; o < co; o++) {
+          for (let i = 0; i < ci; i++) out[dst++] = src[tap + i * co + o]!;
+        }
+      }
+    }
+  }) as tf.Tensor4D;
+}
 
 /**
  * Stride 1: the input gradient is a forward convolution of `dy` with the filter rotated 180° and
  * its in/out channels swapped, padded so that every input position sees the kernel offsets that
  * touched it: `dx[y] = Σ_ky dy[y + top − ky] · W[ky]`.
  */
-function strideOne(dy: tf.Tensor4D, filter: tf.Tensor4D, info: backend_util.Conv2DInfo): tf.Tensor4D {
+function strideOne(backend: BackendWasm, dy: tf.Tensor4D, filter: tf.Tensor4D, info: backend_util.Conv2DInfo): tf.Tensor4D {
   const { filterHeight: kh, filterWidth: kw, inHeight, inWidth } = info;
   const padTop = kh - 1 - info.padInfo.top;
   const padLeft = kw - 1 - info.padInfo.left;
   // Rows [−padTop, −padTop + inHeight + kh − 1) of dy, zeros outside: a negative pad crops.
   const dyp = cropOrPad2d(dy, -padTop, inHeight + kh - 1, -padLeft, inWidth + kw - 1);
-  const rotated = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
-  return tf.conv2d(dyp, rotated, 1, 'valid');
+  return tf.conv2d(dyp, rotateFilter(backend, filter), 1, 'valid');
 }
 
 /**
- * Stride s in both directions, as one matrix product and a col2im built from pads and
- * `depthToSpace`: `dcols = dy · Wᵀ` holds, for every dy pixel, its contribution to each kernel
- * offset. Offset ky lands on padded row `s·i + ky = s·(i + ⌊ky/s⌋) + ky mod s`, so offsets with the
- * same (ky mod s, kx mod s) phase add up on a coarse grid (shifted by ⌊ky/s⌋), and the s² phase
- * grids interleave into the fine grid with `depthToSpace`. When the kernel equals the stride (the
- * decoder's 2×2/2) every phase has one offset and no shift: just the product and `depthToSpace`.
+ * Strided (sh × sw): one matrix product and a col2im. `dcols = dy · Wᵀ` holds, for every dy pixel
+ * and kernel offset, its contribution to one input pixel: `dx[n, i·sh + ky − top, j·sw + kx − left]
+ * += dcols[n, i, j, (ky, kx, ·)]`. The col2im runs as a loop over the wasm heap; when the kernel is
+ * no larger than the stride (the decoder's 2×2/2) offsets never overlap, and it is a copy of
+ * contiguous channel runs (what `depthToSpace` does, much faster than wasm's).
  */
-function strided(dy: tf.Tensor4D, filter: tf.Tensor4D, info: backend_util.Conv2DInfo): tf.Tensor4D {
-  const { batchSize, filterHeight: kh, filterWidth: kw, strideHeight: s, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+function strided(backend: BackendWasm, dy: tf.Tensor4D, filter: tf.Tensor4D, info: backend_util.Conv2DInfo): tf.Tensor4D {
+  const { batchSize: N, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels } = info;
   const { top, left } = info.padInfo;
-  const rows = batchSize * outHeight * outWidth;
-  const wT = tf.transpose(tf.reshape(filter, [kh * kw * inChannels, outChannels]));
-  const dcols = tf.reshape<tf.Rank.R4>(tf.matMul(tf.reshape(dy, [rows, outChannels]), wT), [batchSize, outHeight, outWidth, kh * kw * inChannels]);
-  let phases: tf.Tensor4D;
-  if (kh === s && kw === s) {
-    phases = dcols;
-  } else {
-    const maxQy = Math.floor((kh - 1) / s);
-    const maxQx = Math.floor((kw - 1) / s);
-    const coarseH = outHeight + maxQy;
-    const coarseW = outWidth + maxQx;
-    const grids: tf.Tensor4D[] = [];
-    for (let ry = 0; ry < s; ry++) {
-      for (let rx = 0; rx < s; rx++) {
-        const terms: tf.Tensor4D[] = [];
-        for (let ky = ry; ky < kh; ky += s) {
-          for (let kx = rx; kx < kw; kx += s) {
-            const qy = (ky - ry) / s;
-            const qx = (kx - rx) / s;
-            const tap = tf.slice(dcols, [0, 0, 0, (ky * kw + kx) * inChannels], [-1, -1, -1, inChannels]);
-            terms.push(
-              tf.pad(tap, [
-                [0, 0],
-                [qy, maxQy - qy],
-                [qx, maxQx - qx],
-                [0, 0],
-              ]),
-            );
+  const rows = N * OH * OW;
+  // Transposing the small filter first: matMul(…, transposeB) is ~15× slower on wasm.
+  const wT = tf.transpose(tf.reshape(filter, [kh * kw * C, outChannels]));
+  const dcols = tf.matMul(tf.reshape(dy, [rows, outChannels]), wT);
+  const overlap = kh > sh || kw > sw;
+  return heapTensor(backend, [N, H, W, C], [dcols], (out, [cols]) => {
+    const src = cols!;
+    out.fill(0);
+    const rowLen = kh * kw * C;
+    for (let ky = 0; ky < kh; ky++) {
+      const [i0, i1] = validRange(OH, sh, ky - top, H);
+      for (let kx = 0; kx < kw; kx++) {
+        const [j0, j1] = validRange(OW, sw, kx - left, W);
+        const tap = (ky * kw + kx) * C;
+        for (let n = 0; n < N; n++) {
+          for (let i = i0; i < i1; i++) {
+            const y = i * sh + ky - top;
+            for (let j = j0; j < j1; j++) {
+              const from = ((n * OH + i) * OW + j) * rowLen + tap;
+              const to = ((n * H + y) * W + j * sw + kx - left) * C;
+              if (overlap) {
+                for (let c = 0; c < C; c++) out[to + c] = out[to + c]! + src[from + c]!;
+              } else {
+                out.set(src.subarray(from, from + C), to);
+              }
+            }
           }
         }
-        grids.push(
-          terms.length === 0
-            ? tf.zeros([batchSize, coarseH, coarseW, inChannels])
-            : terms.length === 1
-              ? terms[0]!
-              : tf.addN(terms),
-        );
       }
     }
-    phases = tf.concat(grids, 3);
-  }
-  const fine = s === 1 ? phases : tf.depthToSpace(phases, s, 'NHWC');
-  return cropOrPad2d(fine, top, inHeight, left, inWidth);
+  }) as tf.Tensor4D;
 }
 
-/** The input gradient of conv2d (also conv2dTranspose's forward pass), NHWC; `undefined` when no fast route fits. */
+/** The input gradient of conv2d (also conv2dTranspose's forward pass), NHWC. */
 export function conv2dBackpropInputNHWC(
+  backend: BackendWasm,
   inputShape: [number, number, number, number],
   dy: tf.Tensor4D,
   filter: tf.Tensor4D,
   strides: [number, number] | number,
   pad: Pad,
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
-): tf.Tensor4D | undefined {
+): tf.Tensor4D {
   const info = backend_util.computeConv2DInfo(inputShape, filter.shape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-  if (info.strideHeight === 1 && info.strideWidth === 1) return strideOne(dy, filter, info);
-  if (info.strideHeight === info.strideWidth) return strided(dy, filter, info);
-  return undefined;
+  if (info.strideHeight === 1 && info.strideWidth === 1) return strideOne(backend, dy, filter, info);
+  return strided(backend, dy, filter, info);
 }
 
-/** Replaces wasm's `Conv2DBackpropInput` (a naive loop, ~1.4 GFLOP/s); `original` runs what no fast route covers. */
+/** Replaces wasm's `Conv2DBackpropInput` (a naive loop, ~1.4 GFLOP/s); `original` still runs NCHW. */
 export function conv2dBackpropInputConfig(original: KernelConfig): KernelConfig {
   const kernelFunc: KernelFunc = (args) => {
     const { inputs, backend, attrs } = args;
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
-    const sh = typeof strides === 'number' ? strides : strides[0];
-    const sw = typeof strides === 'number' ? strides : strides[1];
-    if (dataFormat !== 'NHWC' || sh !== sw) return original.kernelFunc(args);
-    return composeKernel(backend as KernelBackend, [dy, filter], (dyt, ft) => {
-      const out = conv2dBackpropInputNHWC(inputShape, dyt as tf.Tensor4D, ft as tf.Tensor4D, strides, pad, dimRoundingMode);
-      if (out === undefined) throw new Error('conv2dBackpropInputNHWC: no route for equal strides (unreachable)');
-      return out;
-    });
+    if (dataFormat !== 'NHWC') return original.kernelFunc(args);
+    return composeKernel(backend as KernelBackend, [dy, filter], (dyt, ft) =>
+      conv2dBackpropInputNHWC(backend as BackendWasm, inputShape, dyt as tf.Tensor4D, ft as tf.Tensor4D, strides, pad, dimRoundingMode),
+    );
   };
   return { ...original, kernelFunc };
 }

@@ -15,6 +15,10 @@ interface WasmPackage {
   getThreadsCount(): number;
 }
 
+interface Unrefable {
+  unref?: () => void;
+}
+
 let workerDir: string | undefined;
 
 /**
@@ -68,7 +72,11 @@ async function createThreadedBackend(threads: number): Promise<BackendWasm> {
       dispose: cwrap('dispose', null, []),
     };
     wasmPkg.setThreadsCount(threads);
-    return new wasmPkg.BackendWasm(module);
+    const backend = new wasmPkg.BackendWasm(module);
+    // The thread pool's workers would keep Node alive after the program's work is done.
+    const pool = (module as unknown as { PThread: { unusedWorkers: Unrefable[]; runningWorkers: Unrefable[] } }).PThread;
+    for (const w of [...pool.unusedWorkers, ...pool.runningWorkers]) w.unref?.();
+    return backend;
   } finally {
     os.cpus = realCpus;
   }

@@ -1,0 +1,161 @@
+/**
+ * `pnpm bench` in packages/tensor: GFLOP/s of the training kernels on the chosen backend
+ * (default wasm), each with its ratio to the same run's matMul 1024³ rate, written to
+ * bench/RESULTS.md. On wasm with one thread it then repeats the run with 2 threads in a child
+ * process (threads must start before any tensor exists).
+ *
+ * GFLOP/s = 2 × multiply-adds per second; "fwd + grad" counts 3 × the forward FLOPs (forward,
+ * input gradient, filter gradient). Median of AEFLOW_BENCH_REPS (default 5) round-robin runs after one warm-up.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BackendName, initBackend, parseBackendName } from '../src/index.js';
+
+interface Row {
+  name: string;
+  gflop: number;
+  ms: number;
+  gflops: number;
+}
+interface RunResult {
+  backend: string;
+  threads: number;
+  reps: number;
+  rows: Row[];
+}
+
+const REPS = Number(process.env.AEFLOW_BENCH_REPS ?? 5);
+if (!Number.isInteger(REPS) || REPS < 1) throw new Error(`AEFLOW_BENCH_REPS: "${process.env.AEFLOW_BENCH_REPS}" is not a whole number >= 1`);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Runs `f` (which returns the tensors it made) once and returns its time in ms. */
+async function timeOnce(f: () => tf.Tensor[]): Promise<number> {
+  const t0 = performance.now();
+  const outs = tf.tidy(f);
+  await outs[0]!.data(); // wait for the work on backends that run asynchronously
+  const dt = performance.now() - t0;
+  tf.dispose(outs);
+  return dt;
+}
+
+interface Op {
+  name: string;
+  gflop: number;
+  f: () => tf.Tensor[];
+}
+
+async function run(backend: BackendName): Promise<RunResult> {
+  const report = await initBackend({ backend, quiet: true });
+  const before = tf.memory().numTensors;
+
+  const a = tf.randomNormal([1024, 1024]);
+  const b = tf.randomNormal([1024, 1024]);
+  // conv2d 3×3, same, [8,32,32,256] → 256
+  const x = tf.randomNormal<tf.Rank.R4>([8, 32, 32, 256]);
+  const w = tf.tidy(() => tf.mul<tf.Tensor4D>(tf.randomNormal([3, 3, 256, 256]), 0.05));
+  const dy = tf.randomNormal<tf.Rank.R4>([8, 32, 32, 256]);
+  const convFlop = (2 * 8 * 32 * 32 * 256 * 256 * 9) / 1e9;
+  const conv = (p: tf.Tensor, q: tf.Tensor) => tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 1, 'same');
+  // conv2dTranspose 2×2 / 2, valid, [8,16,16,512] → [8,32,32,256] (the decoder's up-sampling)
+  const u = tf.randomNormal<tf.Rank.R4>([8, 16, 16, 512]);
+  const k = tf.tidy(() => tf.mul<tf.Tensor4D>(tf.randomNormal([2, 2, 256, 512]), 0.05));
+  const du = tf.randomNormal<tf.Rank.R4>([8, 32, 32, 256]);
+  const upFlop = (2 * 8 * 16 * 16 * 512 * 256 * 4) / 1e9;
+  const up = (p: tf.Tensor, q: tf.Tensor) => tf.conv2dTranspose(p as tf.Tensor4D, q as tf.Tensor4D, [8, 32, 32, 256], 2, 'valid');
+
+  const ops: Op[] = [
+    { name: 'matMul 1024³', gflop: (2 * 1024 ** 3) / 1e9, f: () => [tf.matMul(a, b)] },
+    { name: 'conv2d 3×3 fwd [8,32,32,256]→256', gflop: convFlop, f: () => [conv(x, w)] },
+    { name: 'conv2d 3×3 fwd + grad (input and filter)', gflop: 3 * convFlop, f: () => tf.grads(conv)([x, w], dy) },
+    {
+      name: '  Conv2DBackpropInput alone',
+      gflop: convFlop,
+      f: () => [
+        tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter: w }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: x.shape }),
+      ],
+    },
+    {
+      name: '  Conv2DBackpropFilter alone',
+      gflop: convFlop,
+      f: () => [
+        tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: w.shape }),
+      ],
+    },
+    { name: 'conv2dTranspose 2×2/2 fwd [8,16,16,512]→256', gflop: upFlop, f: () => [up(u, k)] },
+    { name: 'conv2dTranspose 2×2/2 fwd + grad (input and filter)', gflop: 3 * upFlop, f: () => tf.grads(up)([u, k], du) },
+  ];
+  // Round-robin repetitions: on a shared, noisy machine a slow spell then hits every op alike,
+  // so the ratios to matMul stay meaningful.
+  const times: number[][] = ops.map(() => []);
+  for (const op of ops) await timeOnce(op.f); // warm-up
+  for (let r = 0; r < REPS; r++) {
+    for (let i = 0; i < ops.length; i++) times[i]!.push(await timeOnce(ops[i]!.f));
+  }
+  const rows: Row[] = ops.map((op, i) => {
+    const ms = median(times[i]!);
+    const row = { name: op.name, gflop: op.gflop, ms, gflops: op.gflop / (ms / 1000) };
+    process.stderr.write(`  ${op.name}: ${ms.toFixed(0)} ms, ${row.gflops.toFixed(2)} GFLOP/s\n`);
+    return row;
+  });
+  tf.dispose([a, b, x, w, dy, u, k, du]);
+  if (tf.memory().numTensors !== before) throw new Error(`bench leaked ${tf.memory().numTensors - before} tensors`);
+  return { backend: report.name, threads: report.threads, reps: REPS, rows };
+}
+
+function table(r: RunResult): string {
+  const mm = r.rows[0]!.gflops;
+  const lines = [
+    `| op | GFLOP | ms (median) | GFLOP/s | × matMul |`,
+    `|---|---|---|---|---|`,
+    ...r.rows.map((row) => `| ${row.name.trim()}${row.name.startsWith('  ') ? ' (part of the row above)' : ''} | ${row.gflop.toFixed(2)} | ${row.ms.toFixed(0)} | ${row.gflops.toFixed(2)} | ${(row.gflops / mm).toFixed(2)} |`),
+  ];
+  return lines.join('\n');
+}
+
+const backend = parseBackendName(process.env.AEFLOW_BACKEND ?? 'wasm', 'AEFLOW_BACKEND');
+
+if (process.env.AEFLOW_BENCH_CHILD === '1') {
+  // Child run (2 threads): hand the results to the parent as the last line of stdout.
+  const result = await run(backend);
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exitCode = 0;
+} else {
+  process.stderr.write(`@aeflow/tensor bench: backend ${backend}, median of ${REPS}\n`);
+  const main = await run(backend);
+  const runs = [main];
+  if (main.backend === 'wasm' && main.threads === 1 && process.env.AEFLOW_BENCH_THREADS !== '0') {
+    process.stderr.write('@aeflow/tensor bench: again with AEFLOW_THREADS=2 (child process)\n');
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+      env: { ...process.env, AEFLOW_THREADS: '2', AEFLOW_BENCH_CHILD: '1' },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const last = child.stdout.trim().split('\n').pop() ?? '';
+    if (child.status === 0 && last.startsWith('{')) runs.push(JSON.parse(last) as RunResult);
+    else process.stderr.write(`@aeflow/tensor bench: the 2-thread run failed (exit ${child.status})\n`);
+  }
+  const sections = runs.map(
+    (r) =>
+      `### ${r.backend}, ${r.threads} thread${r.threads > 1 ? 's' : ''}\n\nmatMul 1024³ in this run: ${r.rows[0]!.gflops.toFixed(2)} GFLOP/s.\n\n${table(r)}`,
+  );
+  const md = `## @aeflow/tensor
+
+Command: \`pnpm --filter @aeflow/tensor bench\` (\`AEFLOW_BACKEND\` picks the backend, default wasm; on wasm the run is repeated with \`AEFLOW_THREADS=2\`) · ${cpus().length} cores · median of ${REPS} round-robin repetitions after a warm-up · ${new Date().toISOString().slice(0, 10)}
+
+GFLOP/s = 2 × multiply-adds per second; "fwd + grad" counts 3 × the forward FLOPs (forward, input gradient, filter gradient). Rows marked "part of the row above" time one kernel of that gradient alone, counted as 1 × the forward FLOPs. Goals on wasm: conv2d fwd + grad ≥ 0.8 × matMul, conv2dTranspose fwd + grad ≥ 0.5 × matMul.
+
+${sections.join('\n\n')}
+`;
+  const out = join(dirname(fileURLToPath(import.meta.url)), 'RESULTS.md');
+  writeFileSync(out, md);
+  process.stdout.write(md);
+}
