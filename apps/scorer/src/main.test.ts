@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -157,5 +157,24 @@ describe('aeflow-score', () => {
     expect((failed as { code: number }).code).toBe(1);
     expect((failed as { stderr: string }).stderr).toMatch(/^aeflow-score: /m);
     expect((failed as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
+  });
+  it.skipIf(!existsSync(join(here, '..', 'dist', 'cli.js')))('serve answers on an ephemeral loopback port and stops on SIGINT (built CLI)', async () => {
+    const child = spawn(process.execPath, [join(here, '..', 'dist', 'cli.js'), 'serve', '--run', runDir, '--port', '0', '--backend', 'wasm', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const url = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => {
+        text += d.toString();
+        const m = /serving .* on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', (c) => reject(new Error(`exited ${c} before serving`)));
+    });
+    const health = (await (await fetch(`${url}/health`)).json()) as { status: string };
+    expect(health.status).toBe('ok');
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    clearTimeout(killer);
   });
 });

@@ -88,6 +88,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--json', 'machine output: JSON lines on stdout (progress events, then the result)')
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError('(run with --help for usage and examples)')
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
 

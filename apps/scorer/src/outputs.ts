@@ -139,7 +139,9 @@ export interface ScoreToFolderOptions {
   skipInvalid?: boolean;
   /** Residual + heat-map PNGs: for the N most anomalous images, or for these ids. */
   maps?: number | readonly string[];
-  /** Images per group in the report's grid (default 4). */
+  /** What the scored images are, for the report (default: the dataset's name). */
+  dataName?: string;
+  /** Images per group in the report's grid (default 3). */
   examplesPerGroup?: number;
   /** A loaded model (else loaded from the run); not disposed here when given. */
   model?: AEFlow;
@@ -205,7 +207,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     await write(OUTPUT_FILES.scores, scoresCsv(rows));
     await write(OUTPUT_FILES.metrics, JSON.stringify(metrics, null, 2) + '\n');
     if (options.writeThresholdTo && metrics.threshold !== null && threshold.rule === 'best-f1') {
-      const t: ThresholdFile = { threshold: metrics.threshold, rule: 'best-f1', split: options.dataset.name, beta, images: rows.length };
+      const t: ThresholdFile = { threshold: metrics.threshold, rule: 'best-f1', split: options.dataName ?? options.dataset.name, beta, images: rows.length };
       await writeFileAtomic(join(options.writeThresholdTo, OUTPUT_FILES.threshold), JSON.stringify(t, null, 2) + '\n');
     }
 
@@ -217,7 +219,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       const missing = [...explicitMaps].filter((id) => !known.has(id));
       if (missing.length > 0) throw new EvaluationError(`--maps: no scored image has the id ${missing.map((m) => JSON.stringify(m)).join(', ')}; ids are as in scores.csv`);
     }
-    const groupsPicked = selectExamples(rows, options.examplesPerGroup ?? 4);
+    const groupsPicked = selectExamples(rows, options.examplesPerGroup ?? 3);
     const need = new Set([...mapIds, ...groupsPicked.flatMap((g) => g.ids)].filter((id) => !scored.maps.has(id)));
     const maps = new Map<string, ImageMaps>(scored.maps);
     if (need.size > 0) {
@@ -264,10 +266,10 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     const settings: Record<string, unknown> = {};
     if (configText) settings.config = JSON.parse(configText) as unknown;
     if (dataText) settings.trainingData = JSON.parse(dataText) as unknown;
-    settings.scored = { dataset: options.dataset.name, images: rows.length, skipped: skipped.length, beta, threshold: metrics.threshold, thresholdRule: metrics.thresholdRule };
+    settings.scored = { dataset: options.dataName ?? options.dataset.name, images: rows.length, skipped: skipped.length, beta, threshold: metrics.threshold, thresholdRule: metrics.thresholdRule };
     const html = renderReport({
       title: options.title ?? basename(options.runDir),
-      subtitle: `${rows.length} images of ${options.dataset.name} scored with ${options.runDir}`,
+      subtitle: `${rows.length} images of ${options.dataName ?? options.dataset.name} scored with ${options.runDir}`,
       settings,
       rows,
       metrics,

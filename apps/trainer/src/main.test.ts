@@ -94,6 +94,19 @@ describe('aeflow-train', () => {
     expect((await readJson<Metrics>(join(out, 'metrics.json'))).counts).toMatchObject({ images: 8, normal: 4, anomalous: 4 });
   });
 
+  it('with normals only, validates by loss and flags the top 5 % of held-out normal scores', async () => {
+    const normals = join(root, 'normals');
+    await writeFolderDataset(normals, { train: { normal: 30, anomalous: 0 } });
+    const out = join(root, 'run-normals');
+    const r = await run(['--data', normals, '--config', tiny, '--set', 'train.epochs=1', '--holdout', '6', '--out', out, '--no-cache', '--quiet']);
+    expect(r.code).toBe(0);
+    const metrics = await readJson<Metrics & { counts: { predictedAnomalous: number } }>(join(out, 'metrics.json'));
+    expect(metrics.auroc).toBeNull();
+    expect(metrics.thresholdRule).toBe('value');
+    expect(metrics.counts).toMatchObject({ images: 6, normal: 6, anomalous: 0 });
+    expect(metrics.counts.predictedAnomalous).toBeLessThanOrEqual(1);
+  });
+
   it('rejects bad settings naming the key and the allowed values', async () => {
     const unknown = await run(['--data', flat, '--set', 'flow.depth=3', '--out', join(root, 'x1')]);
     expect(unknown.code).toBe(1);

@@ -85,10 +85,13 @@ async function checkFiles(part: Part, size: number, onProgress: (done: number) =
   return { items: part.items.filter((_, k) => ok[k]), skipped };
 }
 
-/** The 95th percentile of normal scores: a threshold with about 5 % false alarms, when no anomalies are known. */
+/**
+ * A threshold flagging at most a fraction 1 − q of these normal scores (anomalous where score >=
+ * threshold): about 5 % false alarms for q = 0.95, when no anomalies are known to choose with.
+ */
 function normalQuantile(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]!;
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length))]!;
 }
 
 interface TrainCliOptions {
@@ -147,6 +150,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--json', 'machine output: JSON lines on stdout (events, then the result)')
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError('(run with --help for usage and examples)')
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
 
@@ -347,7 +351,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
       let threshold: 'best-f1' | 'from-val' | number = 'best-f1';
       if (data.validation && !finalIsValidation && hasBoth(data.validation)) {
         barStart('scoring validation', data.validation.items.length);
-        await scoreToFolder({ ...scoreOpts, dataset: data.validation.dataset, items: data.validation.items, out: join(out, 'validation'), threshold: 'best-f1', writeThresholdTo: out, examplesPerGroup: 2, title: `${opts.out} · validation` });
+        await scoreToFolder({ ...scoreOpts, dataset: data.validation.dataset, items: data.validation.items, dataName: data.validation.name, out: join(out, 'validation'), threshold: 'best-f1', writeThresholdTo: out, examplesPerGroup: 2, title: `${opts.out} · validation` });
         barStop();
         threshold = 'from-val';
       } else if (!hasBoth(data.final)) {
@@ -362,6 +366,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
         ...scoreOpts,
         dataset: data.final.dataset,
         items: data.final.items,
+        dataName: data.final.name,
         out,
         threshold,
         ...(finalIsValidation && threshold === 'best-f1' ? { writeThresholdTo: out } : {}),
