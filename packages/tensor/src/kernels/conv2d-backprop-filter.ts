@@ -13,6 +13,13 @@ import { heapTensor, validRange } from './heap.js';
 export const IM2COL_MAX_FLOATS = 1 << 25;
 
 /**
+ * Output pixels per chunk when possible: the product's inner dimension. XNNPACK streams the whole
+ * inner dimension per output tile, and ~2048 keeps its panel in cache (measured: 2304×K×256 runs
+ * ~20% faster at K = 1024–2048 than at K = 8192).
+ */
+const TARGET_ROWS = 2048;
+
+/**
  * The transposed im2col matrix of images [b0, b0 + n): row (ky, kx, c), column (image, oy, ox)
  * holds `x[image, oy·sh + ky − top, ox·sw + kx − left, c]` (0 outside the image). Read from `xT`,
  * the input transposed to [C, N, H, W], so both sides of the copy run along memory.
@@ -72,16 +79,23 @@ export function conv2dBackpropFilterNHWC(
 ): tf.Tensor4D {
   const info = backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const { batchSize, filterHeight: kh, filterWidth: kw, outHeight, outWidth, inChannels, outChannels } = info;
-  const perImage = outHeight * outWidth * kh * kw * inChannels;
-  const chunk = Math.max(1, Math.min(batchSize, Math.floor(IM2COL_MAX_FLOATS / Math.max(1, perImage))));
+  const rows = outHeight * outWidth;
+  const perImage = rows * kh * kw * inChannels;
+  const byMemory = Math.floor(IM2COL_MAX_FLOATS / Math.max(1, perImage));
+  const chunk = Math.max(1, Math.min(batchSize, byMemory, Math.floor(TARGET_ROWS / Math.max(1, rows))));
   const xT = tf.transpose(x, [3, 0, 1, 2]);
   const dy2d = tf.reshape(dy, [batchSize * outHeight * outWidth, outChannels]);
   let dW: tf.Tensor | undefined; // [kh·kw·inChannels, outChannels]
   for (let b0 = 0; b0 < batchSize; b0 += chunk) {
     const n = Math.min(chunk, batchSize - b0);
     const part = tf.tidy(() => {
-      const rows = outHeight * outWidth;
-      const dyPart = n === batchSize ? dy2d : tf.slice(dy2d, [b0 * rows, 0], [n * rows, outChannels]);
+      // Contiguous rows, copied in place (wasm's slice first copies its whole input).
+      const dyPart =
+        n === batchSize
+          ? dy2d
+          : heapTensor(backend, [n * rows, outChannels], [dy2d], (out, [src]) =>
+              out.set(src!.subarray(b0 * rows * outChannels, (b0 + n) * rows * outChannels)),
+            );
       return tf.matMul(im2colT(backend, xT, info, b0, n), dyPart);
     });
     if (dW === undefined) {

@@ -59,6 +59,19 @@ describe('conv2d gradients on wasm match cpu', () => {
     }
   }
 
+  it('sums the filter gradient over batch chunks (images with over 2048 output pixels go one by one)', async () => {
+    const xShape = [3, 47, 45, 2];
+    const fShape = [3, 3, 2, 3];
+    const x = { values: randomValues(rng, xShape), shape: xShape };
+    const w = { values: randomValues(rng, fShape), shape: fShape };
+    const f = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 1, 'same'))))([a, b]);
+    const ref = await runOn('cpu', [x, w], f);
+    const got = await runOn('wasm', [x, w], f);
+    check('Conv2DBackpropInput', got[0]!, ref[0]!);
+    check('Conv2DBackpropFilter', got[1]!, ref[1]!);
+  });
+
   it('takes NCHW and unequal strides (fallback and transposes)', async () => {
     const xShape4 = [2, 3, 9, 7]; // NCHW
     const fShape = [3, 3, 3, 4];
