@@ -8,6 +8,7 @@ import {
   rejectUnknownKeys,
 } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+import { channelAffine } from './fused.js';
 import { ownedVariable } from './modules.js';
 
 export interface ActNormConfig {
@@ -118,7 +119,7 @@ export class ActNorm implements FlowLayer {
     if (!this.initialized) this.initializeFromData(x);
     const out = tf.tidy(() => {
       const scale = this.scale();
-      const y = tf.add(tf.mul(x, scale), this.offset);
+      const y = channelAffine(x, scale, this.offset);
       return { y, logDet: this.logDetFor(x.shape, scale) };
     });
     if (check) assertFinite(out.y, `${who}: forward output`);

@@ -8,6 +8,7 @@ import {
   validateWeights,
 } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+import { affineCouplingForward, couplingLogDet, type ClampSpec } from './fused.js';
 import { seededRandom, type UniformRandom } from './random.js';
 import type { Subnet, SubnetFactory } from './subnet.js';
 
@@ -77,6 +78,10 @@ export class AffineCoupling implements FlowLayer {
     }
   }
 
+  private get clampSpec(): ClampSpec {
+    return { clamp: this.clamp, mode: this.clampMode, coefficientScale: this.coefficientScale };
+  }
+
   /** The bounded log-scale j and the shift t from the passive half. */
   private coefficients(x1: tf.Tensor, training: boolean): { j: tf.Tensor; t: tf.Tensor } {
     const a = tf.mul(this.subnet.apply(x1, training), this.coefficientScale);
@@ -93,9 +98,10 @@ export class AffineCoupling implements FlowLayer {
     if (check) assertFinite(x, `${who}: forward input`);
     const out = tf.tidy(() => {
       const [x1, x2] = tf.split(x, [this.passiveChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
-      const { j, t } = this.coefficients(x1, options.training ?? false);
-      const y2 = tf.add(tf.mul(x2, tf.exp(j)), t);
-      return { y: tf.concat([x1, y2], -1), logDet: sumPerSample(j) };
+      const raw = this.subnet.apply(x1, options.training ?? false);
+      // Memory-lean forms of y2 = x2·exp(j) + t and Σ j (fused.ts): this is the training path.
+      const y2 = affineCouplingForward(x2, raw, this.clampSpec);
+      return { y: tf.concat([x1, y2], -1), logDet: couplingLogDet(raw, this.clampSpec) };
     });
     if (check) assertFinite(out.y, `${who}: forward output (the subnet produced NaN/Inf)`);
     return out;

@@ -173,7 +173,6 @@ describe('SequenceFlow keys and createAllInOneFlow', () => {
     const flow = createAllInOneFlow({ channels: 4, blocks: 2, subnet: 'resnet', hiddenChannels: 3 });
     expect(Object.keys(flow.getWeights()).filter((k) => k.startsWith('1.'))).toEqual([
       '1.coupling.subnet.conv1.weight',
-      '1.coupling.subnet.conv1.bias',
       '1.coupling.subnet.bn1.weight',
       '1.coupling.subnet.bn1.bias',
       '1.coupling.subnet.bn1.running_mean',

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assignWeight } from './checks.js';
+import { batchNormRelu, conv2dSame, linearWithBias } from './fused.js';
 import { uniformArray, type UniformRandom } from './random.js';
 
 /**
@@ -46,7 +47,8 @@ export type LayerInit = 'pytorch' | 'zeros';
  */
 export class Conv {
   readonly weight: tf.Variable;
-  readonly bias: tf.Variable;
+  /** Absent for a conv followed by BatchNorm, which would cancel it. */
+  readonly bias: tf.Variable | undefined;
 
   constructor(
     readonly inChannels: number,
@@ -54,6 +56,7 @@ export class Conv {
     readonly kernelSize: number,
     init: LayerInit,
     random: UniformRandom,
+    withBias = true,
   ) {
     const fanIn = inChannels * kernelSize * kernelSize;
     const bound = 1 / Math.sqrt(fanIn);
@@ -62,33 +65,37 @@ export class Conv {
     const wValues = init === 'zeros' ? new Float32Array(wCount) : uniformArray(wCount, bound, random);
     const bValues = init === 'zeros' ? new Float32Array(outChannels) : uniformArray(outChannels, bound, random);
     this.weight = ownedVariable(tf.tensor(wValues, wShape, 'float32'), true);
-    this.bias = ownedVariable(tf.tensor1d(bValues, 'float32'), true);
+    this.bias = withBias ? ownedVariable(tf.tensor1d(bValues, 'float32'), true) : undefined;
   }
 
   apply(x: tf.Tensor): tf.Tensor {
-    if (this.kernelSize === 1) return tf.add(channelMatMul(x, this.weight), this.bias);
+    if (this.kernelSize === 1) {
+      if (!this.bias) return channelMatMul(x, this.weight);
+      return linearWithBias(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D);
+    }
     // Not tf.fused.conv2d: its gradient (a customGrad) always computes the filter gradient too,
     // so even a gradient with respect to the input alone would need Conv2DBackpropFilter, which
-    // the wasm backend lacks as shipped.
-    return tf.add(tf.conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, 1, 'same'), this.bias);
+    // the wasm backend lacks as shipped. conv2dSame falls back to tf.conv2d in that case.
+    const y = conv2dSame(x as tf.Tensor4D, this.weight as tf.Tensor4D);
+    return this.bias ? tf.add(y, this.bias) : y;
   }
 
   get variables(): tf.Variable[] {
-    return [this.weight, this.bias];
+    return this.bias ? [this.weight, this.bias] : [this.weight];
   }
 
   getWeights(): Record<string, tf.Tensor> {
-    return { weight: this.weight, bias: this.bias };
+    return this.bias ? { weight: this.weight, bias: this.bias } : { weight: this.weight };
   }
 
   setWeights(weights: Record<string, tf.Tensor>): void {
     assignWeight(weights, 'weight', this.weight);
-    assignWeight(weights, 'bias', this.bias);
+    if (this.bias) assignWeight(weights, 'bias', this.bias);
   }
 
   dispose(): void {
     this.weight.dispose();
-    this.bias.dispose();
+    this.bias?.dispose();
   }
 
   /** Multiply-adds per output position (for FLOP counts). */
@@ -139,6 +146,35 @@ export class BatchNorm {
     newMean.dispose();
     newVar.dispose();
     return tf.batchNorm(x, mean, variance, this.bias, this.weight, this.epsilon);
+  }
+
+  /**
+   * relu(BatchNorm(x)) as one memory-lean op (see fused.ts), with the same statistics and
+   * running-average updates as `apply`.
+   */
+  applyRelu(x: tf.Tensor, training: boolean): tf.Tensor {
+    const gamma = this.weight as tf.Tensor1D;
+    const beta = this.bias as tf.Tensor1D;
+    if (!training) {
+      return batchNormRelu(x, gamma, beta, this.epsilon, {
+        training: false,
+        runningMean: this.runningMean as tf.Tensor1D,
+        runningVar: this.runningVar as tf.Tensor1D,
+      });
+    }
+    const n = x.size / this.channels;
+    const unbiased = n > 1 ? n / (n - 1) : 1;
+    const m = this.momentum;
+    return batchNormRelu(x, gamma, beta, this.epsilon, {
+      training: true,
+      onMoments: ({ mean, variance }) => {
+        const newMean = tf.tidy(() => tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
+        const newVar = tf.tidy(() => tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, m * unbiased)));
+        this.runningMean.assign(newMean);
+        this.runningVar.assign(newVar);
+        tf.dispose([mean, variance, newMean, newVar]);
+      },
+    });
   }
 
   get variables(): tf.Variable[] {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkInput, checkPositiveInt, prefixWeights, rejectUnknownKeys, setChildWeights } from './checks.js';
+import { twoLinearWithBias } from './fused.js';
 import { BatchNorm, Conv } from './modules.js';
 import type { UniformRandom } from './random.js';
 import type { Subnet, SubnetConfig, SubnetFactory } from './subnet.js';
@@ -10,9 +11,9 @@ export interface ResNetSubnetConfig extends SubnetConfig {
 }
 
 /**
- * The paper's ResNet-type subnet: a branch 3×3 conv → BatchNorm → ReLU → 1×1 conv, plus a 1×1
- * conv shortcut from the input, summed. Keys `conv1.*`, `bn1.*` (with `running_mean`,
- * `running_var`), `conv2.*`, `shortcut.*`. The last conv of the branch and the shortcut start
+ * The paper's ResNet-type subnet: a branch 3×3 conv (no bias: BatchNorm follows) → BatchNorm →
+ * ReLU → 1×1 conv, plus a 1×1 conv shortcut from the input, summed. Keys `conv1.weight`, `bn1.*`
+ * (with `running_mean`, `running_var`), `conv2.*`, `shortcut.*`. The last conv of the branch and the shortcut start
  * at zero (unless `zeroInitLast: false`), so the coupling starts as the identity.
  *
  * BatchNorm: with `training: true` it uses the batch statistics and updates the running ones
@@ -35,7 +36,8 @@ export class ResNetSubnet implements Subnet {
     const hidden = config.hiddenChannels ?? outChannels;
     checkPositiveInt(hidden, 'ResNetSubnet', 'hiddenChannels');
     const last = config.zeroInitLast === false ? 'pytorch' : 'zeros';
-    this.conv1 = new Conv(inChannels, hidden, 3, 'pytorch', random);
+    // No bias before BatchNorm: the mean subtraction would cancel it.
+    this.conv1 = new Conv(inChannels, hidden, 3, 'pytorch', random, false);
     this.bn1 = new BatchNorm(hidden, config.batchNormMomentum ?? 0.1);
     this.conv2 = new Conv(hidden, outChannels, 1, last, random);
     this.shortcut = new Conv(inChannels, outChannels, 1, last, random);
@@ -44,8 +46,11 @@ export class ResNetSubnet implements Subnet {
   apply(x: tf.Tensor, training: boolean): tf.Tensor {
     checkInput(x, 'ResNetSubnet', this.inChannels, { exactRank: 4 });
     return tf.tidy(() => {
-      const branch = this.conv2.apply(tf.relu(this.bn1.apply(this.conv1.apply(x), training)));
-      return tf.add(branch, this.shortcut.apply(x));
+      const h = this.bn1.applyRelu(this.conv1.apply(x), training);
+      // conv2(h) + shortcut(x) as one op: one output instead of two products, two bias adds and
+      // their sum (memory: see fused.ts).
+      const b = tf.add<tf.Tensor1D>(this.conv2.bias!, this.shortcut.bias!);
+      return twoLinearWithBias(h, this.conv2.weight as tf.Tensor2D, x, this.shortcut.weight as tf.Tensor2D, b);
     });
   }
 
