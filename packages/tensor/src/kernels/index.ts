@@ -4,7 +4,7 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { ensureGradientsRegistered } from './gradients.js';
-import { startWasmThreads } from './threads.js';
+import { startWasmThreads, wasmThreadsInUse } from './threads.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
 export { conv2dBackpropFilterNHWC, IM2COL_MAX_FLOATS } from './conv2d-backprop-filter.js';
@@ -49,7 +49,8 @@ export function registerWasmTrainingKernels(): void {
 export async function setupTrainingPath(name: string, threads: number): Promise<number | void> {
   ensureGradientsRegistered();
   if (name !== 'wasm') return;
-  const used = threads > 1 ? await startWasmThreads(threads) : 1;
+  // Threads are fixed when wasm starts: asking for 1 later keeps a running pool (reported as is).
+  const used = threads > 1 ? await startWasmThreads(threads) : wasmThreadsInUse();
   registerWasmTrainingKernels();
   return used;
 }

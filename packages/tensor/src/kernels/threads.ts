@@ -37,6 +37,19 @@ function workerScriptPath(contents: string): string {
   return join(workerDir, 'tfjs-backend-wasm-threaded-simd.worker.js');
 }
 
+function wasmPackage(): WasmPackage {
+  return localRequire('@tensorflow/tfjs-backend-wasm') as WasmPackage;
+}
+
+/** The wasm threads in use (1 until the backend starts). */
+export function wasmThreadsInUse(): number {
+  try {
+    return wasmPackage().getThreadsCount();
+  } catch {
+    return 1;
+  }
+}
+
 /** Instantiates tfjs's threaded SIMD wasm build in Node and wraps it in a `BackendWasm`. */
 async function createThreadedBackend(threads: number): Promise<BackendWasm> {
   const pkgDir = dirname(localRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
@@ -93,13 +106,14 @@ async function createThreadedBackend(threads: number): Promise<BackendWasm> {
  * stderr and returns 1.
  */
 export async function startWasmThreads(threads: number): Promise<number> {
-  const wasmPkg = localRequire('@tensorflow/tfjs-backend-wasm') as WasmPackage;
+  const wasmPkg = wasmPackage();
   if (tf.getBackend() === 'wasm' && wasmPkg.getThreadsCount() === threads) return threads;
   const original = tf.findBackendFactory('wasm');
-  const live = tf.memory().numTensors;
-  if (live > 0 && tf.getBackend() === 'wasm') {
+  // Restarting drops the wasm heap: only buffers on wasm matter (tensors on cpu survive).
+  const live = tf.getBackend() === 'wasm' ? tf.backend().numDataIds() : 0;
+  if (live > 0) {
     process.stderr.write(
-      `aeflow: wasm threads (${threads}) not started: ${live} tensors already live on wasm would be lost; call initBackend({ threads }) before creating tensors. Using ${wasmPkg.getThreadsCount()} thread(s).\n`,
+      `aeflow: wasm threads (${threads}) not started: ${live} tensor buffers already live on wasm would be lost; call initBackend({ threads }) before creating tensors. Using ${wasmPkg.getThreadsCount()} thread(s).\n`,
     );
     return wasmPkg.getThreadsCount();
   }
