@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { util } from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /**
@@ -20,10 +22,20 @@ export function heapTensor(
     if (t.dtype !== 'float32') throw new Error(`heapTensor: inputs must be float32, got ${t.dtype}`);
   }
   const info = backend.makeOutput(shape, 'float32');
-  const out = backend.typedArrayFromHeap(info) as Float32Array;
-  const ins = inputs.map((t) => backend.typedArrayFromHeap(t) as Float32Array);
+  const out = heapView(backend, info);
+  const ins = inputs.map((t) => heapView(backend, t));
   fill(out, ins);
   return tf.engine().makeTensorFromTensorInfo(info, backend);
+}
+
+/**
+ * A float32 view of a tensor's data. Built on the memory object itself when the module exposes it
+ * (the threaded build): after a heap growth the cached `HEAPU8` can lag behind the shared memory.
+ */
+function heapView(backend: BackendWasm, t: TensorInfo): Float32Array {
+  const wasm = backend.wasm as unknown as { wasmMemory?: WebAssembly.Memory; HEAPU8: Uint8Array };
+  const buffer = wasm.wasmMemory ? wasm.wasmMemory.buffer : wasm.HEAPU8.buffer;
+  return new Float32Array(buffer, backend.getMemoryOffset(t.dataId), util.sizeFromShape(t.shape));
 }
 
 /** [from, to) of output positions o with 0 <= o·stride + offset < size. */
