@@ -251,6 +251,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     let lastEpoch: (HistoryRecord & { kind: 'epoch' }) | null = null;
     let stepTimes: number[] = [];
     let lastStepAt = performance.now();
+    let cacheAnnounced = false;
     const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toPrecision(4));
     const onEvent = (e: TrainEvent) => {
       if (mode === 'json') {
@@ -260,6 +261,9 @@ export async function main(argv: readonly string[], io: Console = processConsole
         return;
       }
       if (e.type === 'cache') {
+        if (!tty && !cacheAnnounced) say(`computing encoder features of ${e.total} images (once: reused every epoch and by later runs)…`);
+        cacheAnnounced = true;
+        if (!tty) return;
         if (!barOn || e.done <= config.train.batchSize) barStart('encoder features', e.total, e.done, '(computed once, reused every epoch)');
         else bar.update(e.done);
         if (e.done === e.total) barStop();
