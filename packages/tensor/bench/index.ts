@@ -5,12 +5,12 @@
  * process (threads must start before any tensor exists).
  *
  * GFLOP/s = 2 × multiply-adds per second; "fwd + grad" counts 3 × the forward FLOPs (forward,
- * input gradient, filter gradient). Median of AEFLOW_BENCH_REPS (default 5) round-robin runs after one warm-up.
+ * input gradient, filter gradient). Median of AEFLOW_BENCH_REPS (default 7) round-robin runs after one warm-up.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BackendName, initBackend, parseBackendName } from '../src/index.js';
@@ -28,7 +28,7 @@ interface RunResult {
   rows: Row[];
 }
 
-const REPS = Number(process.env.AEFLOW_BENCH_REPS ?? 5);
+const REPS = Number(process.env.AEFLOW_BENCH_REPS ?? 7);
 if (!Number.isInteger(REPS) || REPS < 1) throw new Error(`AEFLOW_BENCH_REPS: "${process.env.AEFLOW_BENCH_REPS}" is not a whole number >= 1`);
 
 function median(xs: number[]): number {
@@ -130,6 +130,7 @@ if (process.env.AEFLOW_BENCH_CHILD === '1') {
   process.exitCode = 0;
 } else {
   process.stderr.write(`@aeflow/tensor bench: backend ${backend}, median of ${REPS}\n`);
+  const loadBefore = loadavg()[0]!;
   const main = await run(backend);
   const runs = [main];
   if (main.backend === 'wasm' && main.threads === 1 && process.env.AEFLOW_BENCH_THREADS !== '0') {
@@ -143,13 +144,14 @@ if (process.env.AEFLOW_BENCH_CHILD === '1') {
     if (child.status === 0 && last.startsWith('{')) runs.push(JSON.parse(last) as RunResult);
     else process.stderr.write(`@aeflow/tensor bench: the 2-thread run failed (exit ${child.status})\n`);
   }
+  const loadAfter = loadavg()[0]!;
   const sections = runs.map(
     (r) =>
       `### ${r.backend}, ${r.threads} thread${r.threads > 1 ? 's' : ''}\n\nmatMul 1024³ in this run: ${r.rows[0]!.gflops.toFixed(2)} GFLOP/s.\n\n${table(r)}`,
   );
   const md = `## @aeflow/tensor
 
-Command: \`pnpm --filter @aeflow/tensor bench\` (\`AEFLOW_BACKEND\` picks the backend, default wasm; on wasm the run is repeated with \`AEFLOW_THREADS=2\`) · ${cpus().length} cores · median of ${REPS} round-robin repetitions after a warm-up · ${new Date().toISOString().slice(0, 10)}
+Command: \`pnpm --filter @aeflow/tensor bench\` (\`AEFLOW_BACKEND\` picks the backend, default wasm; on wasm the run is repeated with \`AEFLOW_THREADS=2\`) · ${cpus().length} cores · median of ${REPS} round-robin repetitions after a warm-up · load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after (other processes share the cores: single rows can still catch a slow spell) · ${new Date().toISOString().slice(0, 10)}
 
 GFLOP/s = 2 × multiply-adds per second; "fwd + grad" counts 3 × the forward FLOPs (forward, input gradient, filter gradient). Rows marked "part of the row above" time one kernel of that gradient alone, counted as 1 × the forward FLOPs. Goals on wasm: conv2d fwd + grad ≥ 0.8 × matMul, conv2dTranspose fwd + grad ≥ 0.5 × matMul.
 
