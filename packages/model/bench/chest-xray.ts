@@ -16,6 +16,7 @@ const split = holdOutSplit(dataset.items, { seed: 0, normal: 200, anomalous: 200
 const runDir = process.env.RUN_DIR ?? (await mkdtemp(join(tmpdir(), 'aeflow-chest-')));
 console.error(`backend ${backend.name}; train ${split.train.length} normals, val ${split.val.length}, test ${split.test.length}; run ${runDir}`);
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const result = await trainRun({
   runDir,
   config: overrides,
@@ -27,6 +28,9 @@ const result = await trainRun({
   },
 });
 const trainSeconds = (performance.now() - t0) / 1000;
+const trainCpu = process.cpuUsage(cpu0);
+const trainCpuSeconds = (trainCpu.user + trainCpu.system) / 1e6;
 const scored = await scoreRun({ runDir, data: { dataset, items: split.test } });
 const total = (performance.now() - t0) / 1000;
-console.log(JSON.stringify({ overrides, backend: backend.name, trainSeconds, totalSeconds: total, best: result.best, test: scored.metrics ? { auroc: scored.metrics.auroc, ap: scored.metrics.averagePrecision, f1: scored.metrics.bestF1.f1 } : null }));
+const cpu = process.cpuUsage(cpu0);
+console.log(JSON.stringify({ overrides, backend: backend.name, trainSeconds, totalSeconds: total, cpuSeconds: (cpu.user + cpu.system) / 1e6, trainCpuSeconds, best: result.best, test: scored.metrics ? { auroc: scored.metrics.auroc, ap: scored.metrics.averagePrecision, f1: scored.metrics.bestF1.f1 } : null }));

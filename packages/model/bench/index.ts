@@ -2,6 +2,7 @@
 // configured backend (wasm here), batch 8, with effective GFLOP/s next to the same run's matMul
 // rate and the peak RSS. Writes bench/RESULTS.md.
 //   pnpm --filter @aeflow/model bench            (BENCH_STEPS=5 by default)
+import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { currentBackend, initBackend } from '@aeflow/tensor';
@@ -17,17 +18,28 @@ const cases: { label: string; options: BenchmarkOptions }[] = [
 ];
 if (process.env.BENCH_PAPER_256 === '1') cases.push({ label: 'paper preset (256 px)', options: { preset: 'paper', randomWeights: true } });
 
+// Each case runs in its own process, so its peak RSS is its own.
+if (process.env.BENCH_CASE !== undefined) {
+  const c = cases[Number(process.env.BENCH_CASE)]!;
+  const r = await runBenchmark({ ...c.options, batch: 8, steps, onProgress: (m) => console.error(`  ${m}`) });
+  console.log(JSON.stringify({ ...r, config: undefined }));
+  process.exit(0);
+}
 const matMul = await measureMatMulGflops();
 const rows: string[] = [];
-const results: BenchmarkResult[] = [];
-for (const c of cases) {
-  const r = await runBenchmark({ ...c.options, batch: 8, steps, onProgress: (m) => console.error(`  ${m}`) });
-  results.push(r);
+for (const [i, c] of cases.entries()) {
+  console.error(c.label);
+  const out = execFileSync(process.execPath, [...process.execArgv, process.argv[1]!], {
+    env: { ...process.env, BENCH_CASE: String(i) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  const r = JSON.parse(out.trim().split('\n').at(-1)!) as BenchmarkResult;
   const ratio = (g: number): string => `${g.toFixed(2)} (${(g / matMul).toFixed(2)})`;
   rows.push(
     `| ${c.label} | ${r.train_images_per_s.toFixed(2)} | ${r.train_images_per_s_no_cache.toFixed(2)} | ${(r.train_images_per_s / r.train_images_per_s_no_cache).toFixed(2)}× | ${r.score_images_per_s.toFixed(2)} | ${r.cpu_time.train_images_per_cpu_s.toFixed(2)} / ${r.cpu_time.train_images_per_cpu_s_no_cache.toFixed(2)} / ${r.cpu_time.score_images_per_cpu_s.toFixed(2)} | ${ratio(r.train_gflops)} | ${ratio(r.train_gflops_no_cache)} | ${ratio(r.score_gflops)} | ${r.peak_rss_mb} |`,
   );
-  console.error(JSON.stringify({ case: c.label, ...r, config: undefined }));
+  console.error(JSON.stringify({ case: c.label, ...r }));
 }
 const backend = currentBackend();
 const md = [

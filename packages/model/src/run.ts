@@ -404,7 +404,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       const cpu0 = process.cpuUsage();
       const rng = SeededRandom.fromState(state.rng);
       const order = rng.permutation(train.items.length);
-      // A batch of one breaks BatchNorm statistics: fold a lone last image into the previous batch's epoch skip.
+      // A batch of one has no batch statistics (the resnet subnet's BatchNorm): drop a lone last image.
       const usable = order.length % config.train.batchSize === 1 && order.length > 1 ? order.slice(0, -1) : order;
       const batches = Math.ceil(usable.length / config.train.batchSize);
       let sumLoss = 0;
@@ -489,7 +489,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       const opt = optimizer.getState();
       try {
         const meta = { format: 'aeflow-checkpoint', epoch: String(epoch) };
-        if (improved) await writeWeights(join(runDir, RUN_FILES.model), weights, { format: 'aeflow-model', epoch: String(epoch), model: config.model });
+        if (improved) await writeWeights(join(runDir, RUN_FILES.model), weights, { format: 'aeflow-model', epoch: String(epoch), model: config.model, config: JSON.stringify(config) });
         const all: Record<string, tf.Tensor> = { ...weights };
         for (const [k, v] of Object.entries(opt)) all[`optimizer.${k}`] = v;
         await writeWeights(checkpointPath, all, { ...meta, state: JSON.stringify(state) });
