@@ -1,12 +1,21 @@
 /**
  * Memory-lean building blocks with hand-written gradients.
  *
- * Under a gradient tape tfjs keeps every intermediate tensor of the forward pass until the
- * gradients are done, so each element-wise op on a [8,16,16,1024] activation costs 8 MB for the
- * whole step: the plain-op version of the paper's 8-block flow held 2.2 GB after its forward pass
- * and ran the wasm heap out of memory in the backward. A `tf.customGrad` keeps only its output
- * and what it saves; its internal temporaries are freed at once. Each function here is checked
- * against the plain-op formulation (values and gradients) in fused.test.ts.
+ * Under a gradient tape tfjs keeps every intermediate until the forward pass ends, and the
+ * tensors each kernel saves for its gradient (clones, which the wasm backend copies) plus every
+ * intermediate gradient until the gradients are done, so each element-wise op on a
+ * [8,16,16,1024] activation costs 8 MB or more: the plain-op version of the paper's 8-block flow
+ * held 2.2 GB after its forward pass and ran the wasm heap out of memory in the backward.
+ *
+ * A `tf.customGrad` keeps only its output; its internal temporaries are freed at once. What its
+ * gradient needs must go through `save()` (the forward pass runs in a tidy, so anything else is
+ * gone by the backward pass); each op here saves as little as it can and never a variable (a
+ * variable outlives the gradient computation and is read directly). Gradient functions run in
+ * their own tidy: tfjs does not tidy a customGrad's gradient function, so its temporaries would
+ * otherwise live until the whole gradient computation ends.
+ *
+ * Each function is checked against its plain-op formulation (values and gradients) in
+ * fused.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
