@@ -79,18 +79,20 @@ export async function scoreItems(options: ScoreItemsOptions): Promise<ScoreItems
     const chunk = items.slice(start, start + batchSize);
     const decoded: DecodedImage[] = [];
     const kept: ImageItem[] = [];
-    for (const item of chunk) {
-      try {
-        decoded.push(await dataset.load(item, { size, channels: 3 }));
+    // Decode the batch's files together (sharp works on its own threads), then keep order.
+    const results = await Promise.allSettled(chunk.map((item) => dataset.load(item, { size, channels: 3 })));
+    results.forEach((result, k) => {
+      const item = chunk[k]!;
+      if (result.status === 'fulfilled') {
+        decoded.push(result.value);
         kept.push(item);
-      } catch (err) {
-        const path = item.source.kind === 'array' ? item.id : item.source.path;
-        if (!options.skipInvalid) {
-          throw err instanceof InvalidImageError ? err : new InvalidImageError(path, reasonOf(err));
-        }
-        skipped.push({ path, reason: reasonOf(err) });
+        return;
       }
-    }
+      const err: unknown = result.reason;
+      const path = item.source.kind === 'array' ? item.id : item.source.path;
+      if (!options.skipInvalid) throw err instanceof InvalidImageError ? err : new InvalidImageError(path, reasonOf(err));
+      skipped.push({ path, reason: reasonOf(err) });
+    });
     if (kept.length > 0) {
       const images = batchTensor(decoded, size);
       const s = model.scoreTensors(images);
