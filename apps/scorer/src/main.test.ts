@@ -134,6 +134,22 @@ describe('aeflow-score', () => {
     expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('Skipped files (2)');
   });
 
+  it('--ids scores just the images listed (a text file or a split.json)', async () => {
+    const list = join(root, 'ids.txt');
+    await writeFile(list, '# two of them\ntest/NORMAL/img_1.png\ntest/PNEUMONIA/img_3.png\n');
+    const out = join(root, 'out-ids');
+    const r = await run(['--run', runDir, '--data', data, '--split', 'test', '--ids', list, '--threshold', '-0.3', '--out', out, '--quiet']);
+    expect(r.code).toBe(0);
+    const ids = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n').slice(1).map((l) => l.split(',')[0]);
+    expect(ids).toEqual(['test/NORMAL/img_1.png', 'test/PNEUMONIA/img_3.png']);
+    const split = join(root, 'split.json');
+    await writeFile(split, JSON.stringify({ final: { ids: ['test/PNEUMONIA/img_0.png'] } }));
+    expect((await run(['--run', runDir, '--data', data, '--split', 'test', '--ids', split, '--threshold', '0', '--out', join(root, 'out-ids2'), '--quiet'])).code).toBe(0);
+    const wrong = await run(['--run', runDir, '--data', data, '--split', 'test', '--ids', split, '--out', join(root, 'out-ids3'), '--quiet', '--dataset', 'folder', '--split', 'train']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/--ids .*split\.json: 1 of 1 ids are not in /);
+  });
+
   it('explains usage mistakes and bad values', async () => {
     expect((await run(['--help'])).code).toBe(0);
     expect((await run(['--help'])).out).toContain('Examples:');

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES, initBackend, type BackendName } from '@aeflow/tensor';
@@ -17,6 +18,9 @@ Examples:
 
   # another β (the flow/SSIM mix), residual + heat-map PNGs for the 10 most anomalous images
   $ aeflow-score --run runs/chest --data data/chest-xray --beta 0.5 --threshold best-f1 --maps 10 --out out/
+
+  # re-score the held-out test images of a run trained on a train folder only, at another β
+  $ aeflow-score --run runs/chest --data data/chest-xray --split train --ids runs/chest/split.json --beta 1 --threshold best-f1 --out out/
 
   # keep going past unreadable files; they are listed in out/skipped.json and on the console
   $ aeflow-score --run runs/chest --data data/chest-xray --skip-invalid --out out/
@@ -53,11 +57,31 @@ interface ScoreCliOptions {
   beta?: number;
   skipInvalid?: boolean;
   maps?: string[];
+  ids?: string;
   out?: string;
   backend?: BackendName;
   batchSize?: number;
   quiet?: boolean;
   json?: boolean;
+}
+
+/** Ids from `--ids`: a run's split.json (its `final.ids`) or a text file, one id per line. */
+async function readIdList(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new DataError(`--ids ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (text.trimStart().startsWith('{')) {
+    const split = JSON.parse(text) as { final?: { ids?: unknown } };
+    const ids = split.final?.ids;
+    if (!Array.isArray(ids) || !ids.every((i) => typeof i === 'string')) throw new DataError(`--ids ${path}: a JSON file must be a run's split.json with final.ids`);
+    return ids;
+  }
+  const ids = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (ids.length === 0) throw new DataError(`--ids ${path}: no ids in it`);
+  return ids;
 }
 
 /** Exit codes: 0 done, 1 failed (message printed), 2 bad usage, 130 interrupted. */
@@ -79,6 +103,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--normal <classes>', 'comma-separated class folders of normal images (folder, miic)', 'NORMAL')
     .option('--threshold <rule>', 'best-f1 | from-val | auto | <number> (auto: from-val when the run has one, else best-f1)', 'auto')
     .option('--beta <B>', 'score weight β in [0, 1]: total = β·flow + (1 − β)·recon (default: the run\'s)', parseNumber('--beta', 0, 1))
+    .option('--ids <file>', "score only these images: a text file with one id per line, or a run's split.json (its held-out test part)")
     .option('--skip-invalid', 'skip unreadable files (listed in <out>/skipped.json and on the console) instead of stopping')
     .option('--maps <N|ids...>', 'write residual + heat-map PNGs for the N most anomalous images, or for these ids')
     .option('--out <dir>', 'output folder')
@@ -114,8 +139,18 @@ export async function main(argv: readonly string[], io: Console = processConsole
       skipInvalid: opts.skipInvalid ?? false,
     });
     if (!dataset) throw new DataError(`--split ${opts.split}: ${resolve(opts.data![0]!)} has no "${opts.split}" folder`);
+    let items = dataset.items;
+    if (opts.ids) {
+      const wanted = await readIdList(opts.ids);
+      const byId = new Map(items.map((it) => [it.id, it]));
+      const missing = wanted.filter((id) => !byId.has(id));
+      if (missing.length > 0) {
+        throw new DataError(`--ids ${opts.ids}: ${missing.length} of ${wanted.length} ids are not in ${dataset.name} (first: ${JSON.stringify(missing[0])}); check --data and --split`);
+      }
+      items = wanted.map((id) => byId.get(id)!);
+    }
     const progress = new Progress(mode);
-    progress.start('scoring', dataset.items.length, '{label} |{bar}| {value}/{total} images | {eta_formatted} left');
+    progress.start('scoring', items.length, '{label} |{bar}| {value}/{total} images | {eta_formatted} left');
     let last = 0;
     const out = resolve(opts.out!);
     let result;
@@ -123,6 +158,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
       result = await scoreToFolder({
       runDir: resolve(opts.run!),
       dataset,
+      items,
       out,
       threshold,
       ...(opts.beta !== undefined ? { beta: opts.beta } : {}),
