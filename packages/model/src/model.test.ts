@@ -286,3 +286,27 @@ describe('runBenchmark', () => {
     expect(r.config.train.batchSize).toBe(2);
   });
 });
+
+describe('cpu preset with the real assets', () => {
+  it.skipIf(!process.env.AEFLOW_HOME)('builds with the pretrained MobileNet V1 and scores chest X-rays (needs AEFLOW_HOME: set it to the shared folder)', async () => {
+    const { chestXrayDataset } = await import('@aeflow/datasets');
+    const { encoderFromConfig } = await import('./index.js');
+    const config = resolveConfig({ preset: 'cpu' });
+    const mobilenet = await encoderFromConfig(config);
+    const model = new AEFlow(config, mobilenet);
+    expect(model.featureChannels).toBe(512);
+    expect(model.featureSize).toBe(8);
+    const data = await chestXrayDataset(join(process.env.AEFLOW_HOME!, 'data', 'chest-xray', 'train'));
+    const items = [data.items.find((i) => i.label === 0)!, data.items.find((i) => i.label === 1)!];
+    const images = await loadBatch(data, items, config.size);
+    const scores = await model.score(images);
+    expect(scores).toHaveLength(2);
+    for (const s of scores) {
+      expect(Number.isFinite(s.total)).toBe(true);
+      expect(s.flow).toBeLessThan(0);
+      expect(s.residual.length).toBe(128 * 128);
+    }
+    images.dispose();
+    model.dispose();
+  });
+});
