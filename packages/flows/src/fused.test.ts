@@ -150,4 +150,19 @@ describe.each(BACKENDS)('fused ops on %s', (backend) => {
     );
     tf.dispose([seen!.mean, seen!.variance]);
   });
+
+  it('without a Conv2DBackpropFilter kernel, conv2dSame still gives input gradients, and filter gradients fail loudly', () => {
+    const kernel = tf.getKernel('Conv2DBackpropFilter', tf.getBackend());
+    if (kernel) tf.unregisterKernel('Conv2DBackpropFilter', tf.getBackend());
+    try {
+      const x = randomInput([1, 4, 4, 2], 1) as tf.Tensor4D;
+      const w = randomInput([3, 3, 2, 3], 2) as tf.Tensor4D;
+      const gx = tf.grad((a: tf.Tensor) => tf.sum(tf.square(conv2dSame(a as tf.Tensor4D, w))))(x);
+      const ref = tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, w, 1, 'same'))))(x);
+      expect(maxAbsDiff(gx, ref)).toBeLessThan(1e-4);
+      expect(() => tf.grad((f: tf.Tensor) => tf.sum(conv2dSame(x, f as tf.Tensor4D)))(w)).toThrow(/Conv2DBackpropFilter/);
+    } finally {
+      if (kernel) tf.registerKernel(kernel);
+    }
+  });
 });
