@@ -221,6 +221,12 @@ describe('densities', () => {
     const bits = bitsPerDim(z, logDet, { levels: 256 }).dataSync();
     expect(bits[1]).toBeCloseTo(nll[1]! / Math.LN2 + 8, 5);
     expect(() => nllPerDim(z, tf.tensor1d([1]))).toThrow(/logDet must have shape \[2\]/);
+    // Its hand-written gradient equals autodiff of the plain formula.
+    const zz = randomInput([2, 2, 3, 2], 4);
+    const w = tf.tensor1d([0.3, -1.2]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(standardNormalLogProb(t), w)))(zz);
+    const ref = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mul(tf.sum(tf.square(t), [1, 2, 3]), -0.5), w)))(zz);
+    expect(maxAbsDiff(g, ref)).toBeLessThan(1e-5);
     expect(() => standardNormalLogProb(tf.tensor1d([1]))).toThrow(/rank >= 2/);
   });
 });
