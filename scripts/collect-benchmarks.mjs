@@ -17,10 +17,12 @@ sections.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const header = `# Benchmarks
 
-Measured with \`pnpm bench\` at the repository root (each package's \`bench/index.ts\`, one after
-another), which rewrites this file. Machine of the last full run: ${cpus().length} cores (${cpu}),
-${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. The machine is shared and noisy:
-rows give medians, and ratios to the same run's matMul rate are the numbers to compare.
+Each section is written by its package's benchmark (\`bench/index.ts\`; the command, backend,
+cores, repetitions and the date are in the section). \`pnpm bench\` at the repository root runs them
+all, one after another, and rewrites this file from their results. Machine when this file was
+assembled: ${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.
+The machine is shared and noisy: rows give medians, and ratios to the same run's matMul rate are
+the numbers to compare. Never a timed test: nothing here is asserted by CI.
 `;
 const out = [header, ...sections.map((s) => s.text)].join('\n\n') + '\n';
 writeFileSync('BENCHMARKS.md.tmp', out);
