@@ -101,6 +101,22 @@ describe('AEFlow', () => {
     model.dispose(true);
   });
 
+  it('trains with the SSIM reconstruction loss (the paper\'s Table 3 option)', async () => {
+    const model = new AEFlow(tinyConfig({ loss: { recon: 'ssim' } }), encoder);
+    const trainer = new Trainer(model, { lr: 2e-3, weightDecay: 0 });
+    const data = syntheticDataset('ssim-loss', 4, 0);
+    const images = await loadBatch(data, data.items, 32);
+    const features = model.encode(images);
+    const recon: number[] = [];
+    for (let i = 0; i < 12; i++) recon.push((await trainer.step(features, images)).recon);
+    expect(recon[0]!).toBeGreaterThan(0);
+    expect(recon[0]!).toBeLessThanOrEqual(2); // 1 − SSIM
+    expect(recon.at(-1)!).toBeLessThan(recon[0]!);
+    tf.dispose([images, features]);
+    trainer.dispose();
+    model.dispose(true);
+  });
+
   it('scores a batch exactly as it scores its images one by one', async () => {
     const model = new AEFlow(tinyConfig(), encoder);
     const images = randomImages(4, 32, 5);
