@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', '**/coverage/**', '**/*.config.ts', 'vitest.shared.ts', 'scripts/**', '**/fixtures/**'],
+    ignores: ['**/dist/**', '**/node_modules/**', '**/coverage/**', '**/*.config.ts', 'vitest.shared.ts', 'tsup.shared.ts', 'scripts/**', '**/fixtures/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
