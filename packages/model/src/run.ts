@@ -215,11 +215,16 @@ async function* featureBatches(model: AEFlow, split: Required<DataSplit>, cache:
     return;
   }
   let next = chunks.length > 0 ? loadBatch(split.dataset, chunks[0]!, model.config.size) : undefined;
-  for (let c = 0; c < chunks.length; c++) {
-    const images = await next!;
-    next = c + 1 < chunks.length ? loadBatch(split.dataset, chunks[c + 1]!, model.config.size) : undefined;
-    const features = model.encode(images);
-    yield { features, images };
+  try {
+    for (let c = 0; c < chunks.length; c++) {
+      const images = await next!;
+      next = c + 1 < chunks.length ? loadBatch(split.dataset, chunks[c + 1]!, model.config.size) : undefined;
+      const features = model.encode(images);
+      yield { features, images };
+    }
+  } finally {
+    // stopped early (abort): the prefetched batch is nobody's
+    if (next) void next.then((t) => t.dispose(), () => undefined);
   }
 }
 
