@@ -6,7 +6,7 @@ import { AEFlow } from './model.js';
 import { encoderFromConfig, Trainer } from './run.js';
 
 export interface BenchmarkOptions {
-  /** Preset the model starts from (default `cpu`). */
+  /** Preset the model starts from (default `paper` for `encoder: 'wide_resnet50_2'`, else `cpu`). */
   preset?: PresetName;
   /** Encoder architecture (default: the preset's). */
   encoder?: (typeof ENCODER_ARCHS)[number];
@@ -81,7 +81,8 @@ function defaultTap(arch: string): string {
  * --batch 8 --steps 3` runs. Each measurement is the median step time of `steps` timed steps.
  */
 export async function runBenchmark(options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
-  const preset = options.preset ?? 'cpu';
+  // Wide-ResNet-50-2 is the paper's encoder: benchmark the paper's model around it unless told otherwise.
+  const preset = options.preset ?? (options.encoder === 'wide_resnet50_2' ? 'paper' : 'cpu');
   const batch = options.batch ?? 8;
   const steps = options.steps ?? 3;
   const say = options.onProgress ?? (() => undefined);
