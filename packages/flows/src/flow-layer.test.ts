@@ -285,6 +285,16 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       x.dispose();
     });
 
+    it('building and disposing a layer leaves tf.memory().numTensors exactly where it was', () => {
+      // Every variable's initial value must be released at construction (tf.variable keeps the
+      // initial tensor's handle alive otherwise): without that, this count grows by one per variable.
+      const before = tf.memory().numTensors;
+      const built = c.build(21);
+      expect(tf.memory().numTensors - before).toBeGreaterThan(0);
+      built.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+
     it('rejects bad input and bad weights with errors naming the problem', () => {
       const channels = c.shape[c.shape.length - 1]!;
       const wrongChannels = randomInput([...c.shape.slice(0, -1), channels + 1], 6);
