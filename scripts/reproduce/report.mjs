@@ -186,8 +186,8 @@ function datasetSection(key, ds, entries) {
     for (const o of ds.others) L.push(`| ${o.label} | – | ${f3(o.auroc)} | – | – | – | – | – | – | – |`);
     for (const { e, run, a } of entries) {
       const fx = runFacts(run);
-      L.push(`| ours: ${e.variant} | ${run.beta} | ${ciText(a.single)} | ${f3(a.single.ap)} | ${atText(a.single.at)} | ${fx.epochs} | \`${e.name}\` |`);
-      if (a.honestBeta) L.push(`| ours: ${e.variant}, **honest β** (best AUROC on validation) | ${a.honestBeta.beta} | ${ciText(a.honestBeta)} | ${f3(a.honestBeta.ap)} | ${atText(a.honestBeta.at)} | ${fx.epochs} | \`${e.name}\` |`);
+      L.push(`| ours: ${e.variant} | ${run.beta} | ${ciText(a.single)} | ${f3(a.single.ap)} | ${atText(a.single.at)} | ${fx.epochs || "–"} | \`${e.name}\` |`);
+      if (a.honestBeta) L.push(`| ours: ${e.variant}, **honest β** (best AUROC on validation) | ${a.honestBeta.beta} | ${ciText(a.honestBeta)} | ${f3(a.honestBeta.ap)} | ${atText(a.honestBeta.at)} | ${fx.epochs || "–"} | \`${e.name}\` |`);
     }
     if (ds.paper) L.push('', `_Paper row: ${ds.paperNote}_`);
     L.push('');
@@ -201,7 +201,7 @@ function datasetSection(key, ds, entries) {
     for (const { e, run, a } of entries) {
       const fx = runFacts(run);
       const c = a.cv;
-      L.push(`| ours: ${e.variant} | ${run.beta} | ${ciText(a.whole)} | ${f3(a.whole.ap)} | ${f3(c.f1.mean)} | ${f3(c.accuracy.mean)} | ${f3(c.sensitivity.mean)} | ${f3(c.specificity.mean)} | ${fx.epochs} | \`${e.name}\` |`);
+      L.push(`| ours: ${e.variant} | ${run.beta} | ${ciText(a.whole)} | ${f3(a.whole.ap)} | ${f3(c.f1.mean)} | ${f3(c.accuracy.mean)} | ${f3(c.sensitivity.mean)} | ${f3(c.specificity.mean)} | ${fx.epochs || "–"} | \`${e.name}\` |`);
     }
     L.push('');
   }
