@@ -118,12 +118,21 @@ export class FeatureCache {
 
   /**
    * Makes sure every item is cached: loads and encodes the missing ones in batches and writes them
-   * as new shards. `onBatch` reports progress (done, total).
+   * as new shards. `onBatch` reports progress (done, total). An aborted `signal` stops between two
+   * batches; what was computed so far is still written (a later fill goes on from there).
    */
-  async fill(model: AEFlow, dataset: ImageDataset, items: readonly ImageItem[], batchSize: number, onBatch?: (done: number, total: number) => void): Promise<void> {
+  async fill(
+    model: AEFlow,
+    dataset: ImageDataset,
+    items: readonly ImageItem[],
+    batchSize: number,
+    onBatch?: (done: number, total: number) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const missing = items.filter((it) => !this.entries.has(it.id));
     let pending: { id: string; entry: Entry }[] = [];
     for (let i = 0; i < missing.length; i += batchSize) {
+      if (signal?.aborted) break;
       const chunk = missing.slice(i, i + batchSize);
       const images = await loadBatch(dataset, chunk, this.size);
       const feats = model.encode(images);
@@ -142,6 +151,8 @@ export class FeatureCache {
         pending = [];
       }
       onBatch?.(Math.min(i + batchSize, missing.length), missing.length);
+      // decoding may be synchronous (in-memory data): let timers and signals run
+      await new Promise((resolve) => setImmediate(resolve));
     }
     if (pending.length > 0) await this.writeShard(pending);
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoder } from '@aeflow/backbone';
 import { ssim } from '@aeflow/metrics';
-import { readSafetensors, SeededRandom, writeSafetensors } from '@aeflow/tensor';
+import { readSafetensors, readSafetensorsHeader, SeededRandom, writeSafetensors } from '@aeflow/tensor';
 import {
   AEFlow,
   FeatureCache,
@@ -198,40 +198,93 @@ describe('trainRun / scoreRun', () => {
     tf.dispose(Object.values(saved));
   });
 
-  it('an interrupted and resumed run ends with the weights of an uninterrupted one', async () => {
+  it('an interrupted and resumed run ends with the weights of an uninterrupted one (mid-epoch checkpoint, and a kill)', async () => {
     const overrides = { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 3 } };
     const whole = join(dir, 'run-whole');
     await trainRun({ runDir: whole, config: overrides, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') });
-    const parts = join(dir, 'run-parts');
+    const a = await readSafetensors(join(whole, RUN_FILES.checkpoint));
+    const wholeEpochs = JSON.parse(await readFile(join(whole, RUN_FILES.history), 'utf8').then((t) => `[${t.trim().split('\n').join(',')}]`)) as HistoryRecord[];
+    // abort (Ctrl-C: the steps of epoch 2 so far are saved) and no checkpoint on abort (a kill: they are lost)
+    for (const checkpointOnAbort of [true, false]) {
+      const parts = join(dir, `run-parts-${checkpointOnAbort}`);
+      const controller = new AbortController();
+      const first = await trainRun({
+        runDir: parts,
+        config: overrides,
+        train: { dataset: train },
+        encoder,
+        cacheDir: join(dir, 'cache'),
+        signal: controller.signal,
+        checkpointOnAbort,
+        onEvent: (e) => {
+          if (e.type === 'step' && e.epoch === 2 && e.batch === 2) controller.abort();
+        },
+      });
+      expect(first.stopped).toBe('aborted');
+      expect(first.epoch).toBe(1);
+      expect(first.step).toBe(5);
+      expect(first.partialEpoch).toEqual(checkpointOnAbort ? { epoch: 2, batch: 2, batches: 3 } : null);
+      const steps: number[] = [];
+      const second = await trainRun({ runDir: parts, resume: true, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache'), onEvent: (e) => e.type === 'step' && steps.push(e.step) });
+      expect(second.stopped).toBe('done');
+      expect(second.epoch).toBe(3);
+      expect(steps[0]).toBe(checkpointOnAbort ? 6 : 4);
+      const b = await readSafetensors(join(parts, RUN_FILES.checkpoint));
+      expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+      for (const k of Object.keys(a)) {
+        const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a[k]!, b[k]!))).dataSync()[0]!);
+        expect(diff, k).toBeLessThanOrEqual(1e-5);
+      }
+      tf.dispose(Object.values(b));
+      // the epoch records (losses over the whole epoch) are those of the uninterrupted run
+      const epochs = second.history.filter((r): r is Extract<HistoryRecord, { kind: 'epoch' }> => r.kind === 'epoch');
+      const expected = wholeEpochs.filter((r): r is Extract<HistoryRecord, { kind: 'epoch' }> => r.kind === 'epoch');
+      expect(epochs.map((r) => r.step)).toEqual(expected.map((r) => r.step));
+      epochs.forEach((r, i) => expect(Math.abs(r.loss - expected[i]!.loss)).toBeLessThan(1e-5));
+      const m = await loadRun(parts, { encoder });
+      expect(m.config.train.epochs).toBe(3);
+      m.dispose(true);
+    }
+    tf.dispose(Object.values(a));
+  });
+
+  it('a signal aborted by a timer during a cached epoch stops it within two steps and saves that step', async () => {
+    // 24 images in batches of 2: 12 steps in the epoch. Cached steps need no I/O, so without a
+    // yield to the event loop per step the timer would only run when the epoch ends.
+    const data = syntheticDataset('syn-timer', 24, 0);
+    const overrides = { ...tinyOverrides(), train: { ...tinyOverrides().train, batchSize: 2, epochs: 1 } };
+    const runDir = join(dir, 'run-timer');
     const controller = new AbortController();
-    const first = await trainRun({
-      runDir: parts,
+    const steps: number[] = [];
+    const result = await trainRun({
+      runDir,
       config: overrides,
-      train: { dataset: train },
+      train: { dataset: data },
       encoder,
-      cacheDir: join(dir, 'cache'),
+      cacheDir: null,
       signal: controller.signal,
-      // "kill" in the middle of epoch 2: its partial progress is lost, as with a real kill
       onEvent: (e) => {
-        if (e.type === 'step' && e.epoch === 2 && e.batch === 2) controller.abort();
+        if (e.type !== 'step') return;
+        steps.push(e.step);
+        if (steps.length === 1) setTimeout(() => controller.abort(), 0);
       },
     });
-    expect(first.stopped).toBe('aborted');
-    expect(first.epoch).toBe(1);
-    const second = await trainRun({ runDir: parts, resume: true, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') });
-    expect(second.stopped).toBe('done');
-    expect(second.epoch).toBe(3);
-    const a = await readSafetensors(join(whole, RUN_FILES.checkpoint));
-    const b = await readSafetensors(join(parts, RUN_FILES.checkpoint));
-    expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
-    for (const k of Object.keys(a)) {
-      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a[k]!, b[k]!))).dataSync()[0]!);
-      expect(diff, k).toBeLessThanOrEqual(1e-5);
-    }
-    tf.dispose([...Object.values(a), ...Object.values(b)]);
-    const m = await loadRun(parts, { encoder });
-    expect(m.config.train.epochs).toBe(3);
-    m.dispose(true);
+    expect(result.stopped).toBe('aborted');
+    expect(result.epoch).toBe(0);
+    expect(steps.length).toBeLessThanOrEqual(3);
+    expect(result.partialEpoch).toEqual({ epoch: 1, batch: steps.length, batches: 12 });
+    const header = await readSafetensorsHeader(join(runDir, RUN_FILES.checkpoint));
+    const state = JSON.parse(header.metadata.state!) as { step: number; partial: { epoch: number; batch: number } };
+    expect(state.step).toBe(steps.length);
+    expect(state.partial).toMatchObject({ epoch: 1, batch: steps.length });
+    const saved = await readSafetensors(join(runDir, RUN_FILES.checkpoint));
+    for (const t of Object.values(saved)) expect(t.dataSync().every((v) => Number.isFinite(v))).toBe(true);
+    tf.dispose(Object.values(saved));
+    const rest: number[] = [];
+    const resumed = await trainRun({ runDir, resume: true, train: { dataset: data }, encoder, cacheDir: null, onEvent: (e) => e.type === 'step' && rest.push(e.step) });
+    expect(resumed.stopped).toBe('done');
+    expect(resumed.step).toBe(12);
+    expect(rest[0]).toBe(steps.length + 1);
   });
 
   it('reuses cached features across runs and they equal freshly computed ones within float16', async () => {

@@ -261,7 +261,8 @@ export class AEFlow {
   getWeights(): Record<string, tf.Tensor> {
     this.checkAlive();
     const out: Record<string, tf.Tensor> = {};
-    if (this.flowModel) for (const [k, v] of Object.entries(this.flowModel.getWeights())) out[`flow.${k}`] = tf.clone(v);
+    // The flow's getWeights returns new tensors (PyTorch layout), which pass to the caller as they are.
+    if (this.flowModel) for (const [k, v] of Object.entries(this.flowModel.getWeights())) out[`flow.${k}`] = v;
     if (this.decoder) for (const [k, v] of Object.entries(this.decoder.getWeights())) out[`decoder.${k}`] = v;
     return out;
   }

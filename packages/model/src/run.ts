@@ -72,8 +72,17 @@ export interface TrainRunOptions {
   encoder?: Encoder;
   /** Feature cache root: a folder, `null` for memory only; default `<writableCacheDir()>/features`. */
   cacheDir?: string | null;
-  /** Stops between two steps (no checkpoint is written for the partial epoch), as a kill would. */
+  /**
+   * Stops between two steps (or between two batches of the feature cache's fill). The steps done
+   * in the interrupted epoch are saved in `checkpoint.safetensors` (see `checkpointOnAbort`), so
+   * `resume` continues at the next step of that epoch.
+   */
   signal?: AbortSignal;
+  /**
+   * On abort, write the partial epoch (weights, optimizer, loop state with the step reached) to
+   * the checkpoint. Default true; false leaves the last epoch's checkpoint, as a kill would.
+   */
+  checkpointOnAbort?: boolean;
   onEvent?: (event: TrainEvent) => void;
   /** Stop after the first epoch that ends past this many seconds (a checkpoint is written). */
   maxSeconds?: number;
@@ -89,6 +98,10 @@ export interface TrainResult {
   epoch: number;
   best: { epoch: number; metric: 'auroc' | 'loss'; value: number } | null;
   stopped: 'done' | 'aborted' | 'time';
+  /** Global optimisation steps done (counting those of a partial epoch). */
+  step: number;
+  /** Aborted within an epoch and its steps saved in the checkpoint: where `resume` continues. */
+  partialEpoch: { epoch: number; batch: number; batches: number } | null;
   seconds: number;
 }
 
@@ -97,8 +110,25 @@ interface LoopState {
   step: number;
   lr: number;
   optimizerStep: number;
+  /** The RNG state at the start of epoch `epoch + 1` (its shuffle order is drawn from it). */
   rng: number[];
   best: TrainResult['best'];
+  /**
+   * An interrupted epoch (written on abort): `batch` of its batches were done, with these running
+   * sums; resuming draws the same order from `rng` and continues at batch `batch + 1`.
+   */
+  partial?: PartialEpoch | null;
+}
+
+interface PartialEpoch {
+  epoch: number;
+  batch: number;
+  sumLoss: number;
+  sumFlow: number;
+  sumRecon: number;
+  seen: number;
+  seconds: number;
+  cpuSeconds: number;
 }
 
 /** What one training step did. */
@@ -163,6 +193,15 @@ export async function encoderFromConfig(config: RunConfig): Promise<Encoder> {
     taps: [tap],
     seed: config.train.seed,
   });
+}
+
+/**
+ * Lets timers, I/O callbacks and signal handlers run. A cached step needs no I/O and, on wasm,
+ * `tensor.data()` resolves as a microtask, so without this a whole epoch is one chain of
+ * microtasks: Ctrl-C and progress timers would wait for the epoch's end. Costs microseconds.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -259,6 +298,7 @@ export async function evaluateSplit(
     reconSum += l![2]!;
     offset += b.images.shape[0];
     tf.dispose([...out, b.features, b.images]);
+    await yieldToEventLoop();
   }
   const d = Math.max(1, n);
   return { flow, recon, total, loss: lossSum / d, flowNll: nllSum / d, reconLoss: reconSum / d };
@@ -325,6 +365,18 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
     model.setWeights(weights);
     optimizer.setState(opt, optimizerStep);
   };
+  /** Weights + optimizer moments + loop state in one atomic file: they never get out of step. */
+  const writeCheckpoint = async (loop: LoopState): Promise<void> => {
+    const weights = model.getWeights();
+    const opt = optimizer.getState();
+    try {
+      const all: Record<string, tf.Tensor> = { ...weights };
+      for (const [k, v] of Object.entries(opt)) all[`optimizer.${k}`] = v;
+      await writeWeights(checkpointPath, all, { format: 'aeflow-checkpoint', epoch: String(loop.epoch), state: JSON.stringify(loop) });
+    } finally {
+      tf.dispose([...Object.values(weights), ...Object.values(opt)]);
+    }
+  };
 
   try {
     if (resuming) {
@@ -344,7 +396,8 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
           .split('\n')
           .filter((l) => l.trim() !== '')
           .map((l) => JSON.parse(l) as HistoryRecord)
-          .filter((r) => !('epoch' in r) || r.epoch <= state.epoch);
+          // records of a partial epoch (its non-finite steps) stay with it
+          .filter((r) => !('epoch' in r) || r.epoch <= state.epoch || (r.kind === 'nonfinite' && r.epoch === state.partial?.epoch && r.step <= state.step));
       } catch {
         history = [];
       }
@@ -388,10 +441,15 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       const root = options.cacheDir === null ? undefined : (options.cacheDir ?? join(await writableCacheDir(), 'features'));
       const tc = performance.now();
       trainCache = await FeatureCache.open(model, train.dataset.name, root);
-      await trainCache.fill(model, train.dataset, train.items, config.train.batchSize, (done, total) => emit({ type: 'cache', done, total }));
-      if (validation) {
+      const onCache = (done: number, total: number) => emit({ type: 'cache', done, total });
+      await trainCache.fill(model, train.dataset, train.items, config.train.batchSize, onCache, options.signal);
+      if (validation && !options.signal?.aborted) {
         valCache = validation.dataset.name === train.dataset.name ? trainCache : await FeatureCache.open(model, validation.dataset.name, root);
-        await valCache.fill(model, validation.dataset, validation.items, config.train.batchSize, (done, total) => emit({ type: 'cache', done, total }));
+        await valCache.fill(model, validation.dataset, validation.items, config.train.batchSize, onCache, options.signal);
+      }
+      // Stopped while computing features: what was computed is in the cache's shards already.
+      if (options.signal?.aborted) {
+        return { runDir, config, history, epoch: state.epoch, best: state.best, stopped: 'aborted', step: state.step, partialEpoch: null, seconds: (performance.now() - t0) / 1000 };
       }
       const computed = trainCache.computed + (valCache && valCache !== trainCache ? valCache.computed : 0);
       if (!resuming || computed > 0) record({ kind: 'cache', computed, cached: trainCache.cachedCount, seconds: (performance.now() - tc) / 1000 });
@@ -400,6 +458,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
     const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
     const inject = new Set(options.injectNaNAtSteps ?? []);
     let stopped: TrainResult['stopped'] = 'done';
+    let partialEpoch: TrainResult['partialEpoch'] = null;
     let consecutiveBad = 0;
     takeSnapshot();
     let snapshotStep = optimizer.step;
@@ -412,13 +471,16 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       // A batch of one has no batch statistics (the resnet subnet's BatchNorm): drop a lone last image.
       const usable = order.length % config.train.batchSize === 1 && order.length > 1 ? order.slice(0, -1) : order;
       const batches = Math.ceil(usable.length / config.train.batchSize);
-      let sumLoss = 0;
-      let sumFlow = 0;
-      let sumRecon = 0;
-      let seen = 0;
-      let b = 0;
+      // Resuming an interrupted epoch: the same order, its first `partial.batch` batches done.
+      const partial = state.partial && state.partial.epoch === epoch ? state.partial : null;
+      state.partial = null;
+      let sumLoss = partial?.sumLoss ?? 0;
+      let sumFlow = partial?.sumFlow ?? 0;
+      let sumRecon = partial?.sumRecon ?? 0;
+      let seen = partial?.seen ?? 0;
+      let b = partial?.batch ?? 0;
       let aborted = false;
-      for await (const batch of featureBatches(model, train, trainCache, usable, config.train.batchSize)) {
+      for await (const batch of featureBatches(model, train, trainCache, usable.slice(b * config.train.batchSize), config.train.batchSize)) {
         if (options.signal?.aborted) {
           tf.dispose([batch.features, batch.images]);
           aborted = true;
@@ -449,15 +511,36 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
           if (consecutiveBad >= 8) throw new Error(`training diverged: ${consecutiveBad} non-finite steps in a row (last lr ${state.lr}); lower train.lr`);
         }
         emit({ type: 'step', epoch, step: stepNumber, batch: b, batches, loss });
+        await yieldToEventLoop();
       }
       if (aborted) {
         stopped = 'aborted';
+        if (options.checkpointOnAbort !== false && b > (partial?.batch ?? 0)) {
+          const cpu = process.cpuUsage(cpu0);
+          const saved: LoopState = {
+            ...state,
+            optimizerStep: optimizer.step,
+            partial: {
+              epoch,
+              batch: b,
+              sumLoss,
+              sumFlow,
+              sumRecon,
+              seen,
+              seconds: (partial?.seconds ?? 0) + (performance.now() - te) / 1000,
+              cpuSeconds: (partial?.cpuSeconds ?? 0) + (cpu.user + cpu.system) / 1e6,
+            },
+          };
+          await writeCheckpoint(saved);
+          await writeFileAtomic(join(runDir, RUN_FILES.history), history.map((r) => JSON.stringify(r)).join('\n') + (history.length > 0 ? '\n' : ''));
+          partialEpoch = { epoch, batch: b, batches };
+        }
         break;
       }
       state.epoch = epoch;
       state.rng = rng.getState();
       state.optimizerStep = optimizer.step;
-      const seconds = (performance.now() - te) / 1000;
+      const seconds = (partial?.seconds ?? 0) + (performance.now() - te) / 1000;
       const epochRecord: HistoryRecord & { kind: 'epoch' } = {
         kind: 'epoch',
         epoch,
@@ -469,7 +552,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
         seconds,
         cpuSeconds: (() => {
           const c = process.cpuUsage(cpu0);
-          return (c.user + c.system) / 1e6;
+          return (partial?.cpuSeconds ?? 0) + (c.user + c.system) / 1e6;
         })(),
         imagesPerSecond: seen / seconds,
       };
@@ -490,17 +573,15 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       if (improved) epochRecord.best = true;
       record(epochRecord);
 
-      const weights = model.getWeights();
-      const opt = optimizer.getState();
-      try {
-        const meta = { format: 'aeflow-checkpoint', epoch: String(epoch) };
-        if (improved) await writeWeights(join(runDir, RUN_FILES.model), weights, { format: 'aeflow-model', epoch: String(epoch), model: config.model, config: JSON.stringify(config) });
-        const all: Record<string, tf.Tensor> = { ...weights };
-        for (const [k, v] of Object.entries(opt)) all[`optimizer.${k}`] = v;
-        await writeWeights(checkpointPath, all, { ...meta, state: JSON.stringify(state) });
-      } finally {
-        tf.dispose([...Object.values(weights), ...Object.values(opt)]);
+      if (improved) {
+        const weights = model.getWeights();
+        try {
+          await writeWeights(join(runDir, RUN_FILES.model), weights, { format: 'aeflow-model', epoch: String(epoch), model: config.model, config: JSON.stringify(config) });
+        } finally {
+          tf.dispose(Object.values(weights));
+        }
       }
+      await writeCheckpoint(state);
       await writeFileAtomic(join(runDir, RUN_FILES.history), history.map((r) => JSON.stringify(r)).join('\n') + '\n');
       takeSnapshot();
       snapshotStep = optimizer.step;
@@ -509,7 +590,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
         break;
       }
     }
-    return { runDir, config, history, epoch: state.epoch, best: state.best, stopped, seconds: (performance.now() - t0) / 1000 };
+    return { runDir, config, history, epoch: state.epoch, best: state.best, stopped, step: state.step, partialEpoch, seconds: (performance.now() - t0) / 1000 };
   } finally {
     if (snapshot) tf.dispose(Object.values(snapshot));
     trainer.dispose();
@@ -560,6 +641,7 @@ export async function scoreRun(options: ScoreRunOptions): Promise<ScoreRunResult
       tf.dispose([images, s.flow, s.recon, s.total, s.residual]);
       chunk.forEach((it, k) => rows.push({ id: it.id, label: it.label, flow: f[k]!, recon: r[k]!, total: t[k]!, predicted: null }));
       options.onProgress?.(Math.min(i + batchSize, split.items.length), split.items.length);
+      await yieldToEventLoop();
     }
     const labelled = rows.filter((r) => r.label !== null);
     let metrics: ScoreRunResult['metrics'] = null;
