@@ -21,11 +21,12 @@ console.log('loss', (await loss!.data())[0]);
 const { x: samples } = flow.inverse(tf.randomNormal([2, 8, 8, 64]));
 console.log('samples', samples.shape);
 
-// Save → load: named tensors with PyTorch-like keys (e.g. for a safetensors file).
-const weights = flow.getWeights(); // the flow's own tensors: do not dispose them
-console.log(Object.keys(weights).slice(0, 3), Object.keys(weights).length, 'tensors');
+// Save → load: PyTorch names and layouts (e.g. for a safetensors file), as new tensors.
+const weights = flow.getWeights(); // copies: dispose them when written
+console.log(Object.keys(weights).slice(0, 3), weights['0.coupling.subnet.conv1.weight']!.shape); // [64, 32, 3, 3]
 const copy = createAllInOneFlow({ channels: 64, blocks: 8, subnet: 'resnet', seed: 2 });
 copy.setWeights(weights);
+tf.dispose(Object.values(weights));
 tf.dispose([features, z, logDet, loss!, samples]);
 flow.dispose();
 copy.dispose();

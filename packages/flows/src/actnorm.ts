@@ -5,7 +5,8 @@ import {
   checkInput,
   checkPositiveInt,
   positionsPerSample,
-  rejectUnknownKeys,
+  validateWeights,
+  type WeightSpec,
 } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { channelAffine } from './fused.js';
@@ -15,9 +16,10 @@ export interface ActNormConfig {
   channels: number;
   /**
    * How the trainable parameter becomes the scale:
-   * - `softplus` (FrEIA AllInOneBlock's "SOFTPLUS"): scale = 0.1·softplus_β=0.5(gamma)
-   *   = 0.2·ln(1 + exp(gamma/2)); key `gamma`.
-   * - `exp` (Glow): scale = exp(log_scale); key `log_scale`.
+   * - `softplus` (FrEIA AllInOneBlock's "SOFTPLUS"): scale = 0.1·softplus_β=0.5(p)
+   *   = 0.2·ln(1 + exp(p/2));
+   * - `exp` (Glow, FrEIA's "EXP"): scale = exp(p).
+   * The parameter p is saved as `global_scale` either way (FrEIA's name).
    * Default `softplus`.
    */
   scaleActivation?: 'softplus' | 'exp';
@@ -35,13 +37,14 @@ export interface ActNormConfig {
 /**
  * Per-channel affine map y = x·scale + offset ("global affine" of FrEIA's AllInOneBlock, Glow's
  * actnorm), with log-det = positions·Σ_c ln scale_c per sample (positions = H·W for NHWC, 1 for
- * [batch, features]). Keys `gamma` or `log_scale`, and `offset`.
+ * [batch, features]). Saved as FrEIA's AllInOneBlock names them: `global_scale` (the parameter
+ * behind the scale, see `scaleActivation`) and `global_offset`, both [1, C, 1, 1].
  */
 export class ActNorm implements FlowLayer {
   readonly name: string;
   readonly channels: number;
   readonly scaleActivation: 'softplus' | 'exp';
-  /** The parameter behind the scale (`gamma` or `log_scale`). */
+  /** The parameter behind the scale (saved as `global_scale`). */
   readonly scaleParam: tf.Variable;
   readonly offset: tf.Variable;
   private initialized: boolean;
@@ -62,10 +65,6 @@ export class ActNorm implements FlowLayer {
     this.scaleParam = ownedVariable(tf.fill([this.channels], p), true);
     this.offset = ownedVariable(tf.zeros([this.channels]), true);
     this.initialized = !config.dataInit;
-  }
-
-  private get scaleKey(): string {
-    return this.scaleActivation === 'softplus' ? 'gamma' : 'log_scale';
   }
 
   /** The parameter value that gives this scale. */
@@ -149,14 +148,22 @@ export class ActNorm implements FlowLayer {
     return [this.scaleParam, this.offset];
   }
 
+  /** New tensors [1, C, 1, 1] (FrEIA's layout; the caller disposes them). */
   getWeights(): Record<string, tf.Tensor> {
-    return { [this.scaleKey]: this.scaleParam, offset: this.offset };
+    const shape = [1, this.channels, 1, 1];
+    return { global_scale: tf.reshape(tf.clone(this.scaleParam), shape), global_offset: tf.reshape(tf.clone(this.offset), shape) };
+  }
+
+  weightSpecs(): Record<string, WeightSpec> {
+    const spec: WeightSpec = { shape: [1, this.channels, 1, 1], dtype: 'float32' };
+    return { global_scale: spec, global_offset: spec };
   }
 
   setWeights(weights: Record<string, tf.Tensor>): void {
-    rejectUnknownKeys(weights, [this.scaleKey, 'offset']);
-    assignWeight(weights, this.scaleKey, this.scaleParam);
-    assignWeight(weights, 'offset', this.offset);
+    const specs = this.weightSpecs();
+    validateWeights(weights, specs);
+    assignWeight(weights, 'global_scale', this.scaleParam, specs.global_scale!.shape);
+    assignWeight(weights, 'global_offset', this.offset, specs.global_offset!.shape);
     this.initialized = true;
   }
 

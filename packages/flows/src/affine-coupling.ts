@@ -2,10 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   assertFinite,
   checkInput,
+  prefixSpecs,
   prefixWeights,
   setChildWeights,
+  specsOf,
   sumPerSample,
   validateWeights,
+  type WeightSpec,
 } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { affineCouplingForward, couplingLogDet, type ClampSpec } from './fused.js';
@@ -130,8 +133,12 @@ export class AffineCoupling implements FlowLayer {
     return prefixWeights('subnet.', this.subnet.getWeights());
   }
 
+  weightSpecs(): Record<string, WeightSpec> {
+    return prefixSpecs('subnet.', specsOf(this.subnet));
+  }
+
   setWeights(weights: Record<string, tf.Tensor>): void {
-    validateWeights(weights, this.getWeights());
+    validateWeights(weights, this.weightSpecs());
     setChildWeights('subnet.', weights, this.subnet);
   }
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ActNorm } from './actnorm.js';
 import { AffineCoupling, type ClampMode } from './affine-coupling.js';
-import { prefixWeights, setChildWeights, validateWeights } from './checks.js';
+import { prefixSpecs, prefixWeights, setChildWeights, specsOf, validateWeights, type WeightSpec } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { InvertibleConv1x1 } from './invertible-conv1x1.js';
 import { Permute } from './permute.js';
@@ -96,8 +96,12 @@ export class AllInOneBlock implements FlowLayer {
     return Object.assign({}, ...this.parts.map(([p, l]) => prefixWeights(p, l.getWeights()))) as Record<string, tf.Tensor>;
   }
 
+  weightSpecs(): Record<string, WeightSpec> {
+    return Object.assign({}, ...this.parts.map(([p, l]) => prefixSpecs(p, specsOf(l)))) as Record<string, WeightSpec>;
+  }
+
   setWeights(weights: Record<string, tf.Tensor>): void {
-    validateWeights(weights, this.getWeights());
+    validateWeights(weights, this.weightSpecs());
     for (const [p, l] of this.parts) setChildWeights(p, weights, l);
   }
 

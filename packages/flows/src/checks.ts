@@ -48,12 +48,24 @@ export function takeWeight(
   return t;
 }
 
-/** Assigns `weights[key]` to a variable after checking key, shape and dtype. */
-export function assignWeight(weights: Record<string, tf.Tensor>, key: string, variable: tf.Variable): void {
-  const value = takeWeight(weights, key, variable.shape);
-  // Loading a layer's own getWeights() back: assigning a variable its own data would free it.
+/**
+ * Assigns `weights[key]` to a variable after checking key, shape (the serialised shape,
+ * `serialisedShape`, default the variable's own) and dtype; `toVariableLayout` converts a
+ * serialised (PyTorch-layout) value to the variable's TensorFlow.js layout.
+ */
+export function assignWeight(
+  weights: Record<string, tf.Tensor>,
+  key: string,
+  variable: tf.Variable,
+  serialisedShape: readonly number[] = variable.shape,
+  toVariableLayout?: (t: tf.Tensor) => tf.Tensor,
+): void {
+  const value = takeWeight(weights, key, serialisedShape);
+  // Assigning a variable its own data would free it.
   if (value.dataId === variable.dataId) return;
-  variable.assign(value);
+  // assign() keeps its argument's data: pass a converted copy, never the caller's tensor, and
+  // release the copy's handle (tf.tidy) while the variable keeps the data.
+  tf.tidy(() => variable.assign(toVariableLayout ? tf.reshape(toVariableLayout(value), variable.shape) : tf.reshape(value, variable.shape)));
 }
 
 /** Throws on keys the layer does not have. */
@@ -162,14 +174,42 @@ export function checkPositiveInt(value: number, owner: string, field: string, mi
   }
 }
 
+/** Shape and dtype of one serialised weight (what `getWeights()` would return under that key). */
+export interface WeightSpec {
+  shape: number[];
+  dtype: 'float32' | 'int32';
+}
+
 /**
- * Checks a whole weight record against the layer's own (`expected` = its getWeights()) before
- * anything is assigned, so a failed load leaves the layer unchanged: every key present with the
- * same shape, no unknown keys.
+ * The serialised weight shapes of a layer or subnet without materialising its weights: its own
+ * `weightSpecs()` when it has one, else (a user's subnet) `getWeights()`, whose new tensors are
+ * released at once.
  */
-export function validateWeights(weights: Record<string, tf.Tensor>, expected: Record<string, tf.Tensor>): void {
-  for (const [key, own] of Object.entries(expected)) {
-    takeWeight(weights, key, own.shape, own.dtype === 'int32' ? 'int32' : 'float32');
-  }
+export function specsOf(owner: {
+  getWeights(): Record<string, tf.Tensor>;
+  weightSpecs?(): Record<string, WeightSpec>;
+}): Record<string, WeightSpec> {
+  if (owner.weightSpecs) return owner.weightSpecs();
+  const own = owner.getWeights();
+  const specs: Record<string, WeightSpec> = {};
+  for (const [key, t] of Object.entries(own)) specs[key] = { shape: [...t.shape], dtype: t.dtype === 'int32' ? 'int32' : 'float32' };
+  tf.dispose(Object.values(own));
+  return specs;
+}
+
+/** Adds `prefix` to every key of a spec record. */
+export function prefixSpecs(prefix: string, specs: Record<string, WeightSpec>): Record<string, WeightSpec> {
+  const out: Record<string, WeightSpec> = {};
+  for (const [key, value] of Object.entries(specs)) out[prefix + key] = value;
+  return out;
+}
+
+/**
+ * Checks a whole weight record against the layer's serialised shapes (`expected` = its
+ * weightSpecs()) before anything is assigned, so a failed load leaves the layer unchanged: every
+ * key present with the same shape, no unknown keys.
+ */
+export function validateWeights(weights: Record<string, tf.Tensor>, expected: Record<string, WeightSpec>): void {
+  for (const [key, spec] of Object.entries(expected)) takeWeight(weights, key, spec.shape, spec.dtype);
   rejectUnknownKeys(weights, Object.keys(expected));
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkInput, checkPositiveInt, prefixWeights, rejectUnknownKeys, setChildWeights } from './checks.js';
+import { checkInput, checkPositiveInt, prefixSpecs, prefixWeights, rejectUnknownKeys, setChildWeights, type WeightSpec } from './checks.js';
 import { Conv } from './modules.js';
 import type { UniformRandom } from './random.js';
 import type { Subnet, SubnetConfig, SubnetFactory } from './subnet.js';
@@ -37,8 +37,12 @@ export class ConvSubnet implements Subnet {
     return { ...prefixWeights('conv1.', this.conv1.getWeights()), ...prefixWeights('conv2.', this.conv2.getWeights()) };
   }
 
+  weightSpecs(): Record<string, WeightSpec> {
+    return { ...prefixSpecs('conv1.', this.conv1.weightSpecs()), ...prefixSpecs('conv2.', this.conv2.weightSpecs()) };
+  }
+
   setWeights(weights: Record<string, tf.Tensor>): void {
-    rejectUnknownKeys(weights, Object.keys(this.getWeights()));
+    rejectUnknownKeys(weights, Object.keys(this.weightSpecs()));
     setChildWeights('conv1.', weights, this.conv1);
     setChildWeights('conv2.', weights, this.conv2);
   }

@@ -221,7 +221,17 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
         expect(t.isDisposed).toBe(false);
       }
       other.setWeights(saved);
-      expect(Object.keys(other.getWeights()).sort()).toEqual(Object.keys(saved).sort());
+      const reread = other.getWeights();
+      expect(Object.keys(reread).sort()).toEqual(Object.keys(saved).sort());
+      // The record round-trips exactly (same PyTorch-layout values, same dtypes, new tensors).
+      for (const [key, t] of Object.entries(saved)) {
+        const r = reread[key]!;
+        expect(r, key).not.toBe(t);
+        expect(r.dtype, key).toBe(t.dtype);
+        expect(r.shape, key).toEqual(t.shape);
+        expect(Array.from(r.dataSync()), key).toEqual(Array.from(t.dataSync()));
+      }
+      tf.dispose(Object.values(reread));
       const a = layer.forward(x);
       const b = other.forward(x);
       expect(maxAbsDiff(a.y, b.y)).toBe(0);
@@ -230,8 +240,11 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       const bi = other.inverse(a.y);
       expect(maxAbsDiff(ai.x, bi.x)).toBe(0);
       other.dispose();
-      // Loading a layer's own weights back is a no-op (and must not free them).
-      layer.setWeights(layer.getWeights());
+      // getWeights returns copies: disposing them (after loading them back) leaves the layer intact.
+      const own = layer.getWeights();
+      layer.setWeights(own);
+      tf.dispose(Object.values(own));
+      tf.dispose(Object.values(saved));
       const c2 = layer.forward(x);
       expect(maxAbsDiff(a.y, c2.y)).toBe(0);
       tf.dispose([x, a.y, a.logDet, b.y, b.logDet, ai.x, ai.logDet, bi.x, bi.logDet, c2.y, c2.logDet]);
@@ -323,7 +336,7 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       expect(() => layer.setWeights(wrongShape)).toThrow(`weight "${firstKey}" has shape ${bad} but the layer expects ${own}`);
       const extra = { ...weights, 'no.such.weight': tf.zeros([1]) };
       expect(() => layer.setWeights(extra)).toThrow(/"no\.such\.weight" is not a weight/);
-      tf.dispose([wrongChannels, rank1, withNaN, withInf, wrongShape[firstKey]!, extra['no.such.weight']]);
+      tf.dispose([wrongChannels, rank1, withNaN, withInf, wrongShape[firstKey]!, extra['no.such.weight'], ...Object.values(weights)]);
     });
   });
 });

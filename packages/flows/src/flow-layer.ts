@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { WeightSpec } from './checks.js';
 
 /** Options of one pass through a flow layer. */
 export interface FlowOptions {
@@ -36,10 +37,11 @@ export type InverseResult = {
  * One invertible layer. Inputs are channels-last: NHWC `[batch, height, width, channels]`, or
  * `[batch, features]` (and any rank in between) for layers that act per position.
  *
- * Weights: `getWeights()` returns the layer's own tensors (its variables and fixed buffers such
- * as a permutation), not copies: do not dispose them, and `tf.clone` them to keep a value across
- * `setWeights` / training steps. Keys are PyTorch-like dotted names; conv filters are in the
- * TensorFlow.js layout `[kh, kw, in, out]`, 1×1 and dense weights `[in, out]`.
+ * Weights: `getWeights()` returns NEW tensors with PyTorch names and layouts (conv weights
+ * [out, in, kh, kw], linear weights [out, in], biases and BatchNorm statistics [C], actnorm
+ * `global_scale` / `global_offset` [1, C, 1, 1] as FrEIA, permutations as int32 index vectors):
+ * the caller disposes them. The variables themselves stay in TensorFlow.js layout (conv filters
+ * [kh, kw, in, out], 1×1 / dense [in, out]); conversion happens only in getWeights / setWeights.
  */
 export interface FlowLayer {
   readonly name: string;
@@ -53,5 +55,7 @@ export interface FlowLayer {
    * silently). Tensors passed in are not kept or disposed.
    */
   setWeights(weights: Record<string, tf.Tensor>): void;
+  /** Shape and dtype of every key of getWeights(), without copying anything. */
+  weightSpecs?(): Record<string, WeightSpec>;
   dispose(): void;
 }

@@ -23,4 +23,5 @@ export type { BitsPerDimOptions } from './density.js';
 export { seededRandom } from './random.js';
 export type { UniformRandom } from './random.js';
 export { FlowWeightError } from './checks.js';
+export type { WeightSpec } from './checks.js';
 export { luDecompose, logAbsDet, invertUnitLower, invertUpper } from './linalg.js';

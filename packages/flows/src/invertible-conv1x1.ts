@@ -7,6 +7,7 @@ import {
   FlowWeightError,
   positionsPerSample,
   validateWeights,
+  type WeightSpec,
 } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { invertUnitLower, invertUpper, luDecompose, matMul64, randomOrthogonal } from './linalg.js';
@@ -158,12 +159,30 @@ export class InvertibleConv1x1 implements FlowLayer {
     return [this.lower, this.upper, this.logScale];
   }
 
+  /** New tensors (the caller disposes them); matrices in math layout [row, column], as glow-pytorch. */
   getWeights(): Record<string, tf.Tensor> {
-    return { permutation: this.perm, lower: this.lower, upper: this.upper, log_scale: this.logScale, sign: this.sign };
+    return {
+      permutation: tf.clone(this.perm),
+      lower: tf.clone(this.lower),
+      upper: tf.clone(this.upper),
+      log_scale: tf.clone(this.logScale),
+      sign: tf.clone(this.sign),
+    };
+  }
+
+  weightSpecs(): Record<string, WeightSpec> {
+    const n = this.channels;
+    return {
+      permutation: { shape: [n], dtype: 'int32' },
+      lower: { shape: [n, n], dtype: 'float32' },
+      upper: { shape: [n, n], dtype: 'float32' },
+      log_scale: { shape: [n], dtype: 'float32' },
+      sign: { shape: [n], dtype: 'float32' },
+    };
   }
 
   setWeights(weights: Record<string, tf.Tensor>): void {
-    validateWeights(weights, this.getWeights());
+    validateWeights(weights, this.weightSpecs());
     const perm = Array.from(weights.permutation!.dataSync());
     try {
       checkPermutation(perm, this.channels, `InvertibleConv1x1 "${this.name}"`);

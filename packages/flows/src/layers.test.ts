@@ -51,7 +51,9 @@ describe('AffineCoupling', () => {
   it('names the coupling when its subnet produces NaN/Inf', () => {
     const layer = new AffineCoupling({ channels: 4, subnet: convSubnet({ hiddenChannels: 4 }), seed: 1, name: 'block3.coupling' });
     const w = layer.getWeights();
-    layer.setWeights({ ...w, 'subnet.conv2.bias': tf.fill([4], Number.POSITIVE_INFINITY) });
+    const inf = tf.fill([4], Number.POSITIVE_INFINITY);
+    layer.setWeights({ ...w, 'subnet.conv2.bias': inf });
+    tf.dispose([...Object.values(w), inf]);
     const x = randomInput([1, 2, 2, 4], 2);
     expect(() => layer.forward(x)).toThrow('AffineCoupling "block3.coupling": forward output (the subnet produced NaN/Inf) contains NaN or Inf');
     // With checks off the caller gets the non-finite values (for tight loops).
@@ -101,8 +103,14 @@ describe('ActNorm', () => {
     expect(Array.from(soft.scale().dataSync())).toEqual([1, 1, 1].map((v) => expect.closeTo(v, 6) as number));
     const exp = new ActNorm({ channels: 3, scaleActivation: 'exp', initScale: 2 });
     expect(exp.scale().dataSync()[0]).toBeCloseTo(2, 6);
-    expect(Object.keys(soft.getWeights())).toEqual(['gamma', 'offset']);
-    expect(Object.keys(exp.getWeights())).toEqual(['log_scale', 'offset']);
+    // FrEIA AllInOneBlock's names and shapes for both parameterisations.
+    for (const layer of [soft, exp]) {
+      const w = layer.getWeights();
+      expect(Object.keys(w)).toEqual(['global_scale', 'global_offset']);
+      expect(w.global_scale!.shape).toEqual([1, 3, 1, 1]);
+      expect(Array.from(w.global_scale!.dataSync())).toEqual(Array.from(layer.scaleParam.dataSync()));
+      tf.dispose(Object.values(w));
+    }
     soft.dispose();
     exp.dispose();
   });
@@ -159,7 +167,10 @@ describe('Permute', () => {
     expect(Array.from(p.forward(x).y.dataSync())).toEqual([4, 3, 2, 1]);
     const q = new Permute({ channels: 4, permutation: [2, 0, 3, 1] });
     expect(Array.from(q.forward(x).y.dataSync())).toEqual([3, 1, 4, 2]);
-    expect(q.getWeights().permutation!.dtype).toBe('int32');
+    const qw = q.getWeights();
+    expect(qw.permutation!.dtype).toBe('int32');
+    expect(Array.from(qw.permutation!.dataSync())).toEqual([2, 0, 3, 1]);
+    tf.dispose(Object.values(qw));
     expect(() => new Permute({ channels: 3, permutation: [0, 0, 1] })).toThrow(/not a permutation of 0..2/);
     expect(() => q.setWeights({ permutation: tf.tensor1d([0, 1, 1, 2], 'int32') })).toThrow(/"permutation" is invalid/);
     const seeded = new Permute({ channels: 16, permutation: 'random', seed: 3 });
@@ -171,24 +182,35 @@ describe('Permute', () => {
 describe('SequenceFlow keys and createAllInOneFlow', () => {
   it('uses PyTorch-like dotted keys prefixed by the block index', () => {
     const flow = createAllInOneFlow({ channels: 4, blocks: 2, subnet: 'resnet', hiddenChannels: 3 });
-    expect(Object.keys(flow.getWeights()).filter((k) => k.startsWith('1.'))).toEqual([
+    const w = flow.getWeights();
+    expect(Object.keys(w).filter((k) => k.startsWith('1.'))).toEqual([
       '1.coupling.subnet.conv1.weight',
       '1.coupling.subnet.bn1.weight',
       '1.coupling.subnet.bn1.bias',
       '1.coupling.subnet.bn1.running_mean',
       '1.coupling.subnet.bn1.running_var',
+      '1.coupling.subnet.bn1.num_batches_tracked',
       '1.coupling.subnet.conv2.weight',
       '1.coupling.subnet.conv2.bias',
       '1.coupling.subnet.shortcut.weight',
       '1.coupling.subnet.shortcut.bias',
-      '1.actnorm.gamma',
-      '1.actnorm.offset',
+      '1.actnorm.global_scale',
+      '1.actnorm.global_offset',
       '1.permute.permutation',
     ]);
-    expect(flow.getWeights()['0.coupling.subnet.conv1.weight']!.shape).toEqual([3, 3, 2, 3]);
-    const w = flow.getWeights();
-    const bad = { ...w, '1.coupling.subnet.conv1.weight': tf.zeros([3, 3, 2, 4]) };
-    expect(() => flow.setWeights(bad)).toThrow('weight "1.coupling.subnet.conv1.weight" has shape [3, 3, 2, 4] but the layer expects [3, 3, 2, 3]');
+    // PyTorch layouts: Conv2d [out, in, kh, kw] (1×1 as [out, in, 1, 1]), BatchNorm [C].
+    const shapes = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, t.shape]));
+    expect(shapes['0.coupling.subnet.conv1.weight']).toEqual([3, 2, 3, 3]);
+    expect(shapes['0.coupling.subnet.bn1.running_var']).toEqual([3]);
+    expect(shapes['0.coupling.subnet.bn1.num_batches_tracked']).toEqual([]);
+    expect(shapes['0.coupling.subnet.conv2.weight']).toEqual([4, 3, 1, 1]);
+    expect(shapes['0.coupling.subnet.shortcut.weight']).toEqual([4, 2, 1, 1]);
+    expect(shapes['0.actnorm.global_offset']).toEqual([1, 4, 1, 1]);
+    expect(shapes['0.permute.permutation']).toEqual([4]);
+    const wrong = tf.zeros([3, 2, 4, 4]);
+    const bad = { ...w, '1.coupling.subnet.conv1.weight': wrong };
+    expect(() => flow.setWeights(bad)).toThrow('weight "1.coupling.subnet.conv1.weight" has shape [3, 2, 4, 4] but the layer expects [3, 2, 3, 3]');
+    tf.dispose([...Object.values(w), wrong]);
     flow.dispose();
   });
 
@@ -197,8 +219,10 @@ describe('SequenceFlow keys and createAllInOneFlow', () => {
     const b = createAllInOneFlow({ channels: 4, blocks: 2, subnet: 'conv', permutation: 'random', seed: 5 });
     const c = createAllInOneFlow({ channels: 4, blocks: 2, subnet: 'conv', permutation: 'random', seed: 6 });
     const key = '0.coupling.subnet.conv1.weight';
-    expect(maxAbsDiff(a.getWeights()[key]!, b.getWeights()[key]!)).toBe(0);
-    expect(maxAbsDiff(a.getWeights()[key]!, c.getWeights()[key]!)).toBeGreaterThan(0);
+    const [wa, wb, wc] = [a, b, c].map((f) => f.getWeights());
+    expect(maxAbsDiff(wa![key]!, wb![key]!)).toBe(0);
+    expect(maxAbsDiff(wa![key]!, wc![key]!)).toBeGreaterThan(0);
+    [wa, wb, wc].forEach((w) => tf.dispose(Object.values(w!)));
     expect(() => createAllInOneFlow({ channels: 1 })).toThrow(/channels must be a whole number >= 2/);
     expect(() => createAllInOneFlow({ channels: 4, subnet: 'dense' as 'conv' })).toThrow(/subnet must be/);
     [a, b, c].forEach((f) => f.dispose());

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkInput, checkPositiveInt, prefixWeights, rejectUnknownKeys, setChildWeights } from './checks.js';
+import { checkInput, checkPositiveInt, prefixSpecs, prefixWeights, rejectUnknownKeys, setChildWeights, type WeightSpec } from './checks.js';
 import { Conv } from './modules.js';
 import type { UniformRandom } from './random.js';
 import type { Subnet, SubnetConfig, SubnetFactory } from './subnet.js';
@@ -12,7 +12,7 @@ export interface MlpSubnetConfig extends SubnetConfig {
 /**
  * A per-position MLP (linear → ReLU, `hiddenLayers` times, then linear), i.e. 1×1 convolutions:
  * for `[batch, features]` data such as the 2-D toy sets, and any channels-last rank.
- * Keys `fc1.*` … `fc<n+1>.*`, weights [in, out].
+ * Keys `fc1.*` … `fc<n+1>.*`, saved as PyTorch Linear: `weight` [out, in], `bias` [out].
  */
 export class MlpSubnet implements Subnet {
   readonly name = 'mlp';
@@ -31,10 +31,10 @@ export class MlpSubnet implements Subnet {
     this.layers = [];
     let width = inChannels;
     for (let i = 0; i < depth; i++) {
-      this.layers.push(new Conv(width, hidden, 1, 'pytorch', random));
+      this.layers.push(new Conv(width, hidden, 1, 'pytorch', random, true, 'linear'));
       width = hidden;
     }
-    this.layers.push(new Conv(width, outChannels, 1, config.zeroInitLast === false ? 'pytorch' : 'zeros', random));
+    this.layers.push(new Conv(width, outChannels, 1, config.zeroInitLast === false ? 'pytorch' : 'zeros', random, true, 'linear'));
   }
 
   apply(x: tf.Tensor, _training: boolean): tf.Tensor {
@@ -60,8 +60,12 @@ export class MlpSubnet implements Subnet {
     >;
   }
 
+  weightSpecs(): Record<string, WeightSpec> {
+    return Object.assign({}, ...this.layers.map((l, i) => prefixSpecs(`fc${i + 1}.`, l.weightSpecs()))) as Record<string, WeightSpec>;
+  }
+
   setWeights(weights: Record<string, tf.Tensor>): void {
-    rejectUnknownKeys(weights, Object.keys(this.getWeights()));
+    rejectUnknownKeys(weights, Object.keys(this.weightSpecs()));
     this.layers.forEach((l, i) => setChildWeights(`fc${i + 1}.`, weights, l));
   }
 

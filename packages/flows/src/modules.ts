@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assignWeight } from './checks.js';
+import { assignWeight, takeWeight, type WeightSpec } from './checks.js';
 import { batchNormRelu, conv2dSame, linearWithBias } from './fused.js';
 import { uniformArray, type UniformRandom } from './random.js';
 
@@ -36,10 +36,20 @@ export function channelMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
 /** Initial values of a conv / linear layer. */
 export type LayerInit = 'pytorch' | 'zeros';
 
+/** How a Conv is saved: as PyTorch's Conv2d (`[out, in, kh, kw]`) or Linear (`[out, in]`). */
+export type TorchLayout = 'conv' | 'linear';
+
+/** TensorFlow.js conv filter [kh, kw, in, out] → PyTorch [out, in, kh, kw], and back. */
+const TF_TO_TORCH_CONV = [3, 2, 0, 1];
+const TORCH_TO_TF_CONV = [2, 3, 1, 0];
+
 /**
  * A convolution with bias, stride 1, 'same' padding. 1×1 kernels run as one matMul over all
- * positions (works on any rank); k×k kernels need NHWC input. Weights: `weight` [k, k, in, out]
- * (TensorFlow.js layout; a 1×1 kernel is stored as [in, out]) and `bias` [out].
+ * positions (works on any rank); k×k kernels need NHWC input. The variables are in TensorFlow.js
+ * layout: `weight` [k, k, in, out] (a 1×1 kernel as [in, out]) and `bias` [out].
+ *
+ * Saved (getWeights / setWeights) in PyTorch layout: `weight` [out, in, k, k] as Conv2d, or
+ * [out, in] as Linear (`torchLayout: 'linear'`, 1×1 only), and `bias` [out].
  *
  * 'pytorch' initialisation is PyTorch's default for Conv2d / Linear (kaiming_uniform with a=√5):
  * weight and bias uniform in ±1/√fan_in. 'zeros' makes the layer output 0 at the start (used for
@@ -57,7 +67,9 @@ export class Conv {
     init: LayerInit,
     random: UniformRandom,
     withBias = true,
+    readonly torchLayout: TorchLayout = 'conv',
   ) {
+    if (torchLayout === 'linear' && kernelSize !== 1) throw new Error(`Conv: a ${kernelSize}×${kernelSize} kernel cannot be saved as a Linear weight`);
     const fanIn = inChannels * kernelSize * kernelSize;
     const bound = 1 / Math.sqrt(fanIn);
     const wShape = kernelSize === 1 ? [inChannels, outChannels] : [kernelSize, kernelSize, inChannels, outChannels];
@@ -66,6 +78,12 @@ export class Conv {
     const bValues = init === 'zeros' ? new Float32Array(outChannels) : uniformArray(outChannels, bound, random);
     this.weight = ownedVariable(tf.tensor(wValues, wShape, 'float32'), true);
     this.bias = withBias ? ownedVariable(tf.tensor1d(bValues, 'float32'), true) : undefined;
+  }
+
+  /** The PyTorch shape of `weight`: [out, in, k, k] (Conv2d) or [out, in] (Linear). */
+  get torchWeightShape(): number[] {
+    const k = this.kernelSize;
+    return this.torchLayout === 'linear' ? [this.outChannels, this.inChannels] : [this.outChannels, this.inChannels, k, k];
   }
 
   apply(x: tf.Tensor): tf.Tensor {
@@ -84,12 +102,27 @@ export class Conv {
     return this.bias ? [this.weight, this.bias] : [this.weight];
   }
 
+  /** New tensors in PyTorch layout (the caller disposes them). */
   getWeights(): Record<string, tf.Tensor> {
-    return this.bias ? { weight: this.weight, bias: this.bias } : { weight: this.weight };
+    const weight = tf.tidy(() =>
+      this.kernelSize === 1
+        ? tf.reshape(tf.transpose(this.weight), this.torchWeightShape) // [in, out] → [out, in(, 1, 1)]
+        : tf.transpose(this.weight, TF_TO_TORCH_CONV),
+    );
+    return this.bias ? { weight, bias: tf.clone(this.bias) } : { weight };
   }
 
+  weightSpecs(): Record<string, WeightSpec> {
+    const specs: Record<string, WeightSpec> = { weight: { shape: this.torchWeightShape, dtype: 'float32' } };
+    if (this.bias) specs.bias = { shape: [this.outChannels], dtype: 'float32' };
+    return specs;
+  }
+
+  /** Loads PyTorch-layout values (as getWeights returns them). */
   setWeights(weights: Record<string, tf.Tensor>): void {
-    assignWeight(weights, 'weight', this.weight);
+    const toTf = (t: tf.Tensor): tf.Tensor =>
+      this.kernelSize === 1 ? tf.transpose(tf.reshape(t, [this.outChannels, this.inChannels])) : tf.transpose(t, TORCH_TO_TF_CONV);
+    assignWeight(weights, 'weight', this.weight, this.torchWeightShape, toTf);
     if (this.bias) assignWeight(weights, 'bias', this.bias);
   }
 
@@ -108,8 +141,10 @@ export class Conv {
  * BatchNorm over all axes but the channel axis, as PyTorch's BatchNorm2d: training mode
  * normalises with the batch mean and biased variance and updates the running statistics as
  * `running = (1 − momentum)·running + momentum·batch` (momentum 0.1, running variance unbiased,
- * eps 1e-5); eval mode uses the running statistics. Keys `weight`, `bias` (trainable),
- * `running_mean`, `running_var` (not trainable). Offset and scale are always passed to
+ * eps 1e-5); eval mode uses the running statistics. Keys as PyTorch's state dict: `weight`,
+ * `bias` (trainable), `running_mean`, `running_var` (not trainable), all [C], and
+ * `num_batches_tracked` (int32 scalar: training-mode passes; PyTorch's int64, only informative
+ * with momentum set). Offset and scale are always passed to
  * `tf.batchNorm`: without them its gradient crashes (TFJS-NOTES).
  */
 export class BatchNorm {
@@ -117,6 +152,8 @@ export class BatchNorm {
   readonly bias: tf.Variable;
   readonly runningMean: tf.Variable;
   readonly runningVar: tf.Variable;
+  /** Training-mode passes so far (PyTorch's `num_batches_tracked`). */
+  numBatchesTracked = 0;
 
   constructor(
     readonly channels: number,
@@ -143,6 +180,7 @@ export class BatchNorm {
     const newVar = tf.tidy(() => tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, m * unbiased)));
     this.runningMean.assign(newMean);
     this.runningVar.assign(newVar);
+    this.numBatchesTracked++;
     newMean.dispose();
     newVar.dispose();
     return tf.batchNorm(x, mean, variance, this.bias, this.weight, this.epsilon);
@@ -172,6 +210,7 @@ export class BatchNorm {
         const newVar = tf.tidy(() => tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, m * unbiased)));
         this.runningMean.assign(newMean);
         this.runningVar.assign(newVar);
+        this.numBatchesTracked++;
         tf.dispose([mean, variance, newMean, newVar]);
       },
     });
@@ -181,15 +220,29 @@ export class BatchNorm {
     return [this.weight, this.bias];
   }
 
+  /** New tensors (the caller disposes them), as PyTorch's BatchNorm2d state dict. */
   getWeights(): Record<string, tf.Tensor> {
-    return { weight: this.weight, bias: this.bias, running_mean: this.runningMean, running_var: this.runningVar };
+    return {
+      weight: tf.clone(this.weight),
+      bias: tf.clone(this.bias),
+      running_mean: tf.clone(this.runningMean),
+      running_var: tf.clone(this.runningVar),
+      num_batches_tracked: tf.scalar(this.numBatchesTracked, 'int32'),
+    };
+  }
+
+  weightSpecs(): Record<string, WeightSpec> {
+    const c: WeightSpec = { shape: [this.channels], dtype: 'float32' };
+    return { weight: c, bias: c, running_mean: c, running_var: c, num_batches_tracked: { shape: [], dtype: 'int32' } };
   }
 
   setWeights(weights: Record<string, tf.Tensor>): void {
+    const count = takeWeight(weights, 'num_batches_tracked', [], 'int32');
     assignWeight(weights, 'weight', this.weight);
     assignWeight(weights, 'bias', this.bias);
     assignWeight(weights, 'running_mean', this.runningMean);
     assignWeight(weights, 'running_var', this.runningVar);
+    this.numBatchesTracked = count.dataSync()[0]!;
   }
 
   dispose(): void {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertFinite, checkInput, checkPositiveInt, FlowWeightError, rejectUnknownKeys, takeWeight } from './checks.js';
+import { assertFinite, checkInput, checkPositiveInt, FlowWeightError, rejectUnknownKeys, takeWeight, type WeightSpec } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { checkPermutation, invertPermutation, permuteLastAxis } from './modules.js';
 import { randomPermutation, seededRandom, type UniformRandom } from './random.js';
@@ -70,8 +70,13 @@ export class Permute implements FlowLayer {
     return [];
   }
 
+  /** A new int32 tensor (the caller disposes it). */
   getWeights(): Record<string, tf.Tensor> {
-    return { permutation: this.perm };
+    return { permutation: tf.clone(this.perm) };
+  }
+
+  weightSpecs(): Record<string, WeightSpec> {
+    return { permutation: { shape: [this.channels], dtype: 'int32' } };
   }
 
   setWeights(weights: Record<string, tf.Tensor>): void {

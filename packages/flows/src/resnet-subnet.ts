@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkInput, checkPositiveInt, prefixWeights, rejectUnknownKeys, setChildWeights } from './checks.js';
+import { checkInput, checkPositiveInt, prefixSpecs, prefixWeights, rejectUnknownKeys, setChildWeights, type WeightSpec } from './checks.js';
 import { twoLinearWithBias } from './fused.js';
 import { BatchNorm, Conv } from './modules.js';
 import type { UniformRandom } from './random.js';
@@ -67,8 +67,17 @@ export class ResNetSubnet implements Subnet {
     };
   }
 
+  weightSpecs(): Record<string, WeightSpec> {
+    return {
+      ...prefixSpecs('conv1.', this.conv1.weightSpecs()),
+      ...prefixSpecs('bn1.', this.bn1.weightSpecs()),
+      ...prefixSpecs('conv2.', this.conv2.weightSpecs()),
+      ...prefixSpecs('shortcut.', this.shortcut.weightSpecs()),
+    };
+  }
+
   setWeights(weights: Record<string, tf.Tensor>): void {
-    rejectUnknownKeys(weights, Object.keys(this.getWeights()));
+    rejectUnknownKeys(weights, Object.keys(this.weightSpecs()));
     setChildWeights('conv1.', weights, this.conv1);
     setChildWeights('bn1.', weights, this.bn1);
     setChildWeights('conv2.', weights, this.conv2);

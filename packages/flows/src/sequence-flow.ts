@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { prefixWeights, setChildWeights, validateWeights } from './checks.js';
+import { prefixSpecs, prefixWeights, setChildWeights, specsOf, validateWeights, type WeightSpec } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 
 /**
@@ -53,8 +53,12 @@ export class SequenceFlow implements FlowLayer {
     >;
   }
 
+  weightSpecs(): Record<string, WeightSpec> {
+    return Object.assign({}, ...this.layers.map((l, i) => prefixSpecs(`${i}.`, specsOf(l)))) as Record<string, WeightSpec>;
+  }
+
   setWeights(weights: Record<string, tf.Tensor>): void {
-    validateWeights(weights, this.getWeights());
+    validateWeights(weights, this.weightSpecs());
     this.layers.forEach((l, i) => setChildWeights(`${i}.`, weights, l));
   }
 

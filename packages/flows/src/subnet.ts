@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { WeightSpec } from './checks.js';
 import type { UniformRandom } from './random.js';
 
 /**
@@ -11,9 +12,15 @@ export interface Subnet {
   readonly outChannels: number;
   apply(x: tf.Tensor, training: boolean): tf.Tensor;
   readonly trainableVariables: tf.Variable[];
-  /** The subnet's own tensors (see FlowLayer.getWeights). */
+  /**
+   * New tensors with PyTorch names and layouts (see FlowLayer.getWeights): the caller disposes
+   * them.
+   */
   getWeights(): Record<string, tf.Tensor>;
+  /** Loads PyTorch-layout values as getWeights returns them; the given tensors are not kept. */
   setWeights(weights: Record<string, tf.Tensor>): void;
+  /** Serialised shapes without copying (optional: else getWeights is called and released). */
+  weightSpecs?(): Record<string, WeightSpec>;
   dispose(): void;
   /** Multiply-adds per input position of one forward pass (for FLOP counts in benchmarks). */
   readonly macsPerPosition: number;
