@@ -12,7 +12,7 @@ import { BACKENDS, maxAbsDiff, useBackend } from '../test/helpers.js';
 import { AffineCoupling } from './affine-coupling.js';
 import { AllInOneBlock } from './all-in-one-block.js';
 import { mlpSubnet } from './mlp-subnet.js';
-import { ResNetSubnet, resnetSubnet } from './resnet-subnet.js';
+import { type ResNetSubnet, resnetSubnet } from './resnet-subnet.js';
 import { seededRandom } from './random.js';
 
 const C = 5; // channels of the block: C1 = 3 passive, C2 = 2 transformed
