@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { folderDataset } from '@aeflow/datasets';
-import { trainRun } from '@aeflow/model';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadRun, trainRun } from '@aeflow/model';
 import { initBackend } from '@aeflow/tensor';
 import { TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';
 import type { ScoreMetrics } from './evaluate.js';
 import { main } from './main.js';
+import { batchTensor, scoreItems } from './score.js';
 
 const readJson = async <T = ScoreMetrics>(path: string): Promise<T> => JSON.parse(await readFile(path, 'utf8')) as T;
 
@@ -74,6 +76,27 @@ describe('aeflow-score', () => {
     const html = await readFile(join(out, 'report.html'), 'utf8');
     expect(html).toContain('<h2>Training curves</h2>');
     expect(html).not.toContain('No training history');
+  });
+
+  it("the report grid's reconstruction is the model's x′ (one pass with the scores), without leaking tensors", async () => {
+    const model = await loadRun(runDir);
+    const test = await folderDataset(data, { split: 'test', normalClasses: ['NORMAL'] });
+    const items = test.items.slice(0, 3);
+    const before = tf.memory().numTensors;
+    const scored = await scoreItems({ model, dataset: test, items, keepMaps: 'all' });
+    expect(tf.memory().numTensors).toBe(before);
+    const images = batchTensor(await Promise.all(items.map((it) => test.load(it, { size: 32, channels: 3 }))), 32);
+    const expected = model.reconstruct(images);
+    const ev = await expected.data();
+    items.forEach((it, k) => {
+      const rec = scored.maps.get(it.id)!.reconstruction!;
+      expect(rec.data.length).toBe(32 * 32 * 3);
+      let diff = 0;
+      rec.data.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - ev[k * 32 * 32 * 3 + i]!))));
+      expect(diff).toBeLessThan(1e-5);
+    });
+    tf.dispose([images, expected]);
+    model.dispose();
   });
 
   it('--beta recombines the stored parts; --json prints JSON lines ending with the result', async () => {

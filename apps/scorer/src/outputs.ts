@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
-import { loadRun, RUN_FILES, type AEFlow } from '@aeflow/model';
+import { combineScores as combineModelScores, loadRun, RUN_FILES, type AEFlow } from '@aeflow/model';
 import { writeFileAtomic } from '@aeflow/tensor';
 import { countLabels, evaluateScores, EvaluationError, InterruptedError, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
 import { imageToPng, mapScale, mapToPng, overlayToPng } from './images.js';
@@ -20,11 +20,11 @@ export const OUTPUT_FILES = {
 } as const;
 
 /**
- * The model's total score from its two parts: β·flow + (1 − β)·recon, as `ScoreTensors.total` of
- * @aeflow/model. Used for `--beta` and the β sweep, from the stored per-image parts.
+ * The model's total score from its two parts (the formula of `ScoreTensors.total`, owned by
+ * @aeflow/model). Used for `--beta` and the β sweep, from the stored per-image parts.
  */
 export function combineScores(flow: number, recon: number, beta: number): number {
-  return beta * flow + (1 - beta) * recon;
+  return combineModelScores(flow, recon, beta);
 }
 
 /** A CSV field per RFC 4180: quoted when it holds a comma, quote, line break or edge space. */

@@ -47,17 +47,9 @@ export function batchTensor(images: readonly DecodedImage[], size: number): tf.T
   return tf.tensor4d(data, [images.length, size, size, 3]);
 }
 
-/**
- * The model's reconstruction x′ of a batch in [0, 1] (null without a decoder), through the model's
- * public steps: encode → flow → decode → back to pixels.
- */
+/** The model's reconstruction x′ of a batch in [0, 1] (`AEFlow.reconstruct`), or null without a decoder. */
 export function reconstruct(model: AEFlow, images: tf.Tensor4D): tf.Tensor4D | null {
-  if (!model.decoder) return null;
-  return tf.tidy(() => {
-    const features = model.encode(images);
-    const { z } = model.flow(features, false);
-    return tf.clipByValue(model.toPixels(model.decode(z)), 0, 1);
-  });
+  return model.decoder ? model.reconstruct(images) : null;
 }
 
 /**
@@ -95,31 +87,27 @@ export async function scoreItems(options: ScoreItemsOptions): Promise<ScoreItems
     });
     if (kept.length > 0) {
       const images = batchTensor(decoded, size);
-      const s = model.scoreTensors(images);
+      const wanted = kept.map((it, k) => [it, k] as const).filter(([it]) => keep(it.id));
+      // x′ comes with the scores (one pass) when this batch has images whose maps are kept
+      const s = model.scoreTensors(images, { reconstruction: wanted.length > 0 });
       try {
         const [f, r, t] = await Promise.all([s.flow.data(), s.recon.data(), s.total.data()]);
         kept.forEach((it, k) => rows.push({ id: it.id, label: it.label, flow: f[k]!, recon: r[k]!, total: t[k]!, predicted: null }));
-        const wanted = kept.map((it, k) => [it, k] as const).filter(([it]) => keep(it.id));
         if (wanted.length > 0) {
-          const rec = reconstruct(model, images);
-          try {
-            const residual = (await s.residual.data()) as Float32Array;
-            const recData = rec ? ((await rec.data()) as Float32Array) : null;
-            const [, h, w] = s.residual.shape;
-            for (const [it, k] of wanted) {
-              maps.set(it.id, {
-                id: it.id,
-                original: { width: size, height: size, channels: 3, data: decoded[k]!.data },
-                reconstruction: recData ? { width: size, height: size, channels: 3, data: recData.slice(k * size * size * 3, (k + 1) * size * size * 3) } : null,
-                residual: { width: w, height: h, data: residual.slice(k * h * w, (k + 1) * h * w) },
-              });
-            }
-          } finally {
-            rec?.dispose();
+          const residual = (await s.residual.data()) as Float32Array;
+          const recData = s.reconstruction ? ((await s.reconstruction.data()) as Float32Array) : null;
+          const [, h, w] = s.residual.shape;
+          for (const [it, k] of wanted) {
+            maps.set(it.id, {
+              id: it.id,
+              original: { width: size, height: size, channels: 3, data: decoded[k]!.data },
+              reconstruction: recData ? { width: size, height: size, channels: 3, data: recData.slice(k * size * size * 3, (k + 1) * size * size * 3) } : null,
+              residual: { width: w, height: h, data: residual.slice(k * h * w, (k + 1) * h * w) },
+            });
           }
         }
       } finally {
-        tf.dispose([images, s.flow, s.recon, s.total, s.residual]);
+        tf.dispose([images, s.flow, s.recon, s.total, s.residual, ...(s.reconstruction ? [s.reconstruction] : [])]);
       }
     }
     options.onProgress?.(Math.min(start + batchSize, items.length), items.length);

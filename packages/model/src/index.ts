@@ -1,5 +1,5 @@
-export { AEFlow, scoresToRecords } from './model.js';
-export type { FlowModel, ImageScore, LossTensors, ScoreTensors } from './model.js';
+export { AEFlow, combineScores, scoresToRecords } from './model.js';
+export type { FlowModel, ImageScore, LossTensors, ScoreOptions, ScoreTensors } from './model.js';
 export { ssimMap, ssimPerImage } from './ssim.js';
 export type { SsimOptions } from './ssim.js';
 export { Adam } from './adam.js';

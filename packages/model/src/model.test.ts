@@ -8,6 +8,7 @@ import { ssim } from '@aeflow/metrics';
 import { readSafetensors, readSafetensorsHeader, SeededRandom, writeSafetensors } from '@aeflow/tensor';
 import {
   AEFlow,
+  combineScores,
   FeatureCache,
   loadBatch,
   loadRun,
@@ -133,6 +134,44 @@ describe('AEFlow', () => {
     }
     images.dispose();
     model.dispose(true);
+  });
+
+  it('total = combineScores(flow, recon, β) (numbers and tensors); x′ is the image the residual compares with', async () => {
+    const model = new AEFlow(tinyConfig({ score: { beta: 0.7 } }), encoder);
+    const images = randomImages(3, 32, 8);
+    const before = tf.memory().numTensors;
+    const s = model.scoreTensors(images, { reconstruction: true });
+    const [flow, recon, total] = await Promise.all([s.flow.data(), s.recon.data(), s.total.data()]);
+    for (let i = 0; i < 3; i++) expect(Math.abs(combineScores(flow[i]!, recon[i]!, 0.7) - total[i]!)).toBeLessThan(1e-6);
+    const t = combineScores(s.flow, s.recon, 0.7);
+    expect(Array.from(await t.data())).toEqual(Array.from(total));
+    expect(combineScores(2, 10, 1)).toBe(2);
+    expect(combineScores(2, 10, 0)).toBe(10);
+    expect(() => combineScores(1, 1, 1.5)).toThrow(/beta must be a number in \[0, 1\], got 1.5/);
+    const x = s.reconstruction!;
+    expect(x.shape).toEqual([3, 32, 32, 3]);
+    const xv = await x.data();
+    expect(xv.every((v) => v >= 0 && v <= 1)).toBe(true);
+    // the residual is |x − x′| averaged over the channels, and reconstruct() gives the same x′
+    const residual = tf.tidy(() => tf.mean(tf.abs(tf.sub(images, x)), 3));
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(residual, s.residual))).dataSync()[0]!)).toBeLessThan(1e-6);
+    const again = model.reconstruct(images);
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(again, x))).dataSync()[0]!)).toBeLessThan(1e-6);
+    tf.dispose([s.flow, s.recon, s.total, s.residual, x, t, residual, again]);
+    expect(tf.memory().numTensors).toBe(before);
+    // without asking, or without a decoder, there is none
+    const plain = model.scoreTensors(images);
+    expect(plain.reconstruction).toBeUndefined();
+    tf.dispose([plain.flow, plain.recon, plain.total, plain.residual]);
+    expect(tf.memory().numTensors).toBe(before);
+    const ff = new AEFlow(tinyConfig({ model: 'fastflow' }), encoder);
+    const f = ff.scoreTensors(images, { reconstruction: true });
+    expect(f.reconstruction).toBeUndefined();
+    tf.dispose([f.flow, f.recon, f.total, f.residual]);
+    expect(() => ff.reconstruct(images)).toThrow(/"fastflow" model has no decoder/);
+    images.dispose();
+    model.dispose(true);
+    ff.dispose(true);
   });
 
   it('save → load gives identical scores (PyTorch-like keys flow.* and decoder.*)', async () => {

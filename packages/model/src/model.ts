@@ -9,7 +9,7 @@ import { ssimMap } from './ssim.js';
 export interface FlowModel {
   forward(x: tf.Tensor, options?: { training?: boolean; checkFinite?: boolean }): { y: tf.Tensor; logDet: tf.Tensor1D };
   readonly trainableVariables: tf.Variable[];
-  /** The flow's own tensors (not copies), PyTorch-like dotted keys. */
+  /** The flow's weights, dotted keys (AEFlow.getWeights hands them to its caller as they are). */
   getWeights(): Record<string, tf.Tensor>;
   setWeights(weights: Record<string, tf.Tensor>): void;
   dispose(): void;
@@ -38,6 +38,30 @@ export interface ScoreTensors {
    * channels (AE-FLOW, AE); the per-pixel flow map −exp(−½·mean_c z′²) upsampled (FastFlow).
    */
   residual: tf.Tensor3D;
+  /**
+   * The reconstruction x′ in [0, 1], [N, H, W, 3] (the image the SSIM and the residual compare
+   * with): only when asked for with `{ reconstruction: true }` and the model has a decoder.
+   */
+  reconstruction?: tf.Tensor4D;
+}
+
+/** Options of {@link AEFlow.scoreTensors}. */
+export interface ScoreOptions {
+  /** Also return the reconstruction x′ (`ScoreTensors.reconstruction`; the caller disposes it). */
+  reconstruction?: boolean;
+}
+
+/**
+ * The total anomaly score from its two parts, S = β·S_flow + (1 − β)·S_recon: the one formula the
+ * model's `total` uses, for numbers (a β sweep over stored parts) and for [N] tensors.
+ */
+export function combineScores(flow: number, recon: number, beta: number): number;
+export function combineScores(flow: tf.Tensor1D, recon: tf.Tensor1D, beta: number): tf.Tensor1D;
+export function combineScores(flow: number | tf.Tensor1D, recon: number | tf.Tensor1D, beta: number): number | tf.Tensor1D {
+  if (!Number.isFinite(beta) || beta < 0 || beta > 1) throw new Error(`combineScores: beta must be a number in [0, 1], got ${beta}`);
+  if (typeof flow === 'number' && typeof recon === 'number') return beta * flow + (1 - beta) * recon;
+  if (typeof flow === 'number' || typeof recon === 'number') throw new Error('combineScores: flow and recon must both be numbers or both tensors');
+  return tf.tidy(() => tf.add<tf.Tensor1D>(tf.mul(flow, beta), tf.mul(recon, 1 - beta)));
 }
 
 /** The scores of one image, as plain numbers. */
@@ -201,7 +225,7 @@ export class AEFlow {
   }
 
   /** Scores of a batch from precomputed features (eval mode). */
-  scoreFromFeatures(features: tf.Tensor4D, images: tf.Tensor4D): ScoreTensors {
+  scoreFromFeatures(features: tf.Tensor4D, images: tf.Tensor4D, options: ScoreOptions = {}): ScoreTensors {
     this.checkAlive();
     const { beta } = this.config.score;
     const [n, h, w] = images.shape;
@@ -218,8 +242,10 @@ export class AEFlow {
       }
       let recon: tf.Tensor1D = tf.zeros([n]);
       let residual: tf.Tensor3D;
+      let reconstruction: tf.Tensor4D | undefined;
       if (this.decoder) {
         const xHat = tf.clipByValue<tf.Tensor4D>(this.toPixels(this.decode(z)), 0, 1);
+        if (options.reconstruction) reconstruction = xHat;
         const x = this.asRgb(images);
         recon = tf.neg(tf.mean(ssimMap(xHat, x, { dataRange: 1 }), [1, 2, 3])) as tf.Tensor1D;
         residual = tf.mean<tf.Tensor3D>(tf.abs(tf.sub(x, xHat)), 3);
@@ -229,16 +255,35 @@ export class AEFlow {
         residual = tf.squeeze(tf.image.resizeBilinear(map, [h, w], false), [3]);
         if (this.flowModel && this.config.score.flow === 'density') flow = tf.mean(map, [1, 2, 3]);
       }
-      const total = tf.add<tf.Tensor1D>(tf.mul(flow, beta), tf.mul(recon, 1 - beta));
-      return { flow, recon, total, residual };
+      const total = combineScores(flow, recon, beta);
+      return { flow, recon, total, residual, ...(reconstruction ? { reconstruction } : {}) };
     });
   }
 
-  /** Scores of a batch of images in [0, 1] (eval mode), as tensors. */
-  scoreTensors(images: tf.Tensor4D): ScoreTensors {
+  /**
+   * Scores of a batch of images in [0, 1] (eval mode), as tensors; with `{ reconstruction: true }`
+   * also x′. The caller disposes them all.
+   */
+  scoreTensors(images: tf.Tensor4D, options: ScoreOptions = {}): ScoreTensors {
     const features = this.encode(images);
     try {
-      return this.scoreFromFeatures(features, images);
+      return this.scoreFromFeatures(features, images, options);
+    } finally {
+      features.dispose();
+    }
+  }
+
+  /**
+   * The reconstruction x′ of images in [0, 1]: encode → flow → decode, mapped back to [0, 1] and
+   * clipped, [N, H, W, 3] — the image the reconstruction score compares with. Models without a
+   * decoder (`fastflow`) have none: an error.
+   */
+  reconstruct(images: tf.Tensor4D): tf.Tensor4D {
+    this.checkAlive();
+    if (!this.decoder) throw new Error(`AEFlow.reconstruct: the "${this.config.model}" model has no decoder, so no reconstruction`);
+    const features = this.encode(images);
+    try {
+      return tf.tidy(() => tf.clipByValue<tf.Tensor4D>(this.toPixels(this.decode(this.flow(features, false).z)), 0, 1));
     } finally {
       features.dispose();
     }
