@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoder } from '@aeflow/backbone';
+import { InvalidImageError, type ImageDataset, type ImageItem } from '@aeflow/datasets';
 import { ssim } from '@aeflow/metrics';
 import { readSafetensors, readSafetensorsHeader, SeededRandom, writeSafetensors } from '@aeflow/tensor';
 import {
@@ -345,6 +346,56 @@ describe('trainRun / scoreRun', () => {
     expect(err).toBeLessThan(2e-3 * Math.max(1, scale));
     tf.dispose([x.features, x.images, y.features, y.images, fresh]);
     model.dispose(true);
+  });
+
+  it('skips a file that fails to decode with dataset.skipInvalid (cache on and off) and lists it in skipped.json', async () => {
+    // a dataset with one broken file among valid ones: load throws InvalidImageError for it
+    const withBroken = (base: ImageDataset, skipInvalid: boolean): ImageDataset => {
+      const broken: ImageItem = { id: `${base.name}/broken.png`, label: 0, source: { kind: 'file', path: `/data/${base.name}/broken.png` } };
+      return {
+        ...base,
+        items: [...base.items.slice(0, 3), broken, ...base.items.slice(3)],
+        load: (item, o) => (item === broken ? Promise.reject(new InvalidImageError(broken.source.kind === 'file' ? broken.source.path : '', 'not a PNG (bad signature)')) : base.load(item, o)),
+        skipped: [],
+        skipInvalid,
+      };
+    };
+    const strict = withBroken(syntheticDataset('skip-strict', 4, 0), false);
+    await expect(loadBatch(strict, strict.items, 32)).rejects.toThrow(/\/data\/skip-strict\/broken\.png: not a PNG/);
+    for (const cache of [true, false]) {
+      const tr = withBroken(syntheticDataset(`skip-train-${cache}`, 8, 0), true);
+      const va = withBroken(syntheticDataset(`skip-val-${cache}`, 3, 3, 32, 2), true);
+      const runDir = join(dir, `run-skip-${cache}`);
+      const result = await trainRun({
+        runDir,
+        config: { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 1, featureCache: cache } },
+        train: { dataset: tr },
+        validation: { dataset: va },
+        encoder,
+        cacheDir: null,
+      });
+      expect(result.stopped).toBe('done');
+      const epoch = result.history.find((r): r is Extract<HistoryRecord, { kind: 'epoch' }> => r.kind === 'epoch')!;
+      // the 8 valid images were trained on; without the cache the order covers all 9 items and a
+      // lone last image of an epoch is dropped (9 = 2·4 + 1), which may be a valid one
+      const trained = Math.round(epoch.imagesPerSecond * epoch.seconds);
+      if (cache) expect(trained).toBe(8);
+      else expect([7, 8]).toContain(trained);
+      expect(epoch.validation?.metric).toBe('auroc');
+      expect(Number.isFinite(epoch.validation!.value)).toBe(true);
+      const skipped = JSON.parse(await readFile(join(runDir, RUN_FILES.skipped), 'utf8')) as { count: number; skipped: { path: string; reason: string }[] };
+      expect(skipped.count).toBe(2);
+      expect(skipped.skipped.map((k) => k.path).sort()).toEqual([`/data/skip-train-${cache}/broken.png`, `/data/skip-val-${cache}/broken.png`]);
+      expect(skipped.skipped[0]!.reason).toBe('not a PNG (bad signature)');
+      if (cache) {
+        const data = JSON.parse(await readFile(join(runDir, 'data.json'), 'utf8')) as { train: { images: number }; validation: { images: number } };
+        expect(data.train.images).toBe(8);
+        expect(data.validation.images).toBe(6);
+      }
+      const scored = await scoreRun({ runDir, data: { dataset: va }, encoder, write: false });
+      expect(scored.rows.map((r) => r.id)).not.toContain(`skip-val-${cache}/broken.png`);
+      expect(scored.rows).toHaveLength(6);
+    }
   });
 
   it('trains and scores the two baselines with one flag (ae, fastflow)', async () => {

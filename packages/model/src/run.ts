@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createEncoder, type Encoder } from '@aeflow/backbone';
-import type { ImageDataset, ImageItem } from '@aeflow/datasets';
+import { writeSkipReport, type ImageDataset, type ImageItem } from '@aeflow/datasets';
 import { auroc, averagePrecision, bestF1, type ThresholdMetrics } from '@aeflow/metrics';
 import { readSafetensors, readSafetensorsHeader, SeededRandom, writableCacheDir, writeFileAtomic, writeSafetensors } from '@aeflow/tensor';
 import { Adam } from './adam.js';
 import { parseRunConfig, resolveConfig, type RunConfig } from './config.js';
-import { FeatureCache, loadBatch } from './feature-cache.js';
+import { FeatureCache, loadBatchItems } from './feature-cache.js';
 import { AEFlow } from './model.js';
 
 /** Files of a run folder (DESIGN.md). */
@@ -20,6 +20,8 @@ export const RUN_FILES = {
   history: 'history.jsonl',
   scores: 'scores.csv',
   metrics: 'metrics.json',
+  /** Files left out (`{ count, skipped: [{ path, reason }] }`): those the datasets skipped, when any. */
+  skipped: 'skipped.json',
 } as const;
 
 /** A dataset and the items of it to use (default: all of its items). */
@@ -243,38 +245,48 @@ export async function loadRun(runDir: string, options: { encoder?: Encoder; whic
 interface Batch {
   features: tf.Tensor4D;
   images: tf.Tensor4D;
+  /** The items in the batch: fewer than asked for when files were skipped (`dataset.skipInvalid`), maybe none. */
+  items: ImageItem[];
 }
 
-/** Yields batches of features + images: from the cache, or by loading and encoding (prefetching the next load). */
+/**
+ * Yields batches of features + images: from the cache, or by loading and encoding (prefetching the
+ * next load). Without a cache, files that fail to decode are skipped when `dataset.skipInvalid`.
+ */
 async function* featureBatches(model: AEFlow, split: Required<DataSplit>, cache: FeatureCache | null, order: readonly number[], batchSize: number): AsyncGenerator<Batch> {
   const chunks: ImageItem[][] = [];
   for (let i = 0; i < order.length; i += batchSize) chunks.push(order.slice(i, i + batchSize).map((k) => split.items[k]!));
   if (cache) {
-    for (const chunk of chunks) yield cache.batch(chunk.map((it) => it.id));
+    for (const chunk of chunks) yield { ...cache.batch(chunk.map((it) => it.id)), items: chunk };
     return;
   }
-  let next = chunks.length > 0 ? loadBatch(split.dataset, chunks[0]!, model.config.size) : undefined;
+  const load = (chunk: ImageItem[]) => loadBatchItems(split.dataset, chunk, model.config.size);
+  let next = chunks.length > 0 ? load(chunks[0]!) : undefined;
   try {
     for (let c = 0; c < chunks.length; c++) {
-      const images = await next!;
-      next = c + 1 < chunks.length ? loadBatch(split.dataset, chunks[c + 1]!, model.config.size) : undefined;
-      const features = model.encode(images);
-      yield { features, images };
+      const { images, items } = await next!;
+      next = c + 1 < chunks.length ? load(chunks[c + 1]!) : undefined;
+      const features = items.length > 0 ? model.encode(images) : tf.zeros<tf.Rank.R4>([0, model.featureSize, model.featureSize, model.featureChannels]);
+      yield { features, images, items };
     }
   } finally {
     // stopped early (abort): the prefetched batch is nobody's
-    if (next) void next.then((t) => t.dispose(), () => undefined);
+    if (next) void next.then((t) => t.images.dispose(), () => undefined);
   }
 }
 
-/** Scores of a split (eval mode): total/flow/recon per item. */
+/**
+ * Scores of a split (eval mode): total/flow/recon per item of `items` — the split's items, less any
+ * skipped because they failed to decode (`dataset.skipInvalid`) — and the mean losses.
+ */
 export async function evaluateSplit(
   model: AEFlow,
   split: Required<DataSplit>,
   cache: FeatureCache | null,
   batchSize: number,
-): Promise<{ flow: Float32Array; recon: Float32Array; total: Float32Array; loss: number; flowNll: number; reconLoss: number }> {
+): Promise<{ items: ImageItem[]; flow: Float32Array; recon: Float32Array; total: Float32Array; loss: number; flowNll: number; reconLoss: number }> {
   const n = split.items.length;
+  const items: ImageItem[] = [];
   const flow = new Float32Array(n);
   const recon = new Float32Array(n);
   const total = new Float32Array(n);
@@ -283,6 +295,11 @@ export async function evaluateSplit(
   let reconSum = 0;
   let offset = 0;
   for await (const b of featureBatches(model, split, cache, split.items.map((_, i) => i), batchSize)) {
+    if (b.items.length === 0) {
+      tf.dispose([b.features, b.images]);
+      continue;
+    }
+    items.push(...b.items);
     const out = tf.tidy(() => {
       const s = model.scoreFromFeatures(b.features, b.images);
       const l = model.lossFromFeatures(b.features, b.images, false);
@@ -300,8 +317,9 @@ export async function evaluateSplit(
     tf.dispose([...out, b.features, b.images]);
     await yieldToEventLoop();
   }
-  const d = Math.max(1, n);
-  return { flow, recon, total, loss: lossSum / d, flowNll: nllSum / d, reconLoss: reconSum / d };
+  const d = Math.max(1, offset);
+  const used = <T extends Float32Array>(a: T) => (offset === n ? a : a.slice(0, offset));
+  return { items, flow: used(flow), recon: used(recon), total: used(total), loss: lossSum / d, flowNll: nllSum / d, reconLoss: reconSum / d };
 }
 
 function withItems(split: DataSplit, train: boolean): Required<DataSplit> {
@@ -332,8 +350,8 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
   } else {
     config = resolveConfig(options.config ?? {});
   }
-  const train = withItems(options.train, true);
-  const validation = options.validation ? withItems(options.validation, false) : undefined;
+  let train = withItems(options.train, true);
+  let validation = options.validation ? withItems(options.validation, false) : undefined;
   const encoder = options.encoder ?? (await encoderFromConfig(config));
   const model = new AEFlow(config, encoder);
   const trainer = new Trainer(model, { lr: config.train.lr, weightDecay: config.train.weightDecay });
@@ -364,6 +382,17 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
     }
     model.setWeights(weights);
     optimizer.setState(opt, optimizerStep);
+  };
+  /**
+   * skipped.json, when a dataset skips invalid files (`skipInvalid`) and any were left out: every
+   * file the datasets left out (while listing, or decoding) with the reason.
+   */
+  const writeSkipped = async (): Promise<void> => {
+    const sets = [train.dataset, ...(validation && validation.dataset !== train.dataset ? [validation.dataset] : [])];
+    if (!sets.some((d) => d.skipInvalid)) return;
+    const all = sets.flatMap((d) => d.skipped);
+    const unique = all.filter((s, i) => all.findIndex((o) => o.path === s.path) === i);
+    if (unique.length > 0) await writeSkipReport(join(runDir, RUN_FILES.skipped), unique);
   };
   /** Weights + optimizer moments + loop state in one atomic file: they never get out of step. */
   const writeCheckpoint = async (loop: LoopState): Promise<void> => {
@@ -412,21 +441,6 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
           2,
         ) + '\n',
       );
-      await writeFileAtomic(
-        join(runDir, 'data.json'),
-        JSON.stringify(
-          {
-            encoder: encoder.id,
-            encoderWeightsHash: encoder.weightsHash,
-            train: { dataset: train.dataset.name, images: train.items.length },
-            validation: validation
-              ? { dataset: validation.dataset.name, images: validation.items.length, anomalies: validation.items.filter((i) => i.label === 1).length }
-              : null,
-          },
-          null,
-          2,
-        ) + '\n',
-      );
     }
 
     const record = (r: HistoryRecord): void => {
@@ -449,10 +463,33 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       }
       // Stopped while computing features: what was computed is in the cache's shards already.
       if (options.signal?.aborted) {
+        await writeSkipped();
         return { runDir, config, history, epoch: state.epoch, best: state.best, stopped: 'aborted', step: state.step, partialEpoch: null, seconds: (performance.now() - t0) / 1000 };
       }
       const computed = trainCache.computed + (valCache && valCache !== trainCache ? valCache.computed : 0);
       if (!resuming || computed > 0) record({ kind: 'cache', computed, cached: trainCache.cachedCount, seconds: (performance.now() - tc) / 1000 });
+      // Files that failed to decode (skipped with dataset.skipInvalid) are not cached: use the rest.
+      const tc2 = trainCache;
+      train = withItems({ dataset: train.dataset, items: train.items.filter((it) => tc2.has(it.id)) }, true);
+      const vc = valCache;
+      if (validation && vc) validation = withItems({ dataset: validation.dataset, items: validation.items.filter((it) => vc.has(it.id)) }, false);
+    }
+    if (!resuming) {
+      await writeFileAtomic(
+        join(runDir, 'data.json'),
+        JSON.stringify(
+          {
+            encoder: encoder.id,
+            encoderWeightsHash: encoder.weightsHash,
+            train: { dataset: train.dataset.name, images: train.items.length },
+            validation: validation
+              ? { dataset: validation.dataset.name, images: validation.items.length, anomalies: validation.items.filter((i) => i.label === 1).length }
+              : null,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
     }
 
     const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
@@ -487,6 +524,11 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
           break;
         }
         b += 1;
+        if (batch.items.length === 0) {
+          // every file of this batch failed to decode and was skipped (dataset.skipInvalid)
+          tf.dispose([batch.features, batch.images]);
+          continue;
+        }
         const stepNumber = state.step + 1;
         const r = await trainer.step(batch.features, batch.images, { poison: inject.has(stepNumber) });
         const n = batch.images.shape[0];
@@ -559,7 +601,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       let improved = false;
       if (validation && (epoch % config.train.validateEvery === 0 || epoch === epochs)) {
         const ev = await evaluateSplit(model, validation, valCache, config.train.batchSize);
-        const labels = validation.items.map((i) => (i.label === 1 ? 1 : 0));
+        const labels = ev.items.map((i) => (i.label === 1 ? 1 : 0));
         // Without anomalies: the flow's NLL per dimension (the reconstruction loss for the AE baseline).
         const v = hasAnomalies
           ? { metric: 'auroc' as const, value: auroc(labels, ev.total) }
@@ -590,6 +632,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
         break;
       }
     }
+    await writeSkipped();
     return { runDir, config, history, epoch: state.epoch, best: state.best, stopped, step: state.step, partialEpoch, seconds: (performance.now() - t0) / 1000 };
   } finally {
     if (snapshot) tf.dispose(Object.values(snapshot));
@@ -634,8 +677,11 @@ export async function scoreRun(options: ScoreRunOptions): Promise<ScoreRunResult
     const batchSize = options.batchSize ?? model.config.train.batchSize;
     const rows: ScoreRow[] = [];
     for (let i = 0; i < split.items.length; i += batchSize) {
-      const chunk = split.items.slice(i, i + batchSize);
-      const images = await loadBatch(split.dataset, chunk, model.config.size);
+      const { images, items: chunk } = await loadBatchItems(split.dataset, split.items.slice(i, i + batchSize), model.config.size);
+      if (chunk.length === 0) {
+        images.dispose();
+        continue;
+      }
       const s = model.scoreTensors(images);
       const [f, r, t] = await Promise.all([s.flow.data(), s.recon.data(), s.total.data()]);
       tf.dispose([images, s.flow, s.recon, s.total, s.residual]);
