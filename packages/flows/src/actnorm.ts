@@ -151,7 +151,7 @@ export class ActNorm implements FlowLayer {
   /** New tensors [1, C, 1, 1] (FrEIA's layout; the caller disposes them). */
   getWeights(): Record<string, tf.Tensor> {
     const shape = [1, this.channels, 1, 1];
-    return { global_scale: tf.reshape(tf.clone(this.scaleParam), shape), global_offset: tf.reshape(tf.clone(this.offset), shape) };
+    return tf.tidy(() => ({ global_scale: tf.reshape(tf.clone(this.scaleParam), shape), global_offset: tf.reshape(tf.clone(this.offset), shape) }));
   }
 
   weightSpecs(): Record<string, WeightSpec> {

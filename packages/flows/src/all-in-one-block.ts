@@ -3,6 +3,7 @@ import { ActNorm } from './actnorm.js';
 import { AffineCoupling, type ClampMode } from './affine-coupling.js';
 import { prefixSpecs, prefixWeights, setChildWeights, specsOf, validateWeights, type WeightSpec } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+import { legacyToPyTorchLayout } from './legacy-weights.js';
 import { InvertibleConv1x1 } from './invertible-conv1x1.js';
 import { Permute } from './permute.js';
 import { seededRandom, type UniformRandom } from './random.js';
@@ -101,8 +102,14 @@ export class AllInOneBlock implements FlowLayer {
   }
 
   setWeights(weights: Record<string, tf.Tensor>): void {
-    validateWeights(weights, this.weightSpecs());
-    for (const [p, l] of this.parts) setChildWeights(p, weights, l);
+    // Records saved in the old TensorFlow.js layout (recognised by their actnorm keys) still load.
+    const converted = legacyToPyTorchLayout(weights);
+    try {
+      validateWeights(converted.weights, this.weightSpecs());
+      for (const [p, l] of this.parts) setChildWeights(p, converted.weights, l);
+    } finally {
+      tf.dispose(converted.created);
+    }
   }
 
   dispose(): void {

@@ -298,12 +298,18 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       x.dispose();
     });
 
-    it('building and disposing a layer leaves tf.memory().numTensors exactly where it was', () => {
+    it('building and disposing a layer (and the tensors getWeights returns) leaves tf.memory().numTensors exactly where it was', () => {
       // Every variable's initial value must be released at construction (tf.variable keeps the
       // initial tensor's handle alive otherwise): without that, this count grows by one per variable.
       const before = tf.memory().numTensors;
       const built = c.build(21);
-      expect(tf.memory().numTensors - before).toBeGreaterThan(0);
+      const owned = tf.memory().numTensors - before;
+      expect(owned).toBeGreaterThan(0);
+      // getWeights returns new tensors and nothing else: disposing them restores the count.
+      const weights = built.getWeights();
+      expect(tf.memory().numTensors - before).toBe(owned + Object.keys(weights).length);
+      tf.dispose(Object.values(weights));
+      expect(tf.memory().numTensors - before).toBe(owned);
       built.dispose();
       expect(tf.memory().numTensors).toBe(before);
     });

@@ -24,4 +24,5 @@ export { seededRandom } from './random.js';
 export type { UniformRandom } from './random.js';
 export { FlowWeightError } from './checks.js';
 export type { WeightSpec } from './checks.js';
+export { isLegacyFlowRecord, legacyToPyTorchLayout } from './legacy-weights.js';
 export { luDecompose, logAbsDet, invertUnitLower, invertUpper } from './linalg.js';

@@ -8,10 +8,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, maxAbsDiff, useBackend } from '../test/helpers.js';
+import { BACKENDS, maxAbsDiff, perturb, randomInput, useBackend } from '../test/helpers.js';
 import { AffineCoupling } from './affine-coupling.js';
 import { AllInOneBlock } from './all-in-one-block.js';
-import { mlpSubnet } from './mlp-subnet.js';
+import { createAllInOneFlow } from './create-all-in-one-flow.js';
+import { isLegacyFlowRecord } from './legacy-weights.js';
+import type { Permute } from './permute.js';
+import type { SequenceFlow } from './sequence-flow.js';
+import { MlpSubnet, mlpSubnet } from './mlp-subnet.js';
 import { type ResNetSubnet, resnetSubnet } from './resnet-subnet.js';
 import { seededRandom } from './random.js';
 
@@ -256,5 +260,74 @@ describe.each(BACKENDS)('PyTorch-layout state dicts on %s', (backend) => {
     expect(Array.from(got.dataSync())).toEqual(expected.map((v) => expect.closeTo(v, 6) as number));
     tf.dispose([...Object.values(weights), x, got]);
     coupling.dispose();
+  });
+});
+
+/** The record the flows wrote before the PyTorch layouts: the variables themselves, TF.js layout. */
+function legacyRecord(flow: SequenceFlow): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  flow.layers.forEach((layer, i) => {
+    const block = layer as AllInOneBlock;
+    const subnet = block.coupling.subnet;
+    const p = `${i}.coupling.subnet.`;
+    if (subnet instanceof MlpSubnet) {
+      subnet.layers.forEach((l, k) => {
+        out[`${p}fc${k + 1}.weight`] = l.weight;
+        out[`${p}fc${k + 1}.bias`] = l.bias!;
+      });
+    } else {
+      const s = subnet as ResNetSubnet;
+      out[`${p}conv1.weight`] = s.conv1.weight;
+      out[`${p}bn1.weight`] = s.bn1.weight;
+      out[`${p}bn1.bias`] = s.bn1.bias;
+      out[`${p}bn1.running_mean`] = s.bn1.runningMean;
+      out[`${p}bn1.running_var`] = s.bn1.runningVar;
+      for (const [name, conv] of [['conv2', s.conv2], ['shortcut', s.shortcut]] as const) {
+        out[`${p}${name}.weight`] = conv.weight;
+        out[`${p}${name}.bias`] = conv.bias!;
+      }
+    }
+    out[`${i}.actnorm.${block.actnorm.scaleActivation === 'softplus' ? 'gamma' : 'log_scale'}`] = block.actnorm.scaleParam;
+    out[`${i}.actnorm.offset`] = block.actnorm.offset;
+    out[`${i}.permute.permutation`] = (block.mixing as Permute).getWeights().permutation!;
+  });
+  return out;
+}
+
+describe('records in the old TF.js layout', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  it.each([
+    ['resnet', [2, 3, 3, 6]],
+    ['mlp', [4, 6]],
+  ] as const)('a %s flow saved before the PyTorch layouts (actnorm.gamma, [kh, kw, in, out]) loads and gives identical outputs', (subnet, shape) => {
+    const a = createAllInOneFlow({ channels: 6, blocks: 2, subnet, hiddenChannels: 5, permutation: 'random', seed: 1 });
+    perturb(a.trainableVariables, 9, 0.3);
+    const x = randomInput([...shape], 3);
+    if (subnet === 'resnet') tf.dispose(a.forward(x, { training: true })); // non-trivial running statistics
+    const legacy = legacyRecord(a);
+    expect(isLegacyFlowRecord(legacy)).toBe(true);
+    const current = a.getWeights();
+    expect(isLegacyFlowRecord(current)).toBe(false);
+    const ya = a.forward(x);
+    const before = tf.memory().numTensors;
+    const b = createAllInOneFlow({ channels: 6, blocks: 2, subnet, hiddenChannels: 5, permutation: 'random', seed: 2 });
+    b.setWeights(legacy);
+    const bWeights = b.getWeights();
+    for (const [k, v] of Object.entries(current)) {
+      if (k.endsWith('num_batches_tracked')) continue; // the old format had no counter: loads as 0
+      expect(Array.from(bWeights[k]!.dataSync()), k).toEqual(Array.from(v.dataSync()));
+    }
+    const yb = b.forward(x);
+    expect(maxAbsDiff(ya.y, yb.y)).toBe(0);
+    tf.dispose([...Object.values(bWeights), yb.y, yb.logDet]);
+    b.dispose();
+    // The conversion released its temporaries: building, loading and disposing b added nothing.
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...Object.values(current), x, ya.y, ya.logDet]);
+    Object.entries(legacy).filter(([k]) => k.endsWith('permutation')).forEach(([, t]) => t.dispose());
+    a.dispose();
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { prefixSpecs, prefixWeights, setChildWeights, specsOf, validateWeights, type WeightSpec } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+import { legacyToPyTorchLayout } from './legacy-weights.js';
 
 /**
  * Layers applied in order; forward sums their log-dets, inverse runs them backwards. Keys are
@@ -58,8 +59,14 @@ export class SequenceFlow implements FlowLayer {
   }
 
   setWeights(weights: Record<string, tf.Tensor>): void {
-    validateWeights(weights, this.weightSpecs());
-    this.layers.forEach((l, i) => setChildWeights(`${i}.`, weights, l));
+    // Records saved in the old TensorFlow.js layout (recognised by their actnorm keys) still load.
+    const converted = legacyToPyTorchLayout(weights);
+    try {
+      validateWeights(converted.weights, this.weightSpecs());
+      this.layers.forEach((l, i) => setChildWeights(`${i}.`, converted.weights, l));
+    } finally {
+      tf.dispose(converted.created);
+    }
   }
 
   dispose(): void {
