@@ -189,7 +189,8 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (options.signal?.aborted) throw new InterruptedError(`scoring ${options.dataset.name}`);
-    const skipped = [...options.dataset.skipped, ...scored.skipped];
+    // once per path: a dataset used for training may already list what scoring skipped again
+    const skipped = [...options.dataset.skipped, ...scored.skipped].filter((s, i, all) => all.findIndex((o) => o.path === s.path) === i);
     if (scored.rows.length === 0) throw new EvaluationError(`${options.dataset.name}: none of the ${items.length} images could be scored (see ${OUTPUT_FILES.skipped})`);
 
     const runBeta = model.config.score.beta;

@@ -133,13 +133,21 @@ describe('aeflow-train', () => {
     expect(stopped.code).toBe(1);
     expect(stopped.err).toMatch(/broken file\.png: /);
     expect(stopped.err).not.toMatch(/\n\s+at /);
-    const out = join(root, 'bad-run-skip');
-    const r = await run(['--data', bad, '--config', tiny, '--set', 'train.epochs=1', '--out', out, '--no-cache', '--skip-invalid']);
-    expect(r.code).toBe(0);
-    expect(r.err).toMatch(/skipped .*broken file\.png: /);
-    const skipped = await readJson<{ count: number; skipped: { path: string; reason: string }[] }>(join(out, 'skipped.json'));
-    expect(skipped.count).toBe(1);
-    expect(skipped.skipped[0]!.path).toMatch(/broken file\.png$/);
+    // one more in the test split (validation + final scoring); no pre-scan: the model skips them as it loads
+    await writeFile(join(bad, 'test', 'PNEUMONIA', 'cut.png'), Buffer.from('\x89PNG\r\n\x1a\n\0\0\0\rIHDR', 'latin1'));
+    for (const featureCache of [true, false]) {
+      const out = join(root, `bad-run-skip-${featureCache}`);
+      const r = await run(['--data', bad, '--config', tiny, '--set', 'train.epochs=1', '--set', `train.featureCache=${featureCache}`, '--out', out, '--no-cache', '--skip-invalid']);
+      expect(r.code).toBe(0);
+      expect(r.err).toMatch(/skipped .*broken file\.png: /);
+      expect(r.err).toMatch(/skipped .*cut\.png: /);
+      expect(r.err.match(/skipped .*cut\.png: /g)).toHaveLength(1);
+      const skipped = await readJson<{ count: number; skipped: { path: string; reason: string }[] }>(join(out, 'skipped.json'));
+      expect(skipped.count).toBe(2);
+      expect(skipped.skipped.map((k) => k.path.split('/').pop()).sort()).toEqual(['broken file.png', 'cut.png']);
+      const scores = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n');
+      expect(scores).toHaveLength(1 + 4); // the 4 valid test images
+    }
   });
 
   it('bench prints one JSON line last with the benchmark keys', async () => {

@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { InvalidImageError, type ImageItem, type SkippedFile } from '@aeflow/datasets';
+import type { SkippedFile } from '@aeflow/datasets';
 import { ENCODER_ARCHS, PRESET_NAMES, RUN_FILES, runBenchmark, trainRun, type HistoryRecord, type RunConfig, type TrainEvent } from '@aeflow/model';
 import { DATASET_KINDS, InterruptedError, OUTPUT_FILES, formatDuration, processConsole, scoreToFolder, userMessage, type Console, type OutputMode } from '@aeflow/scorer';
 import { BACKEND_NAMES, initBackend, writeFileAtomic, type BackendName } from '@aeflow/tensor';
@@ -59,30 +59,6 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Decodes every item once (a few at a time) and returns the usable ones and the skipped ones. */
-async function checkFiles(part: Part, size: number, onProgress: (done: number) => void): Promise<{ items: ImageItem[]; skipped: SkippedFile[] }> {
-  const ok = new Array<boolean>(part.items.length).fill(false);
-  const skipped: SkippedFile[] = [];
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    while (next < part.items.length) {
-      const k = next++;
-      const item = part.items[k]!;
-      try {
-        await part.dataset.load(item, { size, channels: 3 });
-        ok[k] = true;
-      } catch (err) {
-        const path = item.source.kind === 'array' ? item.id : item.source.path;
-        skipped.push({ path, reason: err instanceof InvalidImageError ? err.reason : userMessage(err).split('\n')[0]! });
-      }
-      onProgress(++done);
-    }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
-  return { items: part.items.filter((_, k) => ok[k]), skipped };
 }
 
 /**
@@ -143,7 +119,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .addOption(new Option('--backend <name>', 'tensor backend (default: the first that loads)').choices([...BACKEND_NAMES]))
     .option('--seed <n>', 'seed of the initialisation, shuffling and held-out split (train.seed)', parseInteger('--seed', -2147483648, 2147483647))
     .option('--holdout <n>', 'normal (and as many anomalous) images held out when the data has no val/test split', parseInteger('--holdout', 1), 200)
-    .option('--skip-invalid', 'check every file first; skip unreadable ones (listed in <out>/skipped.json and on the console)')
+    .option('--skip-invalid', 'skip files that fail to decode (listed in <out>/skipped.json and on the console) instead of stopping')
     .option('--cache-dir <dir>', 'feature cache folder (default: the writable aeflow cache)')
     .option('--no-cache', 'keep the feature cache in memory only')
     .option('--quiet', 'print only errors and the final summary line')
@@ -210,19 +186,21 @@ export async function main(argv: readonly string[], io: Console = processConsole
       barOn = false;
     };
 
-    if (opts.skipInvalid) {
-      const parts = [data.train, data.validation, data.final].filter((p, i, all): p is Part => p !== null && all.indexOf(p) === i);
-      for (const p of parts) {
-        barStart(`checking ${p.name}`, p.items.length);
-        const checked = await checkFiles(p, config.size, (d) => barOn && bar.update(d));
-        barStop();
-        p.items = checked.items;
-        skipped.push(...checked.skipped);
-      }
+    // --skip-invalid: the datasets skip files that fail to decode as they are loaded (the model's
+    // feature cache decodes each once; scoring skips them too) and list them in dataset.skipped.
+    const printed = new Set<string>();
+    const reportSkipped = async (more: readonly SkippedFile[] = []) => {
+      if (!opts.skipInvalid) return;
+      const parts = [data.train, data.validation, data.final].filter((p): p is Part => p !== null);
+      for (const s of [...parts.flatMap((p) => p.dataset.skipped), ...more]) if (!skipped.some((k) => k.path === s.path)) skipped.push(s);
       await writeFileAtomic(join(out, OUTPUT_FILES.skipped), JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n');
-      for (const s of skipped) if (mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
-      emit({ event: 'skipped', count: skipped.length, skipped });
-    }
+      const fresh = skipped.filter((s) => !printed.has(s.path));
+      for (const s of fresh) {
+        printed.add(s.path);
+        if (mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
+      }
+      if (fresh.length > 0) emit({ event: 'skipped', count: skipped.length, skipped: fresh });
+    };
 
     const describe = `${data.how}; train ${data.train.items.length} images${data.validation ? `, validation ${data.validation.items.length}` : ''}${data.final && data.final !== data.validation ? `, final test ${data.final.items.length}` : ''}`;
     say(`aeflow-train: ${describe}`);
@@ -336,6 +314,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     } finally {
       barStop();
     }
+    await reportSkipped();
     if (result.stopped === 'aborted') {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -354,7 +333,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     // Score what was held out: the threshold is chosen on validation (best F1) and applied to the final part.
     let metrics = null;
     if (data.final) {
-      const scoreOpts = { runDir: out, signal: controller.signal, onProgress: (_phase: string, d: number, t: number) => barOn && bar.update(d, { info: `of ${t}` }) };
+      const scoreOpts = { runDir: out, signal: controller.signal, skipInvalid: opts.skipInvalid ?? false, onProgress: (_phase: string, d: number, t: number) => barOn && bar.update(d, { info: `of ${t}` }) };
       const finalIsValidation = data.final === data.validation;
       const hasBoth = (p: Part) => p.items.some((i) => i.label === 0) && p.items.some((i) => i.label === 1);
       let threshold: 'best-f1' | 'from-val' | number = 'best-f1';
@@ -383,7 +362,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
       });
       barStop();
       metrics = scored.metrics;
-      for (const s of scored.skipped) if (!skipped.some((k) => k.path === s.path) && mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
+      await reportSkipped(scored.skipped);
     }
 
     const summary = {

@@ -18,7 +18,7 @@ export {
   runConfigSchema,
 } from './config.js';
 export type { ModelKind, PresetName, RunConfig, RunConfigOverrides } from './config.js';
-export { FeatureCache, loadBatch } from './feature-cache.js';
+export { FeatureCache, loadBatch, loadBatchItems } from './feature-cache.js';
 export { RUN_FILES, Trainer, encoderFromConfig, evaluateSplit, loadRun, scoreRun, trainRun } from './run.js';
 export type {
   DataSplit,
