@@ -193,7 +193,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     const skipped = [...options.dataset.skipped, ...scored.skipped].filter((s, i, all) => all.findIndex((o) => o.path === s.path) === i);
     if (scored.rows.length === 0) throw new EvaluationError(`${options.dataset.name}: none of the ${items.length} images could be scored (see ${OUTPUT_FILES.skipped})`);
 
-    const runBeta = model.config.score.beta;
+    const runBeta = model.beta;
     const beta = options.beta ?? runBeta;
     let rows = scored.rows;
     if (options.beta !== undefined && options.beta !== runBeta) rows = rows.map((r) => ({ ...r, total: combineScores(r.flow, r.recon, beta) }));

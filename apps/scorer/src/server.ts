@@ -103,7 +103,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
   const model = options.model ?? (await loadRun(options.runDir));
   const ownsModel = !options.model;
   const size = model.config.size;
-  const beta = model.config.score.beta;
+  const beta = model.beta;
   const maxBytes = options.maxBytes ?? 20 * 1024 * 1024;
   const maxPixels = options.maxPixels ?? 50_000_000;
   const maxConcurrent = options.maxConcurrent ?? 4;

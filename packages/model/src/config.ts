@@ -64,8 +64,12 @@ const lossSchema = z
 
 const scoreSchema = z
   .object({
-    /** S = β·S_flow + (1 − β)·(−SSIM). */
-    beta: z.number().min(0).max(1),
+    /**
+     * S = β·S_flow + (1 − β)·(−SSIM); 'auto': chosen on the validation images (the β of
+     * {0, 0.05, …, 1} with the highest AUROC, needs anomalies there) at each validation, and kept
+     * with the model.
+     */
+    beta: z.union([z.number().min(0).max(1), z.literal('auto')], { error: 'must be a number in [0, 1] or "auto"' }),
     /** 'density': −exp(mean over dims of log N(z'; 0, I)) (default); 'nll': NLL per dimension with the Jacobian. */
     flow: z.enum(['density', 'nll']),
   })

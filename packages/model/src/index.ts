@@ -32,4 +32,6 @@ export type {
   TrainRunOptions,
 } from './run.js';
 export { measureMatMulGflops, runBenchmark } from './benchmark.js';
+export { BETA_GRID, PAPER_BETA, chooseBeta } from './beta.js';
+export type { BetaChoice } from './beta.js';
 export type { BenchmarkOptions, BenchmarkResult } from './benchmark.js';

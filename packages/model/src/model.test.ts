@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoder } from '@aeflow/backbone';
 import { InvalidImageError, type ImageDataset, type ImageItem } from '@aeflow/datasets';
-import { ssim } from '@aeflow/metrics';
+import { auroc, ssim } from '@aeflow/metrics';
 import { readSafetensors, readSafetensorsHeader, SeededRandom, writeSafetensors } from '@aeflow/tensor';
 import {
   AEFlow,
+  chooseBeta,
   combineScores,
   FeatureCache,
   loadBatch,
@@ -198,6 +199,54 @@ describe('AEFlow', () => {
     trainer.dispose();
     model.dispose(true);
     other.dispose(true);
+  });
+});
+
+describe('β: auto', () => {
+  it('chooses the informative part on a synthetic case: flow informative and recon noise → β = 1, and the reverse → β = 0', () => {
+    const rng = new SeededRandom(4);
+    const n = 60;
+    const labels = Array.from({ length: n }, (_, i) => (i < n / 2 ? 0 : 1));
+    const signal = labels.map((y) => y * 1.5 + rng.normal());
+    const noise = labels.map(() => 10 * rng.normal()); // larger scale than the signal: any mix with it hurts
+    const a = chooseBeta(labels, signal, noise);
+    expect(a.beta).toBe(1);
+    expect(a.auroc).toBeCloseTo(auroc(labels, signal), 12);
+    expect(a.sweep).toHaveLength(21);
+    expect(a.sweep.every((s) => s.auroc <= a.auroc)).toBe(true);
+    const b = chooseBeta(labels, noise, signal);
+    expect(b.beta).toBe(0);
+    // ties (both parts the same) go to the paper's 0.9
+    expect(chooseBeta(labels, signal, signal).beta).toBe(0.9);
+    expect(() => chooseBeta([0, 0, 0], [1, 2, 3], [1, 2, 3])).toThrow(/needs normal and anomalous images \(got 3 normal, 0 anomalous\)/);
+  });
+
+  it('score.beta "auto" is validated, chosen on validation during training, saved with the model and used by scoreRun', async () => {
+    expect(resolveConfig({ score: { beta: 'auto' } }).score.beta).toBe('auto');
+    expect(() => resolveConfig({ score: { beta: 'best' } })).toThrow(/score\.beta: must be a number in \[0, 1\] or "auto" \(got "best"\)/);
+    expect(() => resolveConfig({ score: { beta: 1.5 } })).toThrow(/score\.beta/);
+    const tr = syntheticDataset('auto-train', 8, 0);
+    const va = syntheticDataset('auto-val', 4, 4, 32, 2);
+    const config = { ...tinyOverrides(), score: { beta: 'auto' }, train: { ...tinyOverrides().train, epochs: 2, featureCache: false } };
+    await expect(trainRun({ runDir: join(dir, 'run-auto-noval'), config, train: { dataset: tr }, encoder, cacheDir: null })).rejects.toThrow(/score\.beta "auto" chooses β on the validation images.*no validation split given/);
+    const runDir = join(dir, 'run-auto');
+    const result = await trainRun({ runDir, config, train: { dataset: tr }, validation: { dataset: va }, encoder, cacheDir: null });
+    const epochs = result.history.filter((r): r is Extract<HistoryRecord, { kind: 'epoch' }> => r.kind === 'epoch');
+    for (const e of epochs) {
+      expect(e.validation!.beta! * 20).toBeCloseTo(Math.round(e.validation!.beta! * 20), 9); // on the grid
+    }
+    const chosen = result.best!.beta!;
+    expect(epochs.find((e) => e.best && e.epoch === result.best!.epoch)!.validation!.beta).toBe(chosen);
+    const model = await loadRun(runDir, { encoder });
+    expect(model.beta).toBe(chosen);
+    const images = await loadBatch(va, va.items, 32);
+    const [s] = await model.score(images);
+    expect(s!.total).toBeCloseTo(combineScores(s!.flow, s!.recon, chosen), 5);
+    images.dispose();
+    model.dispose(true);
+    // the validation AUROC recorded is that of the total at the chosen β (the model's own scores)
+    const scored = await scoreRun({ runDir, data: { dataset: va }, encoder, write: false });
+    expect(scored.metrics!.auroc).toBeCloseTo(result.best!.value, 5);
   });
 });
 

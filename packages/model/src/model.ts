@@ -103,10 +103,13 @@ export class AEFlow {
   readonly decoder: AEFlowDecoder | undefined;
   private readonly denorm: { scale: tf.Tensor1D; offset: tf.Tensor1D };
   private disposed = false;
+  private scoreBeta: number;
 
   constructor(config: RunConfig, encoder: Encoder, parts: { flow?: FlowModel; decoder?: AEFlowDecoder } = {}) {
     this.config = config;
     this.encoder = encoder;
+    // 'auto': the paper's β until one is chosen on validation (trainRun) or loaded (loadRun)
+    this.scoreBeta = typeof config.score.beta === 'number' ? config.score.beta : 0.9;
     this.tap = config.encoder.tap;
     const channels = (encoder.channels as Record<string, number>)[this.tap];
     const stride = (encoder.stride as Record<string, number>)[this.tap];
@@ -147,6 +150,20 @@ export class AEFlow {
     }
     const d = denormalizer(encoder.normalization);
     this.denorm = { scale: tf.tensor1d(d.scale), offset: tf.tensor1d(d.offset) };
+  }
+
+  /**
+   * The β of the total score: `config.score.beta`, or with `'auto'` the β chosen on validation
+   * (set by `trainRun` and `loadRun`; the paper's 0.9 until then).
+   */
+  get beta(): number {
+    return this.scoreBeta;
+  }
+
+  /** Sets the β of the total score (a number in [0, 1]), e.g. the one `chooseBeta` picked. */
+  setBeta(beta: number): void {
+    if (!Number.isFinite(beta) || beta < 0 || beta > 1) throw new Error(`AEFlow.setBeta: beta must be a number in [0, 1], got ${beta}`);
+    this.scoreBeta = beta;
   }
 
   /** Everything an optimiser updates: flow then decoder. */
@@ -227,7 +244,7 @@ export class AEFlow {
   /** Scores of a batch from precomputed features (eval mode). */
   scoreFromFeatures(features: tf.Tensor4D, images: tf.Tensor4D, options: ScoreOptions = {}): ScoreTensors {
     this.checkAlive();
-    const { beta } = this.config.score;
+    const beta = this.scoreBeta;
     const [n, h, w] = images.shape;
     return tf.tidy(() => {
       const { z, logDet } = this.flow(features, false);

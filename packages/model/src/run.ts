@@ -8,6 +8,7 @@ import { readSafetensors, readSafetensorsHeader, SeededRandom, writableCacheDir,
 import { Adam } from './adam.js';
 import { parseRunConfig, resolveConfig, type RunConfig } from './config.js';
 import { FeatureCache, loadBatchItems } from './feature-cache.js';
+import { chooseBeta } from './beta.js';
 import { AEFlow } from './model.js';
 
 /** Files of a run folder (DESIGN.md). */
@@ -45,7 +46,8 @@ export type HistoryRecord =
       cpuSeconds: number;
       imagesPerSecond: number;
       /** Present on validation epochs. */
-      validation?: { metric: 'auroc' | 'loss'; value: number };
+      /** `beta`: the β chosen on this validation (`score.beta: 'auto'`), at which `value` is the AUROC. */
+      validation?: { metric: 'auroc' | 'loss'; value: number; beta?: number };
       best?: boolean;
     }
   | { kind: 'nonfinite'; epoch: number; step: number; lr: number; message: string }
@@ -98,7 +100,8 @@ export interface TrainResult {
   history: HistoryRecord[];
   /** Last completed epoch. */
   epoch: number;
-  best: { epoch: number; metric: 'auroc' | 'loss'; value: number } | null;
+  /** The best validation; `beta`: the β chosen there (`score.beta: 'auto'`), the best model's β. */
+  best: { epoch: number; metric: 'auroc' | 'loss'; value: number; beta?: number } | null;
   stopped: 'done' | 'aborted' | 'time';
   /** Global optimisation steps done (counting those of a partial epoch). */
   step: number;
@@ -115,6 +118,8 @@ interface LoopState {
   /** The RNG state at the start of epoch `epoch + 1` (its shuffle order is drawn from it). */
   rng: number[];
   best: TrainResult['best'];
+  /** `score.beta: 'auto'`: the β chosen at the last validation (the model's β now). */
+  beta?: number;
   /**
    * An interrupted epoch (written on abort): `batch` of its batches were done, with these running
    * sums; resuming draws the same order from `rng` and continues at batch `batch + 1`.
@@ -227,12 +232,25 @@ async function writeWeights(path: string, tensors: Record<string, tf.Tensor>, me
   await writeSafetensors(path, tensors, metadata);
 }
 
-/** Loads a trained model from a run folder (`model.safetensors`, or `checkpoint.safetensors` with `which: 'last'`). */
+/**
+ * Loads a trained model from a run folder (`model.safetensors`, or `checkpoint.safetensors` with
+ * `which: 'last'`), with the β chosen on validation when the run has `score.beta: 'auto'`.
+ */
 export async function loadRun(runDir: string, options: { encoder?: Encoder; which?: 'best' | 'last' } = {}): Promise<AEFlow> {
   const config = parseRunConfig(JSON.parse(await readFile(join(runDir, RUN_FILES.config), 'utf8')), join(runDir, RUN_FILES.config));
   const file = join(runDir, options.which === 'last' ? RUN_FILES.checkpoint : RUN_FILES.model);
+  let chosenBeta: number | undefined;
+  if (config.score.beta === 'auto') {
+    const meta = (await readSafetensorsHeader(file)).metadata;
+    const fromState = meta.state ? (JSON.parse(meta.state) as Partial<LoopState>).beta : undefined;
+    chosenBeta = meta.beta !== undefined ? Number(meta.beta) : fromState;
+    if (chosenBeta === undefined || !Number.isFinite(chosenBeta)) {
+      throw new Error(`${file}: the run has score.beta "auto" but the file records no chosen β (no validation with anomalies has run yet)`);
+    }
+  }
   const encoder = options.encoder ?? (await encoderFromConfig(config));
   const model = new AEFlow(config, encoder);
+  if (chosenBeta !== undefined) model.setBeta(chosenBeta);
   const tensors = await readSafetensors(file, { filter: (k) => k.startsWith('flow.') || k.startsWith('decoder.') });
   try {
     model.setWeights(tensors);
@@ -420,6 +438,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       }
       state = saved;
       optimizer.lr = state.lr;
+      if (state.beta !== undefined) model.setBeta(state.beta);
       try {
         history = (await readFile(join(runDir, RUN_FILES.history), 'utf8'))
           .split('\n')
@@ -493,6 +512,12 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
     }
 
     const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
+    const autoBeta = config.score.beta === 'auto';
+    if (autoBeta && !hasAnomalies) {
+      throw new Error(
+        `score.beta "auto" chooses β on the validation images by AUROC, which needs normal and anomalous ones (${validation ? `${validation.dataset.name} has ${validation.items.filter((i) => i.label === 1).length} anomalous of ${validation.items.length}` : 'no validation split given'}); set score.beta to a number (the paper: 0.9)`,
+      );
+    }
     const inject = new Set(options.injectNaNAtSteps ?? []);
     let stopped: TrainResult['stopped'] = 'done';
     let partialEpoch: TrainResult['partialEpoch'] = null;
@@ -603,9 +628,16 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
         const ev = await evaluateSplit(model, validation, valCache, config.train.batchSize);
         const labels = ev.items.map((i) => (i.label === 1 ? 1 : 0));
         // Without anomalies: the flow's NLL per dimension (the reconstruction loss for the AE baseline).
-        const v = hasAnomalies
-          ? { metric: 'auroc' as const, value: auroc(labels, ev.total) }
-          : { metric: 'loss' as const, value: model.flowModel ? ev.flowNll : ev.reconLoss };
+        let v: { metric: 'auroc' | 'loss'; value: number; beta?: number };
+        if (autoBeta) {
+          // β chosen on these validation scores, kept with the model (its total uses it from now on)
+          const choice = chooseBeta(labels, ev.flow, ev.recon);
+          model.setBeta(choice.beta);
+          state.beta = choice.beta;
+          v = { metric: 'auroc', value: choice.auroc, beta: choice.beta };
+        } else {
+          v = hasAnomalies ? { metric: 'auroc', value: auroc(labels, ev.total) } : { metric: 'loss', value: model.flowModel ? ev.flowNll : ev.reconLoss };
+        }
         epochRecord.validation = v;
         improved = state.best === null || (v.metric === 'auroc' ? v.value > state.best.value : v.value < state.best.value);
         if (improved) state.best = { epoch, ...v };
@@ -618,7 +650,13 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       if (improved) {
         const weights = model.getWeights();
         try {
-          await writeWeights(join(runDir, RUN_FILES.model), weights, { format: 'aeflow-model', epoch: String(epoch), model: config.model, config: JSON.stringify(config) });
+          await writeWeights(join(runDir, RUN_FILES.model), weights, {
+            format: 'aeflow-model',
+            epoch: String(epoch),
+            model: config.model,
+            config: JSON.stringify(config),
+            ...(autoBeta ? { beta: String(model.beta) } : {}),
+          });
         } finally {
           tf.dispose(Object.values(weights));
         }
@@ -711,7 +749,7 @@ export async function scoreRun(options: ScoreRunOptions): Promise<ScoreRunResult
         .concat(rows.map((r) => `${JSON.stringify(r.id)},${r.label ?? ''},${r.flow},${r.recon},${r.total},${r.predicted ?? ''}`))
         .join('\n');
       await writeFileAtomic(join(options.runDir, RUN_FILES.scores), csv + '\n');
-      if (metrics) await writeFileAtomic(join(options.runDir, RUN_FILES.metrics), JSON.stringify({ ...metrics, threshold }, null, 2) + '\n');
+      if (metrics) await writeFileAtomic(join(options.runDir, RUN_FILES.metrics), JSON.stringify({ ...metrics, threshold, beta: model.beta }, null, 2) + '\n');
     }
     return { rows, metrics };
   } finally {
