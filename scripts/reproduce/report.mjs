@@ -239,6 +239,38 @@ function datasetSection(key, ds, entries) {
   return L;
 }
 
+/** One line per model, one column per dataset: AUROC (95 % CI) at the run's β, and where it differs the AUROC with β chosen on validation data. */
+function summarySection(done, datasets) {
+  const main = done.filter((x) => x.e.groups.includes('main'));
+  if (!main.length) return [];
+  const keys = Object.keys(datasets).filter((k) => main.some((x) => x.e.dataset === k));
+  const variants = [...new Set(main.map((x) => x.e.variant))];
+  const L = ['## Summary: AUROC (95 % CI, DeLong)', ''];
+  L.push(
+    'Chest X-ray: on the 320 held-out images; MedMNIST: on all of `val`. "β on val" is the AUROC with β chosen on validation data ' +
+      '(chest: the 80-image validation part; MedMNIST: per fold, mean of the 5-fold protocol). Details and thresholded metrics per dataset below.',
+    '',
+  );
+  L.push(`| Model | ${keys.map((k) => datasets[k].title.split(' (')[0]).join(' | ')} |`, `|---|${keys.map(() => '---').join('|')}|`);
+  for (const v of variants) {
+    const cells = keys.map((k) => {
+      const x = main.find((m) => m.e.dataset === k && m.e.variant === v);
+      if (!x) return '–';
+      const w = x.a.single ?? x.a.whole;
+      let cell = `${f3(w.auroc)} (${f3(w.low)}–${f3(w.high)})`;
+      if (x.a.honestBeta) cell += `; β on val = ${x.a.honestBeta.beta}: ${f3(x.a.honestBeta.auroc)}`;
+      else if (x.a.cvBeta && !x.a.single) cell += `; β per fold: ${f3(x.a.cvBeta.auroc.mean)}`;
+      return cell;
+    });
+    L.push(`| ${v} | ${cells.join(' | ')} |`);
+  }
+  if (keys.some((k) => datasets[k].paper)) L.push(`| _Paper, AE-FLOW (reported, on their test split)_ | ${keys.map((k) => (datasets[k].paper ? f3(datasets[k].paper.auroc) : '–')).join(' | ')} |`);
+  const others = [...new Set(keys.flatMap((k) => datasets[k].others.map((o) => o.label)))];
+  for (const label of others) L.push(`| _${label}_ | ${keys.map((k) => f3(datasets[k].others.find((o) => o.label === label)?.auroc)).join(' | ')} |`);
+  L.push('');
+  return L;
+}
+
 function gridSection(title, intro, entries, rowLabel) {
   const L = [`### ${title}`, '', intro, ''];
   if (!entries.length) return [...L, '_No finished run yet._', ''];
@@ -275,6 +307,7 @@ export async function writeReport({ root, runs, out, experiments, datasets, isFi
     `Finished runs: ${done.length} of ${experiments.length}. Machine: 2 cores, tfjs wasm backend, shared with other jobs. Generated ${new Date().toISOString().slice(0, 16)} UTC.`,
     '',
   ];
+  L.push(...summarySection(done, datasets));
   for (const [key, ds] of Object.entries(datasets)) {
     L.push(...datasetSection(key, ds, done.filter((x) => x.e.dataset === key && x.e.groups.includes('main'))));
   }
@@ -296,6 +329,16 @@ export async function writeReport({ root, runs, out, experiments, datasets, isFi
     L.push('');
   }
 
+  L.push(
+    '## Caveats',
+    '',
+    '- Our Chest X-ray numbers are on a seeded hold-out of the shared `train/` folder (images of one patient can fall on both sides for normals; pneumonia images are never trained on). ' +
+      "The paper's numbers are on Kermany's official test split, which is known to be harder (different acquisition batch); the two are not directly comparable.",
+    '- MedMNIST: the shared `.npz` files hold 28 × 28 images (upsampled to the model size) and only `train` and `val`; `val` plays the test set here.',
+    '- The kNN bar pools `conv_pw_11_relu` of MobileNet V1 (the deepest layer of the known asset), not a penultimate layer; the "reported bar" row is someone else\'s kNN on another split.',
+    '- Ablations run 3 epochs on BreastMNIST (78 val images): their confidence intervals are wide; read them as directions, not rankings.',
+    '',
+  );
   L.push('## Commands', '', 'Each row\'s run, from the repository root after `pnpm install && pnpm build`, with `AEFLOW_HOME` set to the shared data folder. "train" is the sum of the epochs\' training time from `history.jsonl`; "wall" includes feature caching, validation and scoring.', '');
   L.push('| run | command | epochs (best) | train min | wall min |', '|---|---|---|---|---|');
   for (const { e, run } of done) {
