@@ -1,3 +1,4 @@
+import { BETA_GRID } from '@aeflow/model';
 import { atThreshold, auroc, aurocConfidence, averagePrecision, bestF1, prCurve, rocCurve } from '@aeflow/metrics';
 
 /** 0 = normal, 1 = anomalous, null = not known. */
@@ -16,6 +17,9 @@ export interface ScoreRow {
   /** 1 where total >= threshold, else 0; null until a threshold is chosen. */
   predicted: Label;
 }
+
+/** How β was chosen (see `ScoreMetrics.betaRule`). */
+export type BetaRule = 'run' | 'value' | 'auto';
 
 /** How the decision threshold was chosen. */
 export type ThresholdRule = 'best-f1' | 'value' | 'from-val';
@@ -49,6 +53,11 @@ export interface ScoreMetrics {
   };
   thresholdRule: ThresholdRule;
   beta: number | null;
+  /**
+   * Where β comes from: 'run' (the run's fixed `score.beta`), 'value' (`--beta <number>`), 'auto'
+   * (chosen by AUROC on the run's validation split, never on the images scored here).
+   */
+  betaRule: BetaRule | null;
   /** AUROC of the total score at β = 0, 0.05, …, 1, computed from the stored flow and recon parts. */
   betaSweep: { beta: number; auroc: number }[] | null;
 }
@@ -109,6 +118,8 @@ export interface EvaluateOptions {
   threshold: ThresholdChoice;
   /** The β the totals were combined with (reported only). */
   beta?: number | null;
+  /** How β was chosen (reported only). */
+  betaRule?: BetaRule | null;
   /**
    * How the total is formed from flow and recon for the β sweep; without it there is no sweep.
    * The model package owns the formula (`combine(flow, recon, beta)`).
@@ -148,8 +159,7 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
   if (bothClasses && options.combine) {
     const combine = options.combine;
     betaSweep = [];
-    for (let k = 0; k <= 20; k++) {
-      const beta = k / 20;
+    for (const beta of BETA_GRID) {
       const swept = labelled(rows, (r) => combine(r.flow, r.recon, beta));
       betaSweep.push({ beta, auroc: auroc(swept.labels, swept.scores) });
     }
@@ -180,6 +190,7 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
     },
     thresholdRule: options.threshold.rule,
     beta: options.beta ?? null,
+    betaRule: options.betaRule ?? null,
     betaSweep,
   };
 

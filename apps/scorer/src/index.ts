@@ -1,5 +1,5 @@
 export { evaluateScores, scoreCurves, countLabels, EvaluationError, InterruptedError } from './evaluate.js';
-export type { Label, ScoreRow, ScoreMetrics, ScoreCurves, ThresholdChoice, ThresholdRule, EvaluateOptions } from './evaluate.js';
+export type { BetaRule, Label, ScoreRow, ScoreMetrics, ScoreCurves, ThresholdChoice, ThresholdRule, EvaluateOptions } from './evaluate.js';
 export { renderReport, selectExamples, flattenSettings, historyCharts, escapeHtml } from './report.js';
 export type { ReportInput, ReportGroup, ReportExample, SkippedEntry } from './report.js';
 export { imageToPng, mapToPng, overlayToPng, mapScale, infernoColour, pngDataUri } from './images.js';
@@ -11,7 +11,7 @@ export { openData, folderSplits, DataError, DATASET_KINDS } from './data.js';
 export type { OpenDataOptions } from './data.js';
 export { scoreItems, batchTensor, reconstruct } from './score.js';
 export type { ImageMaps, ScoreItemsOptions, ScoreItemsResult } from './score.js';
-export { scoreToFolder, scoresCsv, csvField, safeFileStem, readHistory, parseThresholdOption, combineScores, OUTPUT_FILES } from './outputs.js';
+export { scoreToFolder, scoresCsv, csvField, safeFileStem, readHistory, readValidationScores, parseThresholdOption, combineScores, OUTPUT_FILES } from './outputs.js';
 export type { ScoreToFolderOptions, ScoreToFolderResult, ThresholdOption, ThresholdFile } from './outputs.js';
 export { startScoreServer, ACCEPTED_TYPES } from './server.js';
 export type { ScoreServerOptions, RunningScoreServer } from './server.js';

@@ -113,6 +113,41 @@ describe('aeflow-score', () => {
     expect((await readJson(join(out, 'metrics.json'))).beta).toBe(0);
   });
 
+  it('--beta auto chooses β (and the threshold) on the run\'s validation scores, never on the scored images', async () => {
+    // a run with a fixed β and no validation scores: nothing honest to choose on
+    const none = await run(['--run', runDir, '--data', data, '--split', 'test', '--beta', 'auto', '--out', join(root, 'out-auto-none'), '--quiet']);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/--beta auto: the run has a fixed β \(0\.9\) and no validation scores/);
+    // a copy of the run with validation scores where the flow part separates the classes and recon is noise
+    const auto = join(root, 'run-auto');
+    await mkdir(join(auto, 'validation'), { recursive: true });
+    for (const f of ['config.json', 'model.safetensors']) await copyFile(join(runDir, f), join(auto, f));
+    const lines = ['id,label,flow,recon,total,predicted'];
+    for (let i = 0; i < 20; i++) {
+      const label = i % 2;
+      const flow = label + 0.1 * Math.sin(i * 7.3);
+      const recon = 100 * Math.cos(i * 3.1); // any share of it spoils the ranking
+      lines.push(`"v,${i}",${label},${flow},${recon},0,`);
+    }
+    await writeFile(join(auto, 'validation', 'scores.csv'), lines.join('\n') + '\n');
+    const out = join(root, 'out-auto');
+    const r = await run(['--run', auto, '--data', data, '--split', 'test', '--beta', 'auto', '--out', out, '--quiet']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const metrics = await readJson(join(out, 'metrics.json'));
+    expect(metrics.beta).toBe(1);
+    expect(metrics.betaRule).toBe('auto');
+    expect(metrics.thresholdRule).toBe('from-val');
+    // at β = 1 the validation flow scores are 0 ± 0.1 and 1 ± 0.1: the best-F1 threshold lies between
+    expect(metrics.threshold!).toBeGreaterThan(0.1);
+    expect(metrics.threshold!).toBeLessThanOrEqual(1.1);
+    const csv = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n').slice(1);
+    for (const line of csv) {
+      const [, , flow, , total] = line.split(',');
+      expect(Number(total)).toBe(Number(flow));
+    }
+  });
+
   it('scores unusual but valid files given one by one (labels unknown, threshold given)', async () => {
     const files = await writeUnusualImages(join(root, 'unusual'));
     const out = join(root, 'out-unusual');

@@ -16,6 +16,9 @@ Examples:
   # score some files (labels unknown), with the threshold chosen on the run's validation split
   $ aeflow-score --run runs/chest --data "scan 1.png" scan2.dcm --threshold from-val --out out/
 
+  # β chosen honestly on the run's validation split (by AUROC over 0, 0.05, …, 1), threshold there too
+  $ aeflow-score --run runs/chest --data data/chest-xray --beta auto --out out/
+
   # another β (the flow/SSIM mix), residual + heat-map PNGs for the 10 most anomalous images
   $ aeflow-score --run runs/chest --data data/chest-xray --beta 0.5 --threshold best-f1 --maps 10 --out out/
 
@@ -54,7 +57,7 @@ interface ScoreCliOptions {
   split?: string;
   normal: string;
   threshold: string;
-  beta?: number;
+  beta?: number | 'auto';
   skipInvalid?: boolean;
   maps?: string[];
   ids?: string;
@@ -102,7 +105,11 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--split <name>', 'split to score (folder root: <root>/<split>; default: test if present)')
     .option('--normal <classes>', 'comma-separated class folders of normal images (folder, miic)', 'NORMAL')
     .option('--threshold <rule>', 'best-f1 | from-val | auto | <number> (auto: from-val when the run has one, else best-f1)', 'auto')
-    .option('--beta <B>', 'score weight β in [0, 1]: total = β·flow + (1 − β)·recon (default: the run\'s)', parseNumber('--beta', 0, 1))
+    .option(
+      '--beta <B|auto>',
+      "score weight β in [0, 1]: total = β·flow + (1 − β)·recon (default: the run's); auto: the β chosen on the run's validation split (by AUROC), never on the scored images",
+      (v: string) => (v === 'auto' ? ('auto' as const) : parseNumber('--beta', 0, 1)(v)),
+    )
     .option('--ids <file>', "score only these images: a text file with one id per line, or a run's split.json (its held-out test part)")
     .option('--skip-invalid', 'skip unreadable files (listed in <out>/skipped.json and on the console) instead of stopping')
     .option('--maps <N|ids...>', 'write residual + heat-map PNGs for the N most anomalous images, or for these ids')

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
-import { combineScores as combineModelScores, loadRun, RUN_FILES, type AEFlow } from '@aeflow/model';
+import { bestF1 } from '@aeflow/metrics';
+import { chooseBeta, combineScores as combineModelScores, loadRun, RUN_FILES, type AEFlow } from '@aeflow/model';
 import { writeFileAtomic } from '@aeflow/tensor';
-import { countLabels, evaluateScores, EvaluationError, InterruptedError, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
+import { countLabels, evaluateScores, EvaluationError, InterruptedError, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
 import { imageToPng, mapScale, mapToPng, overlayToPng } from './images.js';
 import { renderReport, selectExamples, type ReportGroup } from './report.js';
 import { scoreItems, type ImageMaps } from './score.js';
@@ -50,7 +51,25 @@ export interface ThresholdFile {
   rule: 'best-f1';
   split: string;
   beta: number;
+  /** How that β was chosen ('auto': on the validation split, by AUROC). Absent in older runs. */
+  betaRule?: BetaRule;
   images: number;
+}
+
+/** The run's validation scores (`<run>/validation/scores.csv`, written by aeflow-train), or null when there are none. */
+export async function readValidationScores(runDir: string): Promise<ScoreRow[] | null> {
+  const text = await readIfExists(join(runDir, 'validation', OUTPUT_FILES.scores));
+  if (text === null) return null;
+  const rows: ScoreRow[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    if (!line.trim()) continue;
+    // the id (first) may be quoted with commas in it; the five fields after it have none
+    const parts = line.split(',');
+    const [label, flow, recon, total] = parts.slice(-5);
+    const id = parts.slice(0, -5).join(',');
+    rows.push({ id: id.startsWith('"') ? id.slice(1, -1).replace(/""/g, '"') : id, label: label === '1' ? 1 : label === '0' ? 0 : null, flow: Number(flow), recon: Number(recon), total: Number(total), predicted: null });
+  }
+  return rows;
 }
 
 async function readJson(path: string): Promise<unknown> {
@@ -134,8 +153,12 @@ export interface ScoreToFolderOptions {
   /** Output folder (created). */
   out: string;
   threshold?: ThresholdOption;
-  /** Recombine the stored parts with this β instead of the run's. */
-  beta?: number;
+  /**
+   * Recombine the stored parts with this β instead of the run's; 'auto': the β the run chose on
+   * validation (`score.beta: 'auto'`), else one chosen now on the run's validation scores
+   * (`validation/scores.csv`), with the threshold (auto / from-val) chosen there at that β.
+   */
+  beta?: number | 'auto';
   skipInvalid?: boolean;
   /** Residual + heat-map PNGs: for the N most anomalous images, or for these ids. */
   maps?: number | readonly string[];
@@ -194,11 +217,34 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     if (scored.rows.length === 0) throw new EvaluationError(`${options.dataset.name}: none of the ${items.length} images could be scored (see ${OUTPUT_FILES.skipped})`);
 
     const runBeta = model.beta;
-    const beta = options.beta ?? runBeta;
+    const runRule: BetaRule = model.config.score.beta === 'auto' ? 'auto' : 'run';
+    let beta = runBeta;
+    let betaRule: BetaRule = runRule;
+    let valThreshold: ThresholdChoice | null = null;
+    if (options.beta === 'auto' && runRule !== 'auto') {
+      // Honest: β (and then the threshold) from the run's validation scores, never from these images.
+      const val = await readValidationScores(options.runDir);
+      const labelled = (val ?? []).filter((r) => r.label !== null);
+      if (!labelled.some((r) => r.label === 0) || !labelled.some((r) => r.label === 1)) {
+        throw new EvaluationError(
+          `--beta auto: the run has a fixed β (${runBeta}) and no validation scores with normal and anomalous images to choose one on (${join(options.runDir, 'validation', OUTPUT_FILES.scores)}); pass --beta <number>, or train with --beta auto`,
+        );
+      }
+      beta = chooseBeta(labelled.map((r) => r.label!), labelled.map((r) => r.flow), labelled.map((r) => r.recon)).beta;
+      betaRule = 'auto';
+      const option = options.threshold ?? 'auto';
+      if (option === 'auto' || option === 'from-val') {
+        const at = labelled.map((r) => combineScores(r.flow, r.recon, beta));
+        valThreshold = { rule: 'from-val', value: bestF1(labelled.map((r) => r.label!), at).threshold };
+      }
+    } else if (typeof options.beta === 'number') {
+      beta = options.beta;
+      betaRule = 'value';
+    }
     let rows = scored.rows;
-    if (options.beta !== undefined && options.beta !== runBeta) rows = rows.map((r) => ({ ...r, total: combineScores(r.flow, r.recon, beta) }));
-    const threshold = await resolveThreshold(options.threshold ?? 'auto', options.runDir, rows, beta, runBeta);
-    const evaluated = evaluateScores(rows, { threshold, beta, combine: combineScores });
+    if (beta !== runBeta) rows = rows.map((r) => ({ ...r, total: combineScores(r.flow, r.recon, beta) }));
+    const threshold = valThreshold ?? (await resolveThreshold(options.threshold ?? 'auto', options.runDir, rows, beta, runBeta));
+    const evaluated = evaluateScores(rows, { threshold, beta, betaRule, combine: combineScores });
     rows = evaluated.rows;
     const metrics = evaluated.metrics;
 
@@ -208,7 +254,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     await write(OUTPUT_FILES.scores, scoresCsv(rows));
     await write(OUTPUT_FILES.metrics, JSON.stringify(metrics, null, 2) + '\n');
     if (options.writeThresholdTo && metrics.threshold !== null && threshold.rule === 'best-f1') {
-      const t: ThresholdFile = { threshold: metrics.threshold, rule: 'best-f1', split: options.dataName ?? options.dataset.name, beta, images: rows.length };
+      const t: ThresholdFile = { threshold: metrics.threshold, rule: 'best-f1', split: options.dataName ?? options.dataset.name, beta, betaRule, images: rows.length };
       await writeFileAtomic(join(options.writeThresholdTo, OUTPUT_FILES.threshold), JSON.stringify(t, null, 2) + '\n');
     }
 
@@ -267,7 +313,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     const settings: Record<string, unknown> = {};
     if (configText) settings.config = JSON.parse(configText) as unknown;
     if (dataText) settings.trainingData = JSON.parse(dataText) as unknown;
-    settings.scored = { dataset: options.dataName ?? options.dataset.name, images: rows.length, skipped: skipped.length, beta, threshold: metrics.threshold, thresholdRule: metrics.thresholdRule };
+    settings.scored = { dataset: options.dataName ?? options.dataset.name, images: rows.length, skipped: skipped.length, beta, betaRule, threshold: metrics.threshold, thresholdRule: metrics.thresholdRule };
     const html = renderReport({
       title: options.title ?? basename(options.runDir),
       subtitle: `${rows.length} images of ${options.dataName ?? options.dataset.name} scored with ${options.runDir}`,

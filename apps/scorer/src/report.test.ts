@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { combineScores as combine } from '@aeflow/model';
 import { evaluateScores } from './evaluate.js';
 import { syntheticHistory, syntheticImage, syntheticRows } from './fixtures.test-helpers.js';
 import { imageToPng, mapToPng } from './images.js';
 import { renderReport, selectExamples, type ReportGroup } from './report.js';
 import { findChromium, screenshotHtml } from './screenshot.js';
-
-const combine = (flow: number, recon: number, beta: number) => beta * flow + (1 - beta) * recon;
 
 async function buildReport(): Promise<string> {
   const { metrics, rows } = evaluateScores(syntheticRows(60, 40), { threshold: { rule: 'best-f1' }, beta: 0.9, combine });

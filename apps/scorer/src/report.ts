@@ -157,7 +157,7 @@ function headline(metrics: ScoreMetrics): string {
     ['sensitivity', fmt(metrics.sensitivity)],
     ['specificity', fmt(metrics.specificity)],
     ['threshold', `${fmt(metrics.threshold, 6)} <span class="ci">(${escapeHtml(metrics.thresholdRule)})</span>`],
-    ['β', fmt(metrics.beta)],
+    ['β', `${fmt(metrics.beta)}${metrics.betaRule === 'auto' ? ' <span class="ci">(chosen on validation)</span>' : ''}`],
   ];
   const c = metrics.counts;
   const counts = `${c.images} images: ${c.normal} normal, ${c.anomalous} anomalous${c.unlabeled ? `, ${c.unlabeled} unlabelled` : ''}` +

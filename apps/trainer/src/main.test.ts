@@ -74,6 +74,31 @@ describe('aeflow-train', () => {
     expect(existsSync(join(out, 'validation', 'report.html'))).toBe(true);
   });
 
+  it('--beta auto chooses β on the validation part and applies it unchanged to the scored part', async () => {
+    const out = join(root, 'run-auto');
+    const r = await run(['--data', data, '--config', tiny, '--holdout', '5', '--beta', 'auto', '--out', out, '--no-cache', '--json']);
+    expect(r.code).toBe(0);
+    const config = await readJson<{ score: { beta: unknown } }>(join(out, 'config.json'));
+    expect(config.score.beta).toBe('auto');
+    const history = (await readFile(join(out, 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; best?: boolean; validation?: { beta?: number } });
+    const best = history.filter((h) => h.kind === 'epoch' && h.best).at(-1)!;
+    const chosen = best.validation!.beta!;
+    expect(Math.round(chosen * 20)).toBeCloseTo(chosen * 20, 9); // on the grid 0, 0.05, …, 1
+    const metrics = await readJson<Metrics & { beta: number; betaRule: string }>(join(out, 'metrics.json'));
+    expect(metrics).toMatchObject({ beta: chosen, betaRule: 'auto', thresholdRule: 'from-val' });
+    expect(await readJson(join(out, 'threshold.json'))).toMatchObject({ beta: chosen, betaRule: 'auto' });
+    const done = JSON.parse(r.out.trim().split('\n').at(-1)!) as { beta: number; betaRule: string };
+    expect(done).toMatchObject({ beta: chosen, betaRule: 'auto' });
+    const csv = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n').slice(1);
+    for (const line of csv) {
+      const [, , flow, recon, total] = line.split(',').map(Number);
+      expect(total).toBeCloseTo(chosen * flow! + (1 - chosen) * recon!, 5);
+    }
+    const bad = await run(['--data', data, '--beta', 'most', '--out', join(root, 'x-beta'), '--quiet']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--beta: "most" is not a number in \[0, 1\] or auto/);
+  });
+
   it('--resume continues a run further; a run folder is never overwritten by a new run', async () => {
     const out = join(root, 'run-b');
     expect((await run(['--data', flat, '--config', tiny, '--set', 'train.epochs=1', '--out', out, '--no-cache', '--quiet'])).code).toBe(0);

@@ -20,6 +20,9 @@ Examples:
   # MedMNIST from the asset cache, settings from a file, a fixed seed, machine-readable progress
   $ aeflow-train --data $AEFLOW_HOME/data/medmnist --dataset medmnist:pneumoniamnist --config my.json --seed 1 --json --out runs/pmnist
 
+  # β chosen honestly on the validation split (by AUROC), then applied unchanged to the held-out test part
+  $ aeflow-train --data data/chest --beta auto --out runs/chest-auto
+
   # a baseline of the paper's Table 1 (plain autoencoder or FastFlow-style flow only)
   $ aeflow-train --data data/chest --set model=ae --out runs/chest-ae
 
@@ -83,6 +86,7 @@ interface TrainCliOptions {
   maxMinutes?: number;
   backend?: BackendName;
   seed?: number;
+  beta?: number | 'auto';
   holdout: number;
   skipInvalid?: boolean;
   cacheDir?: string;
@@ -118,6 +122,16 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--max-minutes <m>', 'stop after the first epoch that ends past this time (a checkpoint is written)', parsePositive('--max-minutes'))
     .addOption(new Option('--backend <name>', 'tensor backend (default: the first that loads)').choices([...BACKEND_NAMES]))
     .option('--seed <n>', 'seed of the initialisation, shuffling and held-out split (train.seed)', parseInteger('--seed', -2147483648, 2147483647))
+    .option(
+      '--beta <B|auto>',
+      'score weight β in [0, 1] (score.beta; default the paper\'s 0.9); auto: chosen on the validation split by AUROC over 0, 0.05, …, 1 and applied unchanged to the scored part',
+      (v: string) => {
+        if (v === 'auto') return 'auto' as const;
+        const n = Number(v);
+        if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`--beta: "${v}" is not a number in [0, 1] or auto`);
+        return n;
+      },
+    )
     .option('--holdout <n>', 'normal (and as many anomalous) images held out when the data has no val/test split', parseInteger('--holdout', 1), 200)
     .option('--skip-invalid', 'skip files that fail to decode (listed in <out>/skipped.json and on the console) instead of stopping')
     .option('--cache-dir <dir>', 'feature cache folder (default: the writable aeflow cache)')
@@ -147,14 +161,14 @@ export async function main(argv: readonly string[], io: Console = processConsole
     let overrides: Record<string, unknown> = {};
     if (opts.resume) {
       if (!(await exists(configPath))) throw new Error(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
-      if (opts.preset || opts.config || (opts.set ?? []).length > 0 || opts.seed !== undefined) {
-        throw new Error(`--resume continues ${out} with its own ${RUN_FILES.config}; drop --preset, --config, --set and --seed (use --epochs to train further)`);
+      if (opts.preset || opts.config || (opts.set ?? []).length > 0 || opts.seed !== undefined || opts.beta !== undefined) {
+        throw new Error(`--resume continues ${out} with its own ${RUN_FILES.config}; drop --preset, --config, --set and --seed (and --beta; use --epochs to train further)`);
       }
       const { parseRunConfig } = await import('@aeflow/model');
       config = parseRunConfig(JSON.parse(await readFile(configPath, 'utf8')), configPath);
     } else {
       if (await exists(configPath)) throw new Error(`${out} already holds a run; continue it with --resume or choose another --out`);
-      ({ overrides, config } = await buildConfig({ ...(opts.preset ? { preset: opts.preset } : {}), ...(opts.config ? { configFile: opts.config } : {}), set: opts.set ?? [], ...(opts.seed !== undefined ? { seed: opts.seed } : {}) }));
+      ({ overrides, config } = await buildConfig({ ...(opts.preset ? { preset: opts.preset } : {}), ...(opts.config ? { configFile: opts.config } : {}), set: [...(opts.set ?? []), ...(opts.beta !== undefined ? [`score.beta=${opts.beta}`] : [])], ...(opts.seed !== undefined ? { seed: opts.seed } : {}) }));
     }
 
     const backend = await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
@@ -378,6 +392,8 @@ export async function main(argv: readonly string[], io: Console = processConsole
       f1: metrics?.f1 ?? null,
       threshold: metrics?.threshold ?? null,
       thresholdRule: metrics?.thresholdRule ?? null,
+      beta: metrics?.beta ?? null,
+      betaRule: metrics?.betaRule ?? null,
       skipped: skipped.length,
     };
     if (mode === 'json') io.out(JSON.stringify(summary));
@@ -385,7 +401,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
       const f = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v.toFixed(4));
       io.out(
         `trained ${result.epoch} epochs in ${formatDuration(result.seconds)}${result.stopped === 'time' ? ' (time limit)' : ''}` +
-          (metrics ? `; held-out AUROC ${f(metrics.auroc)}${metrics.aurocCI ? ` [${f(metrics.aurocCI.low)}, ${f(metrics.aurocCI.high)}]` : ''}, AP ${f(metrics.ap)}, F1 ${f(metrics.f1)} (threshold: ${metrics.thresholdRule})` : '') +
+          (metrics ? `; held-out AUROC ${f(metrics.auroc)}${metrics.aurocCI ? ` [${f(metrics.aurocCI.low)}, ${f(metrics.aurocCI.high)}]` : ''}, AP ${f(metrics.ap)}, F1 ${f(metrics.f1)} (threshold: ${metrics.thresholdRule}${metrics.betaRule === 'auto' ? `; β ${metrics.beta} chosen on validation` : ''})` : '') +
           `; run in ${out} (report.html)`,
       );
     }

@@ -370,6 +370,13 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
   }
   let train = withItems(options.train, true);
   let validation = options.validation ? withItems(options.validation, false) : undefined;
+  const autoBeta = config.score.beta === 'auto';
+  const autoBetaError = () =>
+    new Error(
+      `score.beta "auto" chooses β on the validation images by AUROC, which needs normal and anomalous ones (${validation ? `${validation.dataset.name}: ${validation.items.filter((i) => i.label === 1).length} anomalous of ${validation.items.length}` : 'no validation split given'}); set score.beta to a number (the paper: 0.9)`,
+    );
+  // checked before any work (the feature cache may take minutes)
+  if (autoBeta && !(validation?.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0))) throw autoBetaError();
   const encoder = options.encoder ?? (await encoderFromConfig(config));
   const model = new AEFlow(config, encoder);
   const trainer = new Trainer(model, { lr: config.train.lr, weightDecay: config.train.weightDecay });
@@ -512,12 +519,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
     }
 
     const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
-    const autoBeta = config.score.beta === 'auto';
-    if (autoBeta && !hasAnomalies) {
-      throw new Error(
-        `score.beta "auto" chooses β on the validation images by AUROC, which needs normal and anomalous ones (${validation ? `${validation.dataset.name} has ${validation.items.filter((i) => i.label === 1).length} anomalous of ${validation.items.length}` : 'no validation split given'}); set score.beta to a number (the paper: 0.9)`,
-      );
-    }
+    if (autoBeta && !hasAnomalies) throw autoBetaError();
     const inject = new Set(options.injectNaNAtSteps ?? []);
     let stopped: TrainResult['stopped'] = 'done';
     let partialEpoch: TrainResult['partialEpoch'] = null;
