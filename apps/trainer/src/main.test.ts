@@ -184,6 +184,36 @@ describe('aeflow-train', () => {
     for (const k of ['train_images_per_s', 'train_images_per_s_no_cache', 'score_images_per_s', 'peak_rss_mb']) expect(last[k]).toBeGreaterThan(0);
   });
 
+  it('Ctrl-C during a cached epoch stops after the current step and saves it; --resume goes on from the next step', async () => {
+    const out = join(root, 'run-int-step');
+    const lines: string[] = [];
+    const err: string[] = [];
+    // 10 normals in batches of 2: 5 steps per epoch, features cached in memory (--no-cache keeps the cache on, unsaved)
+    const args = ['--data', flat, '--config', tiny, '--set', 'train.batchSize=2', '--set', 'train.epochs=2', '--out', out, '--no-cache', '--json'];
+    const code = await main(args, {
+      out: (l) => {
+        lines.push(l);
+        const e = JSON.parse(l) as { event: string; epoch?: number; batch?: number };
+        // what Ctrl-C does: the CLI's SIGINT handler runs (here right after step 2 of epoch 1 is reported)
+        if (e.event === 'step' && e.epoch === 1 && e.batch === 2) process.emit('SIGINT');
+      },
+      err: (l) => err.push(l),
+    });
+    expect(code).toBe(130);
+    const interrupted = lines.map((l) => JSON.parse(l) as { event: string; partialEpoch?: unknown; step?: number }).find((e) => e.event === 'interrupted')!;
+    expect(interrupted).toMatchObject({ step: 2, partialEpoch: { epoch: 1, batch: 2, batches: 5 } });
+    const steps: number[] = [];
+    const resumed = await main(['--data', flat, '--out', out, '--resume', '--no-cache', '--json'], {
+      out: (l) => {
+        const e = JSON.parse(l) as { event: string; step?: number };
+        if (e.event === 'step') steps.push(e.step!);
+      },
+      err: () => undefined,
+    });
+    expect(resumed).toBe(0);
+    expect(steps).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
   it('Ctrl-C stops cleanly with the last checkpoint kept, and --resume finishes the run', async () => {
     const out = join(root, 'run-int');
     const args = [...cliArgs, '--data', flat, '--config', tiny, '--set', 'train.epochs=40', '--out', out, '--no-cache', '--backend', 'wasm'];
@@ -202,7 +232,8 @@ describe('aeflow-train', () => {
       });
     });
     expect(code).toBe(130);
-    expect(stderr).toMatch(/interrupted during epoch \d+; the checkpoint of epoch \d+ is in .*Continue with: aeflow-train .* --resume/);
+    // the steps of the interrupted epoch are saved when the signal came after one of them
+    expect(stderr).toMatch(/interrupted during epoch \d+; the checkpoint of epoch \d+(, with the first \d+ of \d+ steps of epoch \d+ \(--resume continues at step \d+\),)? is in .*Continue with: aeflow-train .* --resume/);
     expect(stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
     const resumed = await run(['--data', flat, '--out', out, '--resume', '--epochs', '3', '--no-cache', '--quiet']);

@@ -333,11 +333,13 @@ export async function main(argv: readonly string[], io: Console = processConsole
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       const p = result.partialEpoch;
-      const partial = p ? `, with the first ${p.batch} of ${p.batches} steps of epoch ${p.epoch} (--resume continues at step ${p.batch + 1})` : '';
+      const partial = p ? `the first ${p.batch} of ${p.batches} steps of epoch ${p.epoch} (--resume continues at step ${p.batch + 1})` : '';
       const msg =
-        result.epoch > 0 || p
-          ? `the checkpoint of epoch ${result.epoch}${partial} is in ${out}`
-          : 'no epoch had finished, so there is no checkpoint yet (encoder features computed so far are cached)';
+        result.epoch > 0
+          ? `the checkpoint of epoch ${result.epoch}${p ? `, with ${partial},` : ''} is in ${out}`
+          : p
+            ? `the checkpoint of ${partial} is in ${out}`
+            : `no epoch had finished, so there is no checkpoint yet${config.train.featureCache && opts.cache !== false ? ' (the encoder features computed so far are cached)' : ''}`;
       if (mode === 'json') emit({ event: 'interrupted', epoch: result.epoch, step: result.step, partialEpoch: p, runDir: out });
       else io.err(`aeflow-train: interrupted during epoch ${result.epoch + 1}; ${msg}. Continue with: aeflow-train --data ${opts.data} --out ${opts.out} --resume`);
       exitCode = 130;
