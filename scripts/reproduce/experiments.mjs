@@ -58,26 +58,30 @@ export const EXPERIMENTS = [
   { name: 'chest-knn', ...base('chest-xray'), groups: ['main'], variant: 'kNN (k = 5) on frozen MobileNet features', program: 'knn', args: ['--k', '5', '--check-split', 'runs/repro/chest-aeflow/split.json'] },
   { name: 'breast-knn', ...base('breastmnist'), groups: ['main'], variant: 'kNN (k = 5) on frozen MobileNet features', program: 'knn', args: ['--k', '5'] },
   { name: 'pneumonia-knn', ...base('pneumoniamnist'), groups: ['main'], variant: 'kNN (k = 5) on frozen MobileNet features', program: 'knn', args: ['--k', '5'] },
-  // c. The paper's Table 3 (subnet × reconstruction loss) at reduced epochs on the cheapest dataset.
-  ...['conv', 'resnet'].flatMap((subnet) =>
-    ['mse', 'ssim'].map((recon) => ({
-      name: `breast-t3-${subnet}-${recon}`,
-      ...base('breastmnist'),
-      groups: subnet === 'conv' && recon === 'mse' ? ['table3', 'alpha'] : ['table3'],
-      variant: `subnet ${subnet}, recon loss ${recon.toUpperCase()}`,
-      // conv + MSE is the cpu preset itself: it is also the α = 0.5 point of the α grid.
-      alpha: 0.5,
-      args: ['--set', `flow.subnet=${subnet}`, '--set', `loss.recon=${recon}`, '--epochs', '3'],
+  // c. The paper's Table 3 (subnet × reconstruction loss) and the α grid of its Fig. 7 (β is swept
+  // from the stored per-image scores) at reduced epochs on the cheapest datasets. conv + MSE is the
+  // cpu preset itself, so it is also the α = 0.5 point of the α grid.
+  ...[
+    { prefix: 'breast', dataset: 'breastmnist', epochs: '3' },
+    { prefix: 'pneumonia', dataset: 'pneumoniamnist', epochs: '2' },
+  ].flatMap(({ prefix, dataset, epochs }) => [
+    ...['conv', 'resnet'].flatMap((subnet) =>
+      ['mse', 'ssim'].map((recon) => ({
+        name: `${prefix}-t3-${subnet}-${recon}`,
+        ...base(dataset),
+        groups: subnet === 'conv' && recon === 'mse' ? ['table3', 'alpha'] : ['table3'],
+        variant: `subnet ${subnet}, recon loss ${recon.toUpperCase()}`,
+        alpha: 0.5,
+        args: ['--set', `flow.subnet=${subnet}`, '--set', `loss.recon=${recon}`, '--epochs', epochs],
+      })),
+    ),
+    ...[0.1, 0.9].map((alpha) => ({
+      name: `${prefix}-alpha-${alpha}`,
+      ...base(dataset),
+      groups: ['alpha'],
+      variant: `α = ${alpha}`,
+      alpha,
+      args: ['--set', `loss.alpha=${alpha}`, '--epochs', epochs],
     })),
-  ),
-  // c. The α grid of the paper's Fig. 7 (β is swept from the stored per-image scores); α = 0.5 is
-  // the conv + MSE run above.
-  ...[0.1, 0.9].map((alpha) => ({
-    name: `breast-alpha-${alpha}`,
-    ...base('breastmnist'),
-    groups: ['alpha'],
-    variant: `α = ${alpha}`,
-    alpha,
-    args: ['--set', `loss.alpha=${alpha}`, '--epochs', '3'],
-  })),
+  ]),
 ];
