@@ -14,6 +14,9 @@ for (const group of ['packages', 'apps']) {
   }
 }
 sections.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+// The side-by-side with PyTorch is run by hand (it needs Debian's python3-torch), not by `pnpm bench`.
+const torch = join('scripts', 'compare-pytorch', 'RESULTS.md');
+if (existsSync(torch)) sections.push({ name: 'compare-pytorch', text: readFileSync(torch, 'utf8').trim() });
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const header = `# Benchmarks
 
