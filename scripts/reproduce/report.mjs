@@ -165,6 +165,9 @@ function runFacts(run) {
   return { epochs, trainMin, wall, best: run.history.filter((h) => h.best).at(-1)?.epoch };
 }
 
+/** Epochs trained and the one whose checkpoint was scored (best validation AUROC). */
+const epochsCell = (fx) => (fx.epochs ? `${fx.epochs} (best ${fx.best ?? '–'})` : '–');
+
 function datasetSection(key, ds, entries) {
   const L = [];
   L.push(`## ${ds.title}`, '');
@@ -181,13 +184,13 @@ function datasetSection(key, ds, entries) {
         `Threshold (and, in the "honest β" rows, β) chosen on the ${first.run.val.length}-image validation part, then applied to the reported part.`,
       '',
     );
-    L.push('| Model | β | AUROC (95 % CI, DeLong) | AP | F1 | ACC | SEN | SPE | epochs | run |', '|---|---|---|---|---|---|---|---|---|---|');
+    L.push('| Model | β | AUROC (95 % CI, DeLong) | AP | F1 | ACC | SEN | SPE | epochs (scored) | run |', '|---|---|---|---|---|---|---|---|---|---|');
     if (ds.paper) L.push(`| Paper, AE-FLOW (their test split; best-F1 threshold on it) | 0.9 | ${f3(ds.paper.auroc)} | – | ${f3(ds.paper.f1)} | ${f3(ds.paper.accuracy)} | ${f3(ds.paper.sensitivity)} | ${f3(ds.paper.specificity)} | 100 | – |`);
     for (const o of ds.others) L.push(`| ${o.label} | – | ${f3(o.auroc)} | – | – | – | – | – | – | – |`);
     for (const { e, run, a } of entries) {
       const fx = runFacts(run);
-      L.push(`| ours: ${e.variant} | ${run.beta} | ${ciText(a.single)} | ${f3(a.single.ap)} | ${atText(a.single.at)} | ${fx.epochs || "–"} | \`${e.name}\` |`);
-      if (a.honestBeta) L.push(`| ours: ${e.variant}, **honest β** (best AUROC on validation) | ${a.honestBeta.beta} | ${ciText(a.honestBeta)} | ${f3(a.honestBeta.ap)} | ${atText(a.honestBeta.at)} | ${fx.epochs || "–"} | \`${e.name}\` |`);
+      L.push(`| ours: ${e.variant} | ${run.beta} | ${ciText(a.single)} | ${f3(a.single.ap)} | ${atText(a.single.at)} | ${epochsCell(fx)} | \`${e.name}\` |`);
+      if (a.honestBeta) L.push(`| ours: ${e.variant}, **honest β** (best AUROC on validation) | ${a.honestBeta.beta} | ${ciText(a.honestBeta)} | ${f3(a.honestBeta.ap)} | ${atText(a.honestBeta.at)} | ${epochsCell(fx)} | \`${e.name}\` |`);
     }
     if (ds.paper) L.push('', `_Paper row: ${ds.paperNote}_`);
     L.push('');
@@ -197,11 +200,11 @@ function datasetSection(key, ds, entries) {
         'So the threshold-free numbers below are on all of `val` (the best epoch was also picked on it: slightly optimistic), and every thresholded number comes from the 5-fold protocol below (threshold on 20 %, reported on 80 %).',
       '',
     );
-    L.push('| Model | β | AUROC on val (95 % CI, DeLong) | AP | F1 | ACC | SEN | SPE (5-fold, mean) | epochs | run |', '|---|---|---|---|---|---|---|---|---|---|');
+    L.push('| Model | β | AUROC on val (95 % CI, DeLong) | AP | F1 | ACC | SEN | SPE (5-fold, mean) | epochs (scored) | run |', '|---|---|---|---|---|---|---|---|---|---|');
     for (const { e, run, a } of entries) {
       const fx = runFacts(run);
       const c = a.cv;
-      L.push(`| ours: ${e.variant} | ${run.beta} | ${ciText(a.whole)} | ${f3(a.whole.ap)} | ${f3(c.f1.mean)} | ${f3(c.accuracy.mean)} | ${f3(c.sensitivity.mean)} | ${f3(c.specificity.mean)} | ${fx.epochs || "–"} | \`${e.name}\` |`);
+      L.push(`| ours: ${e.variant} | ${run.beta} | ${ciText(a.whole)} | ${f3(a.whole.ap)} | ${f3(c.f1.mean)} | ${f3(c.accuracy.mean)} | ${f3(c.sensitivity.mean)} | ${f3(c.specificity.mean)} | ${epochsCell(fx)} | \`${e.name}\` |`);
     }
     L.push('');
   }
@@ -275,7 +278,7 @@ function gridSection(title, intro, entries, rowLabel) {
   const L = [`### ${title}`, '', intro, ''];
   if (!entries.length) return [...L, '_No finished run yet._', ''];
   L.push(
-    '| Setting | AUROC at β of config (95 % CI) | AUROC flow only (β=1) | AUROC recon only (β=0) | best β on the data (AUROC) | CV AUROC, β chosen per fold | CV F1 | epochs | run |',
+    '| Setting | AUROC at β of config (95 % CI) | AUROC flow only (β=1) | AUROC recon only (β=0) | best β on the data (AUROC) | CV AUROC, β chosen per fold | CV F1 | epochs (scored) | run |',
     '|---|---|---|---|---|---|---|---|---|',
   );
   for (const { e, run, a } of entries) {
@@ -283,7 +286,7 @@ function gridSection(title, intro, entries, rowLabel) {
     const best = a.sweep ? a.sweep.reduce((p, q) => (q.auroc > p.auroc ? q : p)) : null;
     const cvb = a.cvBeta ?? a.cv;
     L.push(
-      `| ${rowLabel(e)} | ${ciText(w)} | ${f3(a.sweep?.at(-1).auroc)} | ${f3(a.sweep?.[0].auroc)} | ${best ? `${best.beta} (${f3(best.auroc)})` : '–'} | ${ms(cvb.auroc)} | ${ms(cvb.f1)} | ${runFacts(run).epochs} | \`${e.name}\` |`,
+      `| ${rowLabel(e)} | ${ciText(w)} | ${f3(a.sweep?.at(-1).auroc)} | ${f3(a.sweep?.[0].auroc)} | ${best ? `${best.beta} (${f3(best.auroc)})` : '–'} | ${ms(cvb.auroc)} | ${ms(cvb.f1)} | ${epochsCell(runFacts(run))} | \`${e.name}\` |`,
     );
   }
   L.push('');
