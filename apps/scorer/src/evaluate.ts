@@ -1,4 +1,5 @@
-import { BETA_GRID } from '@aeflow/model';
+import { valTestFolds, type ImageItem } from '@aeflow/datasets';
+import { BETA_GRID, chooseBeta, combineScores } from '@aeflow/model';
 import { atThreshold, auroc, aurocConfidence, averagePrecision, bestF1, prCurve, rocCurve } from '@aeflow/metrics';
 
 /** 0 = normal, 1 = anomalous, null = not known. */
@@ -60,6 +61,8 @@ export interface ScoreMetrics {
   betaRule: BetaRule | null;
   /** AUROC of the total score at β = 0, 0.05, …, 1, computed from the stored flow and recon parts. */
   betaSweep: { beta: number; auroc: number }[] | null;
+  /** The paper's appendix protocol (`--folds`); present only when asked for. */
+  crossValidation?: CrossValidation;
 }
 
 /** Curves for the report (not written to metrics.json). */
@@ -208,4 +211,144 @@ export function scoreCurves(rows: readonly ScoreRow[]): ScoreCurves {
     roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
     pr: { recall: Array.from(pr.recall), precision: Array.from(pr.precision), prevalence: anomalous / (normal + anomalous) },
   };
+}
+
+/** The metrics of one fold of the cross-validation, on its test part (the other k − 1 folds). */
+export interface CrossValidationFold {
+  /** 0-based: which fold was the validation part. */
+  fold: number;
+  /** The β the fold's totals use (chosen on its validation part with `chooseBeta`, else the scoring β). */
+  beta: number | null;
+  /** The best-F1 threshold on the validation part, applied to the test part. */
+  threshold: number;
+  val: { normal: number; anomalous: number };
+  test: { normal: number; anomalous: number };
+  auroc: number;
+  ap: number;
+  f1: number;
+  accuracy: number;
+  sensitivity: number;
+  specificity: number;
+}
+
+/** The metrics averaged over the folds (and their sample standard deviations). */
+export interface CrossValidationSummary {
+  auroc: number;
+  ap: number;
+  f1: number;
+  accuracy: number;
+  sensitivity: number;
+  specificity: number;
+  /** null when β is not known (totals given without a β and not chosen per fold). */
+  beta: number | null;
+}
+
+/** `metrics.json`'s `crossValidation`: the paper's appendix protocol on the scored images. */
+export interface CrossValidation {
+  k: number;
+  seed: number;
+  chooseBeta: boolean;
+  /** Labelled images the folds were made of (unlabelled ones are left out). */
+  images: number;
+  folds: CrossValidationFold[];
+  mean: CrossValidationSummary;
+  /** Sample standard deviation (n − 1) over the folds. */
+  std: CrossValidationSummary;
+}
+
+export interface CrossValidateOptions {
+  /** Folds, 2..20 (the paper: 5, so validation : test = 2 : 8). */
+  k: number;
+  /** Seed of the stratified fold assignment. */
+  seed: number;
+  /** Choose β per fold by AUROC on its validation part over `BETA_GRID` (else the rows' totals are used as they are). */
+  chooseBeta: boolean;
+  /** The β the rows' totals were combined with: reported, and the tie-break preference when choosing β. */
+  beta?: number | null;
+}
+
+export const MAX_FOLDS = 20;
+
+/**
+ * The paper's appendix protocol: the labelled images in k stratified folds (`valTestFolds`); each
+ * fold in turn is the validation part (1/k, 20 % for k = 5) where the best-F1 threshold (and, with
+ * `chooseBeta`, β) is chosen, and the other k − 1 folds are the test part the metrics are reported
+ * on. Every image is in exactly one validation part (and so in k − 1 test parts).
+ */
+export function crossValidate(rows: readonly ScoreRow[], options: CrossValidateOptions): CrossValidation {
+  const { k, seed } = options;
+  if (!Number.isInteger(k) || k < 2 || k > MAX_FOLDS) throw new EvaluationError(`--folds: k must be a whole number from 2 to ${MAX_FOLDS}, got ${k}`);
+  if (!Number.isInteger(seed) || seed < 0) throw new EvaluationError(`--fold-seed: the seed must be a whole number >= 0, got ${seed}`);
+  const kept = rows.filter((r) => r.label !== null);
+  const { normal, anomalous, unlabeled } = countLabels(rows);
+  if (normal === 0 || anomalous === 0) {
+    throw new EvaluationError(
+      `--folds ${k}: cross-validation needs labelled normal and anomalous images (found ${normal} normal, ${anomalous} anomalous, ${unlabeled} unlabelled); score a labelled split or leave out --folds`,
+    );
+  }
+  // Stratified folds get floor(n / k) or ceil(n / k) images of each class; the best-F1 threshold
+  // and the AUROC of a validation part need both classes, and two of each keeps them meaningful.
+  const fewest = Math.min(normal, anomalous);
+  if (Math.floor(fewest / k) < 2) {
+    throw new EvaluationError(
+      `--folds ${k}: a fold would have fewer than 2 ${normal <= anomalous ? 'normal' : 'anomalous'} images (${normal} normal, ${anomalous} anomalous in ${k} folds); ` +
+        `use --folds ${Math.max(2, Math.floor(fewest / 2))} or fewer${fewest < 4 ? ' (at least 4 images of each class are needed)' : ''}`,
+    );
+  }
+  // valTestFolds only reads `id` and `label`; the rows carry no image source, which it never touches.
+  const folds = valTestFolds(kept as unknown as (ScoreRow & ImageItem)[], { seed, k });
+  const per: CrossValidationFold[] = folds.map(({ val, test }, fold) => {
+    const counts = (part: readonly ScoreRow[]) => ({ normal: part.filter((r) => r.label === 0).length, anomalous: part.filter((r) => r.label === 1).length });
+    const vc = counts(val);
+    if (vc.normal < 2 || vc.anomalous < 2) throw new EvaluationError(`--folds ${k}: fold ${fold} has ${vc.normal} normal and ${vc.anomalous} anomalous images; use fewer folds`);
+    let beta = options.beta ?? null;
+    let total = (r: ScoreRow) => r.total;
+    if (options.chooseBeta) {
+      const chosen = chooseBeta(val.map((r) => r.label!), val.map((r) => r.flow), val.map((r) => r.recon), { grid: BETA_GRID, ...(options.beta != null ? { prefer: options.beta } : {}) });
+      const b = chosen.beta;
+      beta = b;
+      total = (r) => combineScores(r.flow, r.recon, b);
+    }
+    const v = labelled(val, total);
+    const t = labelled(test, total);
+    const threshold = bestF1(v.labels, v.scores).threshold;
+    const at = atThreshold(t.labels, t.scores, threshold);
+    return {
+      fold,
+      beta,
+      threshold,
+      val: vc,
+      test: counts(test),
+      auroc: auroc(t.labels, t.scores),
+      ap: averagePrecision(t.labels, t.scores),
+      f1: at.f1,
+      accuracy: at.accuracy,
+      sensitivity: at.sensitivity,
+      specificity: at.specificity,
+    };
+  });
+  const stat = (values: number[]) => {
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const std = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1));
+    return { mean, std };
+  };
+  const keys = ['auroc', 'ap', 'f1', 'accuracy', 'sensitivity', 'specificity'] as const;
+  const mean = {} as CrossValidationSummary;
+  const std = {} as CrossValidationSummary;
+  for (const key of keys) {
+    const s = stat(per.map((p) => p[key]));
+    mean[key] = s.mean;
+    std[key] = s.std;
+  }
+  const betas = per.map((p) => p.beta);
+  if (betas.every((b): b is number => b !== null)) {
+    const s = stat(betas);
+    mean.beta = s.mean;
+    // the same β in every fold: exactly 0, not a rounding residue
+    std.beta = betas.every((b) => b === betas[0]) ? 0 : s.std;
+  } else {
+    mean.beta = null;
+    std.beta = null;
+  }
+  return { k, seed, chooseBeta: options.chooseBeta, images: kept.length, folds: per, mean, std };
 }

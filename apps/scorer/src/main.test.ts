@@ -208,6 +208,63 @@ describe('aeflow-score', () => {
     expect(wrong.err).toMatch(/--ids .*split\.json: 1 of 1 ids are not in /);
   });
 
+  it('--folds K --fold-seed S --fold-beta: the appendix protocol into metrics.json (crossValidation) and report.html, other keys unchanged', async () => {
+    const plainOut = join(root, 'out-folds-plain');
+    expect((await run(['--run', runDir, '--data', data, '--split', 'test', '--out', plainOut, '--quiet'])).code).toBe(0);
+    const plain = await readJson(join(plainOut, 'metrics.json'));
+    const out = join(root, 'out-folds');
+    const r = await run(['--run', runDir, '--data', data, '--split', 'test', '--folds', '3', '--fold-seed', '2', '--fold-beta', '--out', out, '--backend', 'wasm', '--quiet']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/cross-validation \(3 folds, seed 2, β per fold: [\d.]+ ± [\d.]+\): AUROC \d/);
+    const metrics = await readJson(join(out, 'metrics.json'));
+    const { crossValidation: cv, ...rest } = metrics;
+    // every existing key as without --folds (same run, same images; the scores are deterministic)
+    expect(Object.keys(rest)).toEqual(Object.keys(plain));
+    expect(rest.auroc).toBeCloseTo(plain.auroc!, 6);
+    expect(rest.threshold).toBeCloseTo(plain.threshold!, 6);
+    expect(cv).toBeDefined();
+    expect(cv).toMatchObject({ k: 3, seed: 2, chooseBeta: true, images: 12 });
+    expect(cv!.folds).toHaveLength(3);
+    // 6 normal + 6 anomalous in 3 stratified folds: 2 + 2 validate, 4 + 4 are tested, each time
+    for (const f of cv!.folds) {
+      expect(f.val).toEqual({ normal: 2, anomalous: 2 });
+      expect(f.test).toEqual({ normal: 4, anomalous: 4 });
+      expect(f.beta! * 20).toBeCloseTo(Math.round(f.beta! * 20), 9);
+    }
+    for (const k of ['auroc', 'ap', 'f1', 'accuracy', 'sensitivity', 'specificity', 'beta'] as const) {
+      const xs = cv!.folds.map((f) => f[k]!);
+      expect(cv!.mean[k]).toBeCloseTo(xs.reduce((a, b) => a + b, 0) / 3, 12);
+    }
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<h2>Cross-validation (3 folds)</h2>');
+    expect(html).toContain('mean ± std');
+    // without --fold-beta: the scoring β in every fold
+    const fixed = join(root, 'out-folds-fixed');
+    expect((await run(['--run', runDir, '--data', data, '--split', 'test', '--folds', '2', '--out', fixed, '--quiet'])).code).toBe(0);
+    const cvFixed = (await readJson(join(fixed, 'metrics.json'))).crossValidation!;
+    expect(cvFixed).toMatchObject({ k: 2, seed: 0, chooseBeta: false });
+    expect(cvFixed.folds.map((f) => f.beta)).toEqual([0.9, 0.9]);
+  });
+
+  it('--folds explains data it cannot cross-validate (one class, too few per fold) and bad values', async () => {
+    const few = await run(['--run', runDir, '--data', data, '--split', 'test', '--folds', '4', '--out', join(root, 'o-folds1'), '--quiet']);
+    expect(few.code).toBe(1);
+    expect(few.err).toMatch(/--folds 4: a fold would have fewer than 2 normal images \(6 normal, 6 anomalous in 4 folds\); use fewer folds/);
+    expect(existsSync(join(root, 'o-folds1'))).toBe(false);
+    const oneClass = await run(['--run', runDir, '--data', data, '--split', 'train', '--folds', '2', '--out', join(root, 'o-folds2'), '--quiet']);
+    expect(oneClass.code).toBe(1);
+    expect(oneClass.err).toMatch(/--folds 2: cross-validation needs labelled normal and anomalous images \(.*12 normal, 0 anomalous/);
+    const big = await run(['--run', runDir, '--data', data, '--folds', '21', '--out', join(root, 'o-folds3')]);
+    expect(big.code).toBe(2);
+    expect(big.err).toMatch(/--folds: "21" is not a whole number from 2 to 20/);
+    const seed = await run(['--run', runDir, '--data', data, '--folds', '2', '--fold-seed', '-1', '--out', join(root, 'o-folds3')]);
+    expect(seed.code).toBe(2);
+    const lone = await run(['--run', runDir, '--data', data, '--fold-beta', '--out', join(root, 'o-folds3')]);
+    expect(lone.code).toBe(2);
+    expect(lone.err).toMatch(/--fold-beta needs --folds/);
+  });
+
   it('explains usage mistakes and bad values', async () => {
     expect((await run(['--help'])).code).toBe(0);
     expect((await run(['--help'])).out).toContain('Examples:');

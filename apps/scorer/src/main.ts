@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES, initBackend, type BackendName } from '@aeflow/tensor';
-import { InterruptedError } from './evaluate.js';
+import { EvaluationError, InterruptedError, MAX_FOLDS } from './evaluate.js';
 import { OUTPUT_FILES, parseThresholdOption, scoreToFolder } from './outputs.js';
 import { DATASET_KINDS, DataError, openData } from './data.js';
 import { Progress, processConsole, userMessage, type Console, type OutputMode } from './progress.js';
@@ -27,6 +27,10 @@ Examples:
 
   # keep going past unreadable files; they are listed in out/skipped.json and on the console
   $ aeflow-score --run runs/chest --data data/chest-xray --skip-invalid --out out/
+
+  # the paper's appendix protocol: 5 stratified folds, each in turn the 20 % validation part that picks
+  # the threshold (and, with --fold-beta, β); metrics on the other 80 %, mean ± std in metrics.json
+  $ aeflow-score --run runs/chest --data data/chest-xray --folds 5 --fold-seed 0 --fold-beta --out out/
 
   # HTTP service: POST an image, get JSON scores (or ?heatmap=1 for a PNG)
   $ aeflow-score serve --run runs/chest --port 8080
@@ -66,6 +70,9 @@ interface ScoreCliOptions {
   batchSize?: number;
   quiet?: boolean;
   json?: boolean;
+  folds?: number;
+  foldSeed: number;
+  foldBeta?: boolean;
 }
 
 /** Ids from `--ids`: a run's split.json (its `final.ids`) or a text file, one id per line. */
@@ -113,6 +120,9 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--ids <file>', "score only these images: a text file with one id per line, or a run's split.json (its held-out test part)")
     .option('--skip-invalid', 'skip unreadable files (listed in <out>/skipped.json and on the console) instead of stopping')
     .option('--maps <N|ids...>', 'write residual + heat-map PNGs for the N most anomalous images, or for these ids')
+    .option('--folds <k>', `cross-validate (the paper's appendix protocol): k stratified folds, each in turn the validation part for the threshold; mean ± std in metrics.json (2..${MAX_FOLDS}; the paper: 5)`, parseInteger('--folds', 2, MAX_FOLDS))
+    .option('--fold-seed <n>', 'seed of the fold assignment', parseInteger('--fold-seed', 0), 0)
+    .option('--fold-beta', 'with --folds: also choose β per fold, by AUROC on its validation part')
     .option('--out <dir>', 'output folder')
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
     .option('--batch-size <n>', 'images per model call', parseInteger('--batch-size', 1, 1024))
@@ -134,6 +144,11 @@ export async function main(argv: readonly string[], io: Console = processConsole
     const mode: OutputMode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
     process.on('SIGINT', onSigint);
     const emit = (event: Record<string, unknown>) => mode === 'json' && io.out(JSON.stringify(event));
+    if (opts.foldBeta && opts.folds === undefined) {
+      io.err('aeflow-score: --fold-beta needs --folds <k> (see --help)');
+      exitCode = 2;
+      return;
+    }
     const threshold = parseThresholdOption(opts.threshold);
     const maps = opts.maps === undefined ? undefined : opts.maps.length === 1 && /^\d+$/.test(opts.maps[0]!) ? Number(opts.maps[0]) : opts.maps;
     const backend = await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
@@ -156,6 +171,19 @@ export async function main(argv: readonly string[], io: Console = processConsole
       }
       items = wanted.map((id) => byId.get(id)!);
     }
+    if (opts.folds !== undefined) {
+      // Fail before the (slow) scoring; crossValidate checks again on the images actually scored.
+      const normal = items.filter((it) => it.label === 0).length;
+      const anomalous = items.filter((it) => it.label === 1).length;
+      if (normal === 0 || anomalous === 0) {
+        throw new EvaluationError(`--folds ${opts.folds}: cross-validation needs labelled normal and anomalous images (${dataset.name}: ${normal} normal, ${anomalous} anomalous, ${items.length - normal - anomalous} unlabelled); score a labelled split or leave out --folds`);
+      }
+      if (Math.floor(Math.min(normal, anomalous) / opts.folds) < 2) {
+        throw new EvaluationError(
+          `--folds ${opts.folds}: a fold would have fewer than 2 ${normal <= anomalous ? 'normal' : 'anomalous'} images (${normal} normal, ${anomalous} anomalous in ${opts.folds} folds); use fewer folds (at most ${Math.max(2, Math.floor(Math.min(normal, anomalous) / 2))}, and at least 4 images of each class)`,
+        );
+      }
+    }
     const progress = new Progress(mode);
     progress.start('scoring', items.length, '{label} |{bar}| {value}/{total} images | {eta_formatted} left');
     let last = 0;
@@ -172,6 +200,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
       skipInvalid: opts.skipInvalid ?? false,
       ...(maps !== undefined ? { maps } : {}),
       ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+      ...(opts.folds !== undefined ? { crossValidation: { k: opts.folds, seed: opts.foldSeed, chooseBeta: opts.foldBeta ?? false } } : {}),
       signal: controller.signal,
       onProgress: (phase, done, total) => {
         if (phase === 'score') {
@@ -203,6 +232,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
       accuracy: m.accuracy,
       sensitivity: m.sensitivity,
       specificity: m.specificity,
+      ...(m.crossValidation ? { crossValidation: { k: m.crossValidation.k, mean: m.crossValidation.mean, std: m.crossValidation.std } } : {}),
       files: result.files,
     };
     if (mode === 'json') io.out(JSON.stringify(summary));
@@ -213,6 +243,14 @@ export async function main(argv: readonly string[], io: Console = processConsole
           `AUROC ${f(m.auroc)}${m.aurocCI ? ` [${f(m.aurocCI.low)}, ${f(m.aurocCI.high)}]` : ''}, AP ${f(m.ap)}, F1 ${f(m.f1)}, ` +
           `accuracy ${f(m.accuracy)}, sensitivity ${f(m.sensitivity)}, specificity ${f(m.specificity)} at threshold ${m.threshold ?? '—'} (${m.thresholdRule})`,
       );
+      const cv = m.crossValidation;
+      if (cv) {
+        const ms = (k: 'auroc' | 'ap' | 'f1' | 'accuracy' | 'sensitivity' | 'specificity') => `${f(cv.mean[k])} ± ${f(cv.std[k])}`;
+        io.out(
+          `cross-validation (${cv.k} folds, seed ${cv.seed}${cv.chooseBeta ? `, β per fold: ${f(cv.mean.beta)} ± ${f(cv.std.beta)}` : ''}): ` +
+            `AUROC ${ms('auroc')}, AP ${ms('ap')}, F1 ${ms('f1')}, accuracy ${ms('accuracy')}, sensitivity ${ms('sensitivity')}, specificity ${ms('specificity')}`,
+        );
+      }
       io.out(`wrote ${out}/{${OUTPUT_FILES.scores}, ${OUTPUT_FILES.metrics}, ${OUTPUT_FILES.report}}`);
     }
   });

@@ -4,7 +4,7 @@ import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
 import { bestF1 } from '@aeflow/metrics';
 import { chooseBeta, combineScores as combineModelScores, loadRun, RUN_FILES, type AEFlow } from '@aeflow/model';
 import { writeFileAtomic } from '@aeflow/tensor';
-import { countLabels, evaluateScores, EvaluationError, InterruptedError, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
+import { countLabels, crossValidate, evaluateScores, EvaluationError, InterruptedError, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
 import { imageToPng, mapScale, mapToPng, overlayToPng } from './images.js';
 import { renderReport, selectExamples, type ReportGroup } from './report.js';
 import { scoreItems, type ImageMaps } from './score.js';
@@ -173,6 +173,11 @@ export interface ScoreToFolderOptions {
   title?: string;
   /** Also write the validation threshold file into the run (the trainer's final scoring). */
   writeThresholdTo?: string;
+  /**
+   * The paper's appendix protocol on the scored images (`--folds`): k stratified folds, each in turn
+   * the validation part; written to metrics.json as `crossValidation` and shown in the report.
+   */
+  crossValidation?: { k: number; seed?: number; chooseBeta?: boolean };
   onProgress?: (phase: 'score' | 'report', done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -247,6 +252,10 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     const evaluated = evaluateScores(rows, { threshold, beta, betaRule, combine: combineScores });
     rows = evaluated.rows;
     const metrics = evaluated.metrics;
+    if (options.crossValidation) {
+      const cv = options.crossValidation;
+      metrics.crossValidation = crossValidate(rows, { k: cv.k, seed: cv.seed ?? 0, chooseBeta: cv.chooseBeta ?? false, beta });
+    }
 
     if (options.skipInvalid || skipped.length > 0) {
       await write(OUTPUT_FILES.skipped, JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n');

@@ -1,5 +1,5 @@
 import { histogramChart, lineChart, prChart, rocChart, type LineSeries } from './charts.js';
-import { countLabels, scoreCurves, type Label, type ScoreMetrics, type ScoreRow } from './evaluate.js';
+import { countLabels, scoreCurves, type CrossValidation, type Label, type ScoreMetrics, type ScoreRow } from './evaluate.js';
 import { pngDataUri } from './images.js';
 
 /** One image of the report's grid: original | reconstruction | residual, as PNG bytes. */
@@ -165,6 +165,21 @@ function headline(metrics: ScoreMetrics): string {
   return `<div class="cards">${cells.map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${v}</div></div>`).join('')}</div><p class="counts">${escapeHtml(counts)}</p>`;
 }
 
+/** The cross-validation table: one row per fold, then mean ± sample std. */
+function crossValidationTable(cv: CrossValidation): string {
+  const cols = ['auroc', 'ap', 'f1', 'accuracy', 'sensitivity', 'specificity'] as const;
+  const head = `<tr><th>fold</th><th>β</th><th>threshold</th><th>val (normal / anomalous)</th><th>test (normal / anomalous)</th><th>AUROC</th><th>AP</th><th>F1</th><th>accuracy</th><th>sensitivity</th><th>specificity</th></tr>`;
+  const rows = cv.folds
+    .map((f) =>
+      `<tr><td>${f.fold + 1}</td><td>${fmt(f.beta, 2)}</td><td>${fmt(f.threshold, 6)}</td><td>${f.val.normal} / ${f.val.anomalous}</td><td>${f.test.normal} / ${f.test.anomalous}</td>` +
+      cols.map((c) => `<td>${fmt(f[c])}</td>`).join('') + '</tr>',
+    )
+    .join('');
+  const ms = (m: number | null, s: number | null, digits?: number) => `<b>${fmt(m, digits)}</b> <span class="ci">± ${fmt(s, digits)}</span>`;
+  const summary = `<tr><td><b>mean ± std</b></td><td>${ms(cv.mean.beta, cv.std.beta, 2)}</td><td></td><td></td><td></td>${cols.map((c) => `<td>${ms(cv.mean[c], cv.std[c])}</td>`).join('')}</tr>`;
+  return `<table>${head}${rows}${summary}</table>`;
+}
+
 function exampleGrid(groups: readonly ReportGroup[]): string {
   if (groups.length === 0) return '<p class="muted">No images were kept for the grid.</p>';
   return groups
@@ -247,6 +262,15 @@ export function renderReport(input: ReportInput): string {
           xMax: 1,
           marker: metrics.beta !== null ? { value: metrics.beta, label: `β = ${fmt(metrics.beta, 2)}` } : null,
         }, )}</div></div>`,
+    );
+  }
+
+  if (metrics.crossValidation) {
+    const cv = metrics.crossValidation;
+    sections.push(
+      `<h2>Cross-validation (${cv.k} folds)</h2><p class="legend">The paper's appendix protocol on the ${cv.images} labelled images: ${cv.k} stratified folds (seed ${cv.seed}); ` +
+        `each fold in turn is the validation part (1/${cv.k}) that picks the best-F1 threshold${cv.chooseBeta ? ' and β (by AUROC over 0, 0.05, …, 1)' : ''}, the other folds are the test part the metrics are reported on. ` +
+        `Mean ± sample standard deviation over the folds.</p>${crossValidationTable(cv)}`,
     );
   }
 
