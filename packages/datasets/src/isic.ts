@@ -1,5 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { pathExists } from '@aeflow/tensor';
 import { invalid } from './folder.js';
 import { loadFileItem } from './image.js';
 import type { ImageDataset, ImageItem, SkippedFile } from './types.js';
@@ -42,14 +43,6 @@ function csvFields(line: string): string[] {
   return out.map((s) => s.trim());
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * ISIC 2018 Task 3 (HAM10000): images plus the ground-truth CSV (`image,MEL,NV,BCC,AKIEC,BKL,DF,VASC`,
@@ -90,9 +83,9 @@ export async function isic2018Dataset(root: string, options: Isic2018Options): P
     for (let k = 1; k < values.length; k++) if (values[k]! > values[best]!) best = k;
     const className = classes[best]!;
     let path = join(imagesDir, `${image}.jpg`);
-    if (!(await exists(path))) {
+    if (!(await pathExists(path))) {
       const png = join(imagesDir, `${image}.png`);
-      if (await exists(png)) path = png;
+      if (await pathExists(png)) path = png;
       else {
         invalid(skipped, skipInvalid, path, `image listed in ${csvPath} is missing`);
         continue;

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createEncoder, type Encoder } from '@aeflow/backbone';
 import { writeSkipReport, type ImageDataset, type ImageItem } from '@aeflow/datasets';
 import { auroc, averagePrecision, bestF1, type ThresholdMetrics } from '@aeflow/metrics';
-import { readSafetensors, readSafetensorsHeader, SeededRandom, writableCacheDir, writeFileAtomic, writeSafetensors } from '@aeflow/tensor';
+import { pathExists, readSafetensors, readSafetensorsHeader, SeededRandom, writableCacheDir, writeFileAtomic, writeSafetensors } from '@aeflow/tensor';
 import { Adam } from './adam.js';
 import { parseRunConfig, resolveConfig, type RunConfig } from './config.js';
 import { FeatureCache, loadBatchItems } from './feature-cache.js';
@@ -211,14 +211,6 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function allFinite(tensors: Record<string, tf.Tensor>): boolean {
   const list = Object.values(tensors);
@@ -361,9 +353,9 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
   const { runDir } = options;
   const configPath = join(runDir, RUN_FILES.config);
   const checkpointPath = join(runDir, RUN_FILES.checkpoint);
-  const resuming = options.resume === true && (await exists(checkpointPath));
+  const resuming = options.resume === true && (await pathExists(checkpointPath));
   let config: RunConfig;
-  if (options.resume && (await exists(configPath))) {
+  if (options.resume && (await pathExists(configPath))) {
     config = parseRunConfig(JSON.parse(await readFile(configPath, 'utf8')), configPath);
   } else {
     config = resolveConfig(options.config ?? {});

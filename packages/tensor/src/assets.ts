@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, constants, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, mkdir, open, rename, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import { pathExists } from './files.js';
 
 /**
  * A file that aeflow knows how to fetch: where it lives in the asset cache, where it comes from
@@ -79,14 +80,6 @@ export async function writableCacheDir(): Promise<string> {
   return dir;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function checksum(path: string, algo: 'sha256' | 'md5'): Promise<string> {
   const hash = createHash(algo);
@@ -140,7 +133,7 @@ function defaultProgress(label: string): ResolveAssetOptions['onProgress'] {
 export async function resolveAsset(file: AssetFile, options: ResolveAssetOptions = {}): Promise<string> {
   const home = options.home ?? aeflowHome();
   const target = join(home, ...file.path.split('/'));
-  if (await exists(target)) {
+  if (await pathExists(target)) {
     if (options.verify) await verifyAsset(target, file);
     return target;
   }

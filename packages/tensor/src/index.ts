@@ -14,5 +14,5 @@ export { float32ToFloat16Bits, float16BitsToFloat32, float32ToBFloat16Bits, bflo
 export { SeededRandom } from './random.js';
 export { aeflowHome, writableCacheDir, resolveAsset, verifyAsset } from './assets.js';
 export type { AssetFile, ResolveAssetOptions } from './assets.js';
-export { writeFileAtomic } from './files.js';
+export { writeFileAtomic, pathExists } from './files.js';
 export { registerWasmTrainingKernels, ensureGradientsRegistered, WASM_TRAINING_KERNELS } from './kernels/index.js';
