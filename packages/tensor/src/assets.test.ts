@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aeflowHome, resolveAsset, verifyAsset, type AssetFile } from './assets.js';
+import { aeflowHome, isWritableDir, resolveAsset, verifyAsset, writableCacheDir, type AssetFile } from './assets.js';
 
 const payload = new TextEncoder().encode('weights '.repeat(5000));
 const sha = createHash('sha256').update(payload).digest('hex');
@@ -58,21 +58,47 @@ describe('asset cache', () => {
     await expect(resolveAsset(missing, { home, download: false })).rejects.toThrow(/downloads are off/);
   });
 
-  it('never writes into a read-only asset home', async () => {
-    if (process.getuid?.() === 0) {
-      // root ignores write bits: check the error path with a home under a file instead
-      const parent = await mkdtemp(join(tmpdir(), 'aeflow-ro-'));
-      await writeFile(join(parent, 'file'), 'x');
-      const home = join(parent, 'file');
-      await expect(
-        resolveAsset({ path: 'assets/a/b.bin', url: `${base}/model.safetensors` }, { home }),
-      ).rejects.toThrow(/cannot be written/);
-      return;
-    }
+  it('never writes into an asset home without write bits, even as root (CI mounts the shared data so)', async () => {
     const home = await mkdtemp(join(tmpdir(), 'aeflow-ro-'));
     await mkdir(join(home, 'assets'));
     await chmod(home, 0o555);
-    await expect(resolveAsset({ path: 'x/b.bin', url: `${base}/model.safetensors` }, { home })).rejects.toThrow(/cannot be written/);
+    await chmod(join(home, 'assets'), 0o555);
+    try {
+      await expect(
+        resolveAsset({ path: 'assets/a/b.bin', url: `${base}/model.safetensors` }, { home, onProgress: () => undefined }),
+      ).rejects.toThrow(/cannot be written/);
+      expect(await readdir(join(home, 'assets'))).toEqual([]);
+      expect(await isWritableDir(home)).toBe(false);
+      const old = { home: process.env.AEFLOW_HOME, cache: process.env.AEFLOW_CACHE };
+      process.env.AEFLOW_HOME = home;
+      delete process.env.AEFLOW_CACHE;
+      try {
+        const cache = await writableCacheDir();
+        expect(cache.startsWith(home)).toBe(false);
+        expect(await readdir(home)).toEqual(['assets']);
+      } finally {
+        if (old.home === undefined) delete process.env.AEFLOW_HOME;
+        else process.env.AEFLOW_HOME = old.home;
+        if (old.cache !== undefined) process.env.AEFLOW_CACHE = old.cache;
+      }
+    } finally {
+      await chmod(join(home, 'assets'), 0o755);
+      await chmod(home, 0o755);
+    }
+  });
+
+  it('puts caches under a writable asset home', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'aeflow-rw-'));
+    const old = { home: process.env.AEFLOW_HOME, cache: process.env.AEFLOW_CACHE };
+    process.env.AEFLOW_HOME = home;
+    delete process.env.AEFLOW_CACHE;
+    try {
+      expect(await writableCacheDir()).toBe(join(home, 'cache'));
+    } finally {
+      if (old.home === undefined) delete process.env.AEFLOW_HOME;
+      else process.env.AEFLOW_HOME = old.home;
+      if (old.cache !== undefined) process.env.AEFLOW_CACHE = old.cache;
+    }
   });
 
   it('verifies an existing file only when asked, naming both checksums on mismatch', async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, constants, mkdir, open, rename, rm } from 'node:fs/promises';
+import { access, constants, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
@@ -47,8 +47,15 @@ export function aeflowHome(): string {
   return join(xdg && xdg.trim() !== '' ? xdg : join(homedir(), '.cache'), 'aeflow');
 }
 
-async function writable(dir: string): Promise<boolean> {
+/**
+ * Whether aeflow may write into `dir`. A folder with no write bit for anyone counts as read-only
+ * even when `access` says otherwise: root passes every `access` check, and the shared data folder
+ * (read-only by its mode, as in CI) must never be written to.
+ */
+export async function isWritableDir(dir: string): Promise<boolean> {
   try {
+    const st = await stat(dir);
+    if (!st.isDirectory() || (st.mode & 0o222) === 0) return false;
     await access(dir, constants.W_OK);
     return true;
   } catch {
@@ -70,7 +77,7 @@ export async function writableCacheDir(): Promise<string> {
     let homeOk = false;
     try {
       await mkdir(home, { recursive: true });
-      homeOk = await writable(home);
+      homeOk = await isWritableDir(home);
     } catch {
       homeOk = false;
     }
@@ -141,6 +148,8 @@ export async function resolveAsset(file: AssetFile, options: ResolveAssetOptions
   const where = `Put the file at ${target} (or set AEFLOW_HOME to a folder holding ${file.path}).`;
   if (!allowDownload) throw new Error(`${file.path} is not in the asset cache ${home} and downloads are off (AEFLOW_OFFLINE=1). ${where}`);
   try {
+    await mkdir(home, { recursive: true });
+    if (!(await isWritableDir(home))) throw new Error('the folder is read-only');
     await mkdir(dirname(target), { recursive: true });
   } catch (err) {
     throw new Error(`${file.path} is not in the asset cache ${home}, which cannot be written (${(err as Error).message}). ${where}`);
