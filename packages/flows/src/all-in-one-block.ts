@@ -12,17 +12,22 @@ import type { SubnetFactory } from './subnet.js';
 export type PermutationKind = 'reverse' | 'random' | 'invertible1x1';
 
 export interface AllInOneBlockConfig {
+  /** Channels of the input (last axis). */
   channels: number;
   subnet: SubnetFactory;
+  /** Log-scale bound of the coupling. Default 2. */
   clamp?: number;
+  /** Default `soft`: clamp·tanh(s/clamp); `legacy`: clamp·tanh(s). */
   clampMode?: ClampMode;
-  /** The mixing step after the actnorm. Default `reverse` (the AE-FLOW paper). */
+  /** The mixing step after the actnorm. Default `reverse` (the AE-FLOW paper); `random` (seeded) or `invertible1x1` (Glow, learned). */
   permutation?: PermutationKind;
-  /** The actnorm's scale activation. Default `softplus` (FrEIA). */
+  /** The actnorm's scale activation. Default `softplus` (FrEIA); `exp` (Glow). */
   actnorm?: 'softplus' | 'exp';
-  /** Glow's data-dependent actnorm initialisation. Default false. */
+  /** Glow's data-dependent actnorm initialisation on the first forward pass. Default false. */
   actnormDataInit?: boolean;
+  /** Seed of the initialisation (weights, random permutations). Default 0. */
   seed?: number;
+  /** A uniform [0, 1) generator used instead of `seed`. */
   random?: UniformRandom;
   name?: string;
 }

@@ -1,16 +1,14 @@
-import { AllInOneBlock, type PermutationKind } from './all-in-one-block.js';
-import type { ClampMode } from './affine-coupling.js';
+import { AllInOneBlock, type AllInOneBlockConfig } from './all-in-one-block.js';
 import { checkPositiveInt } from './checks.js';
 import { convSubnet } from './conv-subnet.js';
 import { mlpSubnet } from './mlp-subnet.js';
-import { seededRandom, type UniformRandom } from './random.js';
+import { seededRandom } from './random.js';
 import { resnetSubnet } from './resnet-subnet.js';
 import { SequenceFlow } from './sequence-flow.js';
 import type { SubnetFactory } from './subnet.js';
 
-export interface AllInOneFlowConfig {
-  /** Channels of the input (last axis). */
-  channels: number;
+/** The blocks' own settings (clamp, permutation, actnorm, seed, …) as `AllInOneBlockConfig` has them. */
+export interface AllInOneFlowConfig extends Omit<AllInOneBlockConfig, 'subnet' | 'name'> {
   /** Number of AllInOne blocks. Default 8 (the paper). */
   blocks?: number;
   /**
@@ -21,20 +19,6 @@ export interface AllInOneFlowConfig {
   subnet?: 'conv' | 'resnet' | 'mlp' | SubnetFactory;
   /** Hidden width of the built-in subnets. Default: 2·⌊C/2⌋ (≈ C; at least 16 for `mlp`). */
   hiddenChannels?: number;
-  /** Log-scale bound of the couplings. Default 2. */
-  clamp?: number;
-  /** Default `soft`: clamp·tanh(s/clamp); `legacy`: clamp·tanh(s). */
-  clampMode?: ClampMode;
-  /** Default `reverse` (the paper); `random` (seeded) or `invertible1x1` (Glow, learned). */
-  permutation?: PermutationKind;
-  /** Default `softplus` (FrEIA); `exp` (Glow). */
-  actnorm?: 'softplus' | 'exp';
-  /** Glow's data-dependent actnorm initialisation on the first forward pass. Default false. */
-  actnormDataInit?: boolean;
-  /** Seed of the initialisation (weights, random permutations). Default 0. */
-  seed?: number;
-  /** A uniform [0, 1) generator used instead of `seed`. */
-  random?: UniformRandom;
 }
 
 /**
