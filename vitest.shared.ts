@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { UserConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
@@ -25,6 +26,7 @@ export function aeflowVitest(overrides: { testTimeout?: number } = {}): UserConf
       testTimeout: overrides.testTimeout ?? 120_000,
       hookTimeout: 120_000,
       pool: 'forks',
+      globalSetup: [fileURLToPath(new URL('./vitest.tmpdir.shared.ts', import.meta.url))],
       reporters: ['default', 'json'],
       outputFile: { json: 'test-results.json' },
     },

@@ -1,6 +1,6 @@
 // The scorer's benchmark: report rendering time and HTTP scoring round trips on a tiny random model.
 //   pnpm --filter @aeflow/scorer bench
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,7 @@ for (let r = 0; r < 25; r++) {
   reqMs.push(performance.now() - t0);
 }
 await server.close();
+await rm(root, { recursive: true, force: true });
 
 const result = { backend: backend.name, report_ms: median(renderMs), report_bytes: size, score_request_ms: median(reqMs) };
 console.log(JSON.stringify(result));
