@@ -324,7 +324,7 @@ export async function writeReport({ root, runs, out, experiments, datasets, isFi
         "The paper's Table 3: flow subnet × reconstruction loss",
         `α = 0.5, β = 0.9 (the cpu preset otherwise), ${epochs} epochs. Threshold-free numbers on all of \`val\`; CV as above (β chosen per fold).`,
         mine.filter((x) => x.e.groups.includes('table3')),
-        (e) => e.variant,
+        (e) => e.t3Variant ?? e.variant,
       ),
     );
     const alpha = mine.filter((x) => x.e.groups.includes('alpha')).sort((p, q) => p.e.alpha - q.e.alpha);
