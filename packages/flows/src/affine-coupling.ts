@@ -24,8 +24,14 @@ export type ClampMode = 'soft' | 'legacy';
 
 export interface AffineCouplingConfig {
   channels: number;
-  /** Builds the subnet from (inChannels = C1, outChannels = 2·C2, random), or a built subnet. */
+  /** Builds the subnet from (inChannels = C1 + conditionChannels, outChannels = 2·C2, random), or a built subnet. */
   subnet: SubnetFactory | Subnet;
+  /**
+   * Channels of the condition (`options.condition`) appended to the subnet's input, as FrEIA's
+   * `cond_shape`: the coupling models p(x | c), e.g. with a positional encoding as c (CFLOW-AD).
+   * Default 0: unconditional, and a condition passed in is an error.
+   */
+  conditionChannels?: number;
   /** Bound of the log-scale per element. Default 2. */
   clamp?: number;
   clampMode?: ClampMode;
@@ -40,7 +46,8 @@ export interface AffineCouplingConfig {
  * Affine coupling as in FrEIA's AllInOneBlock: split the channels into x1 (passive, the first
  * C1 = C − ⌊C/2⌋) and x2 (the last C2 = ⌊C/2⌋); a = 0.1·subnet(x1); s, t = a[..., :C2],
  * a[..., C2:]; j = clamp(s); y2 = x2·exp(j) + t; y = [x1, y2]; log-det = Σ j per sample.
- * Keys: `subnet.*`.
+ * With `conditionChannels` k the subnet sees [x1, c] (c = `options.condition`): a conditional
+ * coupling, still exactly invertible given the same c. Keys: `subnet.*`.
  */
 export class AffineCoupling implements FlowLayer {
   readonly name: string;
@@ -50,6 +57,7 @@ export class AffineCoupling implements FlowLayer {
   readonly clamp: number;
   readonly clampMode: ClampMode;
   readonly coefficientScale: number;
+  readonly conditionChannels: number;
   readonly subnet: Subnet;
 
   constructor(config: AffineCouplingConfig) {
@@ -68,17 +76,46 @@ export class AffineCoupling implements FlowLayer {
       throw new Error(`${who}: clampMode must be 'soft' or 'legacy', got ${String(this.clampMode)}`);
     }
     this.coefficientScale = config.coefficientScale ?? 0.1;
+    this.conditionChannels = config.conditionChannels ?? 0;
+    if (!Number.isInteger(this.conditionChannels) || this.conditionChannels < 0) {
+      throw new Error(`${who}: conditionChannels must be a whole number >= 0, got ${config.conditionChannels}`);
+    }
     const random = config.random ?? seededRandom(config.seed ?? 0);
+    const subnetIn = this.passiveChannels + this.conditionChannels;
     this.subnet =
-      typeof config.subnet === 'function'
-        ? config.subnet(this.passiveChannels, 2 * this.activeChannels, random)
-        : config.subnet;
-    if (this.subnet.inChannels !== this.passiveChannels || this.subnet.outChannels !== 2 * this.activeChannels) {
+      typeof config.subnet === 'function' ? config.subnet(subnetIn, 2 * this.activeChannels, random) : config.subnet;
+    if (this.subnet.inChannels !== subnetIn || this.subnet.outChannels !== 2 * this.activeChannels) {
       throw new Error(
         `${who}: the subnet maps ${this.subnet.inChannels} → ${this.subnet.outChannels} channels but this coupling ` +
-          `needs ${this.passiveChannels} → ${2 * this.activeChannels} (C1 = C − ⌊C/2⌋ in, 2·⌊C/2⌋ out)`,
+          `needs ${subnetIn} → ${2 * this.activeChannels} (C1 = C − ⌊C/2⌋${this.conditionChannels ? ` plus ${this.conditionChannels} condition channels` : ''} in, 2·⌊C/2⌋ out)`,
       );
     }
+  }
+
+  /**
+   * Checks `options.condition` against this coupling and the input, before any work: a missing,
+   * unexpected or misshapen condition would otherwise surface as a shape error deep in the subnet.
+   */
+  private checkCondition(x: tf.Tensor, condition: tf.Tensor | undefined, who: string): void {
+    if (this.conditionChannels === 0) {
+      if (condition) throw new Error(`${who}: was given a condition but was built without one (conditionChannels 0); build it with conditionChannels: ${condition.shape.at(-1)}`);
+      return;
+    }
+    const want = `[${[x.shape[0], ...x.shape.slice(1, -1)].join(', ')}, ${this.conditionChannels}] (or batch 1)`;
+    if (!condition) throw new Error(`${who}: needs a condition (options.condition) of shape ${want}; it was built with conditionChannels ${this.conditionChannels}`);
+    const ok =
+      condition.rank === x.rank &&
+      (condition.shape[0] === x.shape[0] || condition.shape[0] === 1) &&
+      condition.shape.slice(1, -1).every((d, i) => d === x.shape[i + 1]) &&
+      condition.shape.at(-1) === this.conditionChannels;
+    if (!ok) throw new Error(`${who}: the condition has shape [${condition.shape.join(', ')}] but the input [${x.shape.join(', ')}] needs ${want}`);
+  }
+
+  /** The subnet's input: the passive half, with the condition's channels appended (broadcast over the batch). */
+  private subnetInput(x1: tf.Tensor, condition: tf.Tensor | undefined): tf.Tensor {
+    if (!condition) return x1;
+    const c = condition.shape[0] === x1.shape[0] ? condition : tf.broadcastTo(condition, [...x1.shape.slice(0, -1), this.conditionChannels]);
+    return tf.concat([x1, c], -1);
   }
 
   private get clampSpec(): ClampSpec {
@@ -86,8 +123,8 @@ export class AffineCoupling implements FlowLayer {
   }
 
   /** The bounded log-scale j and the shift t from the passive half. */
-  private coefficients(x1: tf.Tensor, training: boolean): { j: tf.Tensor; t: tf.Tensor } {
-    const a = tf.mul(this.subnet.apply(x1, training), this.coefficientScale);
+  private coefficients(x1: tf.Tensor, training: boolean, condition: tf.Tensor | undefined): { j: tf.Tensor; t: tf.Tensor } {
+    const a = tf.mul(this.subnet.apply(this.subnetInput(x1, condition), training), this.coefficientScale);
     const [s, t] = tf.split(a, [this.activeChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
     const j =
       this.clampMode === 'soft' ? tf.mul(tf.tanh(tf.div(s, this.clamp)), this.clamp) : tf.mul(tf.tanh(s), this.clamp);
@@ -97,11 +134,12 @@ export class AffineCoupling implements FlowLayer {
   forward(x: tf.Tensor, options: FlowOptions = {}): FlowResult {
     const who = `AffineCoupling "${this.name}"`;
     checkInput(x, who, this.channels);
+    this.checkCondition(x, options.condition, who);
     const check = options.checkFinite !== false;
     if (check) assertFinite(x, `${who}: forward input`);
     const out = tf.tidy(() => {
       const [x1, x2] = tf.split(x, [this.passiveChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
-      const raw = this.subnet.apply(x1, options.training ?? false);
+      const raw = this.subnet.apply(this.subnetInput(x1, options.condition), options.training ?? false);
       // Memory-lean forms of y2 = x2·exp(j) + t and Σ j (fused.ts): this is the training path.
       const y2 = affineCouplingForward(x2, raw, this.clampSpec);
       return { y: tf.concat([x1, y2], -1), logDet: couplingLogDet(raw, this.clampSpec) };
@@ -113,11 +151,12 @@ export class AffineCoupling implements FlowLayer {
   inverse(y: tf.Tensor, options: FlowOptions = {}): InverseResult {
     const who = `AffineCoupling "${this.name}"`;
     checkInput(y, who, this.channels);
+    this.checkCondition(y, options.condition, who);
     const check = options.checkFinite !== false;
     if (check) assertFinite(y, `${who}: inverse input`);
     const out = tf.tidy(() => {
       const [y1, y2] = tf.split(y, [this.passiveChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
-      const { j, t } = this.coefficients(y1, options.training ?? false);
+      const { j, t } = this.coefficients(y1, options.training ?? false, options.condition);
       const x2 = tf.mul(tf.sub(y2, t), tf.exp(tf.neg(j)));
       return { x: tf.concat([y1, x2], -1), logDet: tf.neg<tf.Tensor1D>(sumPerSample(j)) };
     });

@@ -25,6 +25,8 @@ export interface AllInOneBlockConfig {
   actnorm?: 'softplus' | 'exp';
   /** Glow's data-dependent actnorm initialisation on the first forward pass. Default false. */
   actnormDataInit?: boolean;
+  /** Channels of `options.condition` the coupling's subnet also sees (FrEIA's `cond_shape`). Default 0: unconditional. */
+  conditionChannels?: number;
   /** Seed of the initialisation (weights, random permutations). Default 0. */
   seed?: number;
   /** A uniform [0, 1) generator used instead of `seed`. */
@@ -56,6 +58,7 @@ export class AllInOneBlock implements FlowLayer {
       subnet: config.subnet,
       clamp: config.clamp,
       clampMode: config.clampMode,
+      conditionChannels: config.conditionChannels,
       random,
       name: `${this.name}.coupling`,
     });

@@ -50,6 +50,7 @@ export function createAllInOneFlow(config: AllInOneFlowConfig): SequenceFlow {
         permutation: config.permutation,
         actnorm: config.actnorm,
         actnormDataInit: config.actnormDataInit,
+        conditionChannels: config.conditionChannels,
         random,
         name: `block${i}`,
       }),

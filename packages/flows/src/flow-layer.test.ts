@@ -22,10 +22,11 @@ import { AllInOneBlock } from './all-in-one-block.js';
 import { convSubnet } from './conv-subnet.js';
 import { createAllInOneFlow } from './create-all-in-one-flow.js';
 import { nllPerDim } from './density.js';
-import type { FlowLayer } from './flow-layer.js';
+import type { FlowLayer, FlowOptions } from './flow-layer.js';
 import { InvertibleConv1x1 } from './invertible-conv1x1.js';
 import { mlpSubnet } from './mlp-subnet.js';
 import { Permute } from './permute.js';
+import { positionalEncoding2d } from './positional-encoding.js';
 import { resnetSubnet } from './resnet-subnet.js';
 
 interface LayerCase {
@@ -41,6 +42,36 @@ interface LayerCase {
   batchNorm?: boolean;
 }
 
+/**
+ * A conditional layer seen through the plain interface: every NHWC pass gets the positional
+ * encoding of its input's grid (batch 1, broadcast) as the condition, so the whole suite runs on
+ * the conditional path (the Jacobian test then checks log p(x | c) at a fixed c).
+ */
+function conditionedOnPosition(layer: FlowLayer, channels: number): FlowLayer {
+  const withCondition =
+    <R>(pass: (x: tf.Tensor, o: FlowOptions) => R) =>
+    (x: tf.Tensor, o: FlowOptions = {}): R => {
+      if (x.rank !== 4) return pass(x, o); // let the layer report the bad rank
+      const condition = positionalEncoding2d(x.shape[1]!, x.shape[2]!, channels);
+      try {
+        return pass(x, { ...o, condition });
+      } finally {
+        condition.dispose();
+      }
+    };
+  return {
+    name: layer.name,
+    forward: withCondition((x, o) => layer.forward(x, o)),
+    inverse: withCondition((y, o) => layer.inverse(y, o)),
+    get trainableVariables() {
+      return layer.trainableVariables;
+    },
+    getWeights: () => layer.getWeights(),
+    setWeights: (w) => layer.setWeights(w),
+    dispose: () => layer.dispose(),
+  };
+}
+
 const NHWC = [2, 3, 3, 4];
 const NHWC_ONE = [1, 2, 2, 4];
 
@@ -48,6 +79,13 @@ const CASES: LayerCase[] = [
   {
     name: 'AffineCoupling (conv subnet)',
     build: (seed) => new AffineCoupling({ channels: 4, subnet: convSubnet({ hiddenChannels: 8 }), seed }),
+    shape: NHWC,
+    jacobianShape: NHWC_ONE,
+    convFilters: true,
+  },
+  {
+    name: 'AffineCoupling (conv subnet, conditioned on position)',
+    build: (seed) => conditionedOnPosition(new AffineCoupling({ channels: 4, subnet: convSubnet({ hiddenChannels: 8 }), conditionChannels: 8, seed }), 8),
     shape: NHWC,
     jacobianShape: NHWC_ONE,
     convFilters: true,
@@ -122,6 +160,13 @@ const CASES: LayerCase[] = [
   {
     name: 'SequenceFlow: 8-block AllInOne flow (conv, random permutation)',
     build: (seed) => createAllInOneFlow({ channels: 4, blocks: 8, subnet: 'conv', hiddenChannels: 8, permutation: 'random', seed }),
+    shape: NHWC,
+    jacobianShape: NHWC_ONE,
+    convFilters: true,
+  },
+  {
+    name: 'SequenceFlow: 4-block AllInOne flow conditioned on position (conv, reverse)',
+    build: (seed) => conditionedOnPosition(createAllInOneFlow({ channels: 4, blocks: 4, subnet: 'conv', hiddenChannels: 8, conditionChannels: 4, seed }), 4),
     shape: NHWC,
     jacobianShape: NHWC_ONE,
     convFilters: true,

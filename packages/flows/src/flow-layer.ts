@@ -14,6 +14,14 @@ export interface FlowOptions {
    * once a model is known to be stable.
    */
   checkFinite?: boolean;
+  /**
+   * The condition of a conditional flow (FrEIA's `c`): a tensor with the input's leading shape
+   * (`[batch, height, width, k]` for NHWC input; batch 1 is broadcast over the batch) whose
+   * channels every coupling built with `conditionChannels: k` appends to its subnet's input.
+   * The condition is not transformed and adds nothing to the log-det, so forward and inverse
+   * must get the same one. Layers without a coupling ignore it.
+   */
+  condition?: tf.Tensor;
 }
 
 /**

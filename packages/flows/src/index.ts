@@ -18,6 +18,7 @@ export { ResNetSubnet, resnetSubnet } from './resnet-subnet.js';
 export type { ResNetSubnetConfig } from './resnet-subnet.js';
 export { MlpSubnet, mlpSubnet } from './mlp-subnet.js';
 export type { MlpSubnetConfig } from './mlp-subnet.js';
+export { positionalEncoding2d } from './positional-encoding.js';
 export { standardNormalLogProb, nllPerDim, bitsPerDim } from './density.js';
 export type { BitsPerDimOptions } from './density.js';
 export { seededRandom } from './random.js';

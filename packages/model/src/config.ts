@@ -43,6 +43,17 @@ const flowSchema = z
     clampMode: z.enum(['soft', 'legacy']),
     /** Channel mixing between blocks: 'reverse' (fixed, the paper), 'random' (fixed, seeded) or 'invertible1x1' (Glow, learned). */
     permutation: z.enum(['reverse', 'random', 'invertible1x1']),
+    /**
+     * Channels of a 2-D sinusoidal positional encoding every coupling is conditioned on (as in
+     * CFLOW-AD): the flow models p(feature | position) instead of one density for all positions.
+     * 0 (the paper, and the default of configs written before this existed): unconditional.
+     */
+    positional: z
+      .number()
+      .int()
+      .min(0)
+      .refine((n) => n % 4 === 0, { error: 'must be a multiple of 4 (sin and cos per axis and frequency), e.g. 16; 0 turns it off' })
+      .default(0),
   })
   .strict();
 
@@ -141,7 +152,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     model: 'aeflow',
     encoder: { arch: 'wide_resnet50_2', weights: 'pretrained', tap: 'layer3' },
     size: 256,
-    flow: { blocks: 8, subnet: 'resnet', hiddenChannels: null, clamp: 2, clampMode: 'soft', permutation: 'reverse' },
+    flow: { blocks: 8, subnet: 'resnet', hiddenChannels: null, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0 },
     decoder: { widths: [512, 256, 64] },
     loss: { alpha: 0.5, recon: 'mse' },
     score: { beta: 0.9, flow: 'density' },
@@ -152,7 +163,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     model: 'aeflow',
     encoder: { arch: 'mobilenet_v1', weights: 'pretrained', tap: 'conv_pw_11_relu' },
     size: 128,
-    flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse' },
+    flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0 },
     decoder: { widths: [64, 32, 16] },
     loss: { alpha: 0.5, recon: 'mse' },
     score: { beta: 0.9, flow: 'density' },

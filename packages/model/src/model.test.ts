@@ -14,6 +14,7 @@ import {
   FeatureCache,
   loadBatch,
   loadRun,
+  parseRunConfig,
   resolveConfig,
   RUN_FILES,
   scoreRun,
@@ -80,6 +81,16 @@ describe('configuration', () => {
     expect(paper.decoder.widths).toEqual([512, 256, 64]);
     expect(paper.train.batchSize).toBe(64);
     expect(resolveConfig({}).encoder.arch).toBe('mobilenet_v1');
+  });
+
+  it('flow.positional: 0 by default (also for configs written before it existed), multiples of 4 only', () => {
+    expect(resolveConfig({}).flow.positional).toBe(0);
+    expect(resolveConfig({ flow: { positional: 16 } }).flow.positional).toBe(16);
+    const { positional, ...older } = resolveConfig({}).flow;
+    expect(positional).toBe(0);
+    expect(parseRunConfig({ ...resolveConfig({}), flow: older }, 'old/config.json').flow.positional).toBe(0);
+    expect(() => resolveConfig({ flow: { positional: 6 } })).toThrow(/flow\.positional: must be a multiple of 4/);
+    expect(() => resolveConfig({ flow: { positional: -4 } })).toThrow(/flow\.positional/);
   });
 });
 
@@ -198,6 +209,48 @@ describe('AEFlow', () => {
     tf.dispose([images, features]);
     trainer.dispose();
     model.dispose(true);
+    other.dispose(true);
+  });
+});
+
+describe('flow conditioned on position (flow.positional)', () => {
+  it('builds conditional couplings, trains with a flat tensor count, and reloads to identical scores', async () => {
+    const config = tinyConfig({ flow: { positional: 8 } });
+    const model = new AEFlow(config, encoder);
+    // The tiny encoder has 256 channels: each coupling's subnet reads its 128 passive channels + 8.
+    const w0 = model.getWeights();
+    expect(w0['flow.0.coupling.subnet.conv1.weight']!.shape).toEqual([32, 128 + 8, 3, 3]);
+    tf.dispose(Object.values(w0));
+    const trainer = new Trainer(model, { lr: 2e-3, weightDecay: 0 });
+    const images = randomImages(4, 32, 12);
+    const features = model.encode(images);
+    await trainer.step(features, images);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) await trainer.step(features, images);
+    expect(tf.memory().numTensors).toBe(before);
+    // An unconditional model cannot take these weights (its subnets read 128 channels, not 136).
+    const plain = new AEFlow(tinyConfig(), encoder);
+    const conditional = model.getWeights();
+    expect(() => plain.setWeights(conditional)).toThrow(/shape/);
+    tf.dispose(Object.values(conditional));
+    const path = join(dir, 'positional.safetensors');
+    const weights = model.getWeights();
+    await writeSafetensors(path, weights);
+    tf.dispose(Object.values(weights));
+    const other = new AEFlow(tinyConfig({ flow: { positional: 8 }, train: { seed: 5 } }), encoder);
+    const loaded = await readSafetensors(path);
+    other.setWeights(loaded);
+    tf.dispose(Object.values(loaded));
+    const a = await model.score(images);
+    const b = await other.score(images);
+    expect(b.map((s) => s.total)).toEqual(a.map((s) => s.total));
+    // Features of another grid than the one the flow is conditioned on are refused, naming the size.
+    const small = tf.zeros<tf.Rank.R4>([1, 1, 1, 256]);
+    expect(() => model.flow(small)).toThrow(/features of 1×1 positions, but the flow is conditioned on the 2×2 grid of size 32/);
+    tf.dispose([images, features, small]);
+    trainer.dispose();
+    model.dispose(true);
+    plain.dispose(true);
     other.dispose(true);
   });
 });

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Encoder, Normalization } from '@aeflow/backbone';
-import { createAllInOneFlow } from '@aeflow/flows';
+import { createAllInOneFlow, positionalEncoding2d } from '@aeflow/flows';
 import { AEFlowDecoder } from '@aeflow/decoder';
 import type { RunConfig } from './config.js';
 import { ssimMap } from './ssim.js';
 
 /** The flow as the model uses it (what `@aeflow/flows`' `createAllInOneFlow` returns). */
 export interface FlowModel {
-  forward(x: tf.Tensor, options?: { training?: boolean; checkFinite?: boolean }): { y: tf.Tensor; logDet: tf.Tensor1D };
+  forward(x: tf.Tensor, options?: { training?: boolean; checkFinite?: boolean; condition?: tf.Tensor }): { y: tf.Tensor; logDet: tf.Tensor1D };
   readonly trainableVariables: tf.Variable[];
   /** The flow's weights, dotted keys (AEFlow.getWeights hands them to its caller as they are). */
   getWeights(): Record<string, tf.Tensor>;
@@ -102,6 +102,8 @@ export class AEFlow {
   readonly flowModel: FlowModel | undefined;
   readonly decoder: AEFlowDecoder | undefined;
   private readonly denorm: { scale: tf.Tensor1D; offset: tf.Tensor1D };
+  /** The flow's condition with `flow.positional` > 0: the positional encoding of the feature map, [1, h, w, P]. */
+  private readonly position: tf.Tensor4D | undefined;
   private disposed = false;
   private scoreBeta: number;
 
@@ -134,8 +136,10 @@ export class AEFlow {
           clamp: config.flow.clamp,
           clampMode: config.flow.clampMode,
           permutation: config.flow.permutation,
+          conditionChannels: config.flow.positional,
           seed: seed + 1,
         }));
+      if (config.flow.positional > 0) this.position = positionalEncoding2d(this.featureSize, this.featureSize, config.flow.positional);
     }
     if (config.model !== 'fastflow') {
       this.decoder =
@@ -185,7 +189,11 @@ export class AEFlow {
   flow(features: tf.Tensor4D, training = false): { z: tf.Tensor4D; logDet: tf.Tensor1D } {
     this.checkAlive();
     if (!this.flowModel) return tf.tidy(() => ({ z: tf.clone(features), logDet: tf.zeros<tf.Rank.R1>([features.shape[0]]) }));
-    const { y, logDet } = this.flowModel.forward(features, { training, checkFinite: false });
+    const [, h, w] = features.shape;
+    if (this.position && (this.position.shape[1] !== h || this.position.shape[2] !== w)) {
+      throw new Error(`AEFlow.flow: features of ${h}×${w} positions, but the flow is conditioned on the ${this.featureSize}×${this.featureSize} grid of size ${this.config.size}; resize images to ${this.config.size} px`);
+    }
+    const { y, logDet } = this.flowModel.forward(features, { training, checkFinite: false, ...(this.position ? { condition: this.position } : {}) });
     return { z: y as tf.Tensor4D, logDet };
   }
 
@@ -360,6 +368,7 @@ export class AEFlow {
     this.flowModel?.dispose();
     this.decoder?.dispose();
     tf.dispose([this.denorm.scale, this.denorm.offset]);
+    this.position?.dispose();
     if (!keepEncoder) this.encoder.dispose();
     this.disposed = true;
   }
