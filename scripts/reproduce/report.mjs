@@ -2,7 +2,7 @@
 // here from a run's own files (scores.csv, validation/scores.csv, config.json, history.jsonl,
 // repro.json) with @aeflow/metrics and @aeflow/datasets (their built dist/, so `pnpm build` first).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { auroc, aurocConfidence, averagePrecision, bestF1, atThreshold } from '../../packages/metrics/dist/index.js';
 import { valTestFolds } from '../../packages/datasets/dist/index.js';
 
@@ -320,6 +320,16 @@ function barSection(done, datasets) {
       );
     }
     L.push('');
+    const probe = join(dirname(tries[0].run.dir), 'position-probe.md');
+    if (key === 'chest-xray' && existsSync(probe)) {
+      L.push(
+        '**Why condition the flow on position** (`node scripts/reproduce/position-probe.mjs`: Gaussian densities of the cpu preset\'s frozen features on the same split, nothing trained). ' +
+          'A density shared by all positions — what an unconditional flow with convolutional couplings is — scores pneumonia as *more* typical than normal; one density per position separates them:',
+        '',
+        ...readFileSync(probe, 'utf8').trim().split('\n'),
+        '',
+      );
+    }
   }
   return L;
 }

@@ -22,6 +22,7 @@ import {
   Trainer,
   trainRun,
   type HistoryRecord,
+  type RunConfig,
 } from './index.js';
 import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
 
@@ -93,6 +94,22 @@ describe('configuration', () => {
     expect(() => resolveConfig({ flow: { positional: -4 } })).toThrow(/flow\.positional/);
   });
 });
+
+/** Saves the model's weights to a file, loads them into a model built from `config` (another seed), and expects the same scores. */
+async function expectSameScoresAfterReload(model: AEFlow, config: RunConfig, images: tf.Tensor4D, file: string): Promise<void> {
+  const path = join(dir, file);
+  const weights = model.getWeights();
+  await writeSafetensors(path, weights);
+  tf.dispose(Object.values(weights));
+  const other = new AEFlow(config, encoder);
+  const loaded = await readSafetensors(path);
+  other.setWeights(loaded);
+  tf.dispose(Object.values(loaded));
+  const a = await model.score(images);
+  const b = await other.score(images);
+  expect(b.map((s) => s.total)).toEqual(a.map((s) => s.total));
+  other.dispose(true);
+}
 
 describe('AEFlow', () => {
   it('loss falls on a small dataset, and the tensor count stays flat over 50 steps', async () => {
@@ -196,20 +213,11 @@ describe('AEFlow', () => {
     const weights = model.getWeights();
     expect(Object.keys(weights).some((k) => k.startsWith('flow.'))).toBe(true);
     expect(Object.keys(weights)).toContain('decoder.blocks.0.up.weight');
-    const path = join(dir, 'saved.safetensors');
-    await writeSafetensors(path, weights);
     tf.dispose(Object.values(weights));
-    const other = new AEFlow(tinyConfig({ train: { seed: 9 } }), encoder);
-    const loaded = await readSafetensors(path);
-    other.setWeights(loaded);
-    tf.dispose(Object.values(loaded));
-    const a = await model.score(images);
-    const b = await other.score(images);
-    expect(b.map((s) => s.total)).toEqual(a.map((s) => s.total));
+    await expectSameScoresAfterReload(model, tinyConfig({ train: { seed: 9 } }), images, 'saved.safetensors');
     tf.dispose([images, features]);
     trainer.dispose();
     model.dispose(true);
-    other.dispose(true);
   });
 });
 
@@ -233,17 +241,7 @@ describe('flow conditioned on position (flow.positional)', () => {
     const conditional = model.getWeights();
     expect(() => plain.setWeights(conditional)).toThrow(/shape/);
     tf.dispose(Object.values(conditional));
-    const path = join(dir, 'positional.safetensors');
-    const weights = model.getWeights();
-    await writeSafetensors(path, weights);
-    tf.dispose(Object.values(weights));
-    const other = new AEFlow(tinyConfig({ flow: { positional: 8 }, train: { seed: 5 } }), encoder);
-    const loaded = await readSafetensors(path);
-    other.setWeights(loaded);
-    tf.dispose(Object.values(loaded));
-    const a = await model.score(images);
-    const b = await other.score(images);
-    expect(b.map((s) => s.total)).toEqual(a.map((s) => s.total));
+    await expectSameScoresAfterReload(model, tinyConfig({ flow: { positional: 8 }, train: { seed: 5 } }), images, 'positional.safetensors');
     // Features of another grid than the one the flow is conditioned on are refused, naming the size.
     const small = tf.zeros<tf.Rank.R4>([1, 1, 1, 256]);
     expect(() => model.flow(small)).toThrow(/features of 1×1 positions, but the flow is conditioned on the 2×2 grid of size 32/);
@@ -251,7 +249,6 @@ describe('flow conditioned on position (flow.positional)', () => {
     trainer.dispose();
     model.dispose(true);
     plain.dispose(true);
-    other.dispose(true);
   });
 });
 
