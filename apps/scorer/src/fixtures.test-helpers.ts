@@ -1,19 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SeededRandom } from '@aeflow/tensor';
 import sharpLib from 'sharp';
 import type { ScoreRow } from './evaluate.js';
 import type { FloatImage, PixelMap } from './images.js';
 
-/** A small deterministic generator for test data (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A seeded uniform [0, 1) generator for test data (@aeflow/tensor's SeededRandom). */
+function rng(seed: number): () => number {
+  const random = new SeededRandom(seed);
+  return () => random.uniform();
 }
 
 /** Score rows where anomalies score higher on average in both parts. */

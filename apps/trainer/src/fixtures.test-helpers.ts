@@ -1,17 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SeededRandom } from '@aeflow/tensor';
 import sharp from 'sharp';
 
-/** A small deterministic generator for test data (mulberry32). */
+/** A seeded uniform [0, 1) generator for test data (@aeflow/tensor's SeededRandom). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.uniform();
 }
 
 /** An 8-bit gray PNG with soft structure; anomalies carry a bright spot. */
