@@ -400,7 +400,7 @@ export async function writeReport({ root, runs, out, experiments, datasets, isFi
       "The paper's numbers are on Kermany's official test split, which is known to be harder (different acquisition batch); the two are not directly comparable.",
     '- MedMNIST: the shared `.npz` files hold 28 × 28 images (upsampled to the model size) and only `train` and `val`; `val` plays the test set here.',
     '- The kNN bar pools `conv_pw_11_relu` of MobileNet V1 (the deepest layer of the known asset), not a penultimate layer; the "reported bar" row is someone else\'s kNN on another split.',
-    '- Ablations run 2–3 epochs on MedMNIST (BreastMNIST has 78 val images): their confidence intervals are wide; read them as directions, not rankings.',
+    '- Ablations run 2–3 epochs on MedMNIST (BreastMNIST has 78 val images) and 5 on Chest X-ray: their confidence intervals are wide and overlap; read them as directions, not rankings.',
     '',
   );
   L.push('## Commands', '', 'Each row\'s run, from the repository root after `pnpm install && pnpm build`, with `AEFLOW_HOME` set to the shared data folder. "train" is the sum of the epochs\' training time from `history.jsonl`; "wall" includes feature caching, validation and scoring.', '');
