@@ -46,8 +46,11 @@ function im2colT(backend: BackendWasm, xT: tf.Tensor, info: backend_util.Conv2DI
               }
               const row = plane + (oy * sh + ky - top) * W + kx - left;
               if (ox0 > 0) out.fill(0, dst, dst + ox0);
-              if (sw === 1) {
+              if (sw === 1 && ox1 - ox0 >= 64) {
                 out.set(src.subarray(row + ox0, row + ox1), dst + ox0);
+              } else if (sw === 1) {
+                // Short rows (a flow's 8×8 maps): creating a subarray view per row costs more than the copy.
+                for (let ox = ox0; ox < ox1; ox++) out[dst + ox] = src[row + ox]!;
               } else {
                 for (let ox = ox0; ox < ox1; ox++) out[dst + ox] = src[row + ox * sw]!;
               }

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Conv2DBackpropInput } from '@tensorflow/tfjs-core';
+import { Conv2DBackpropInput, GatherV2, SplitV } from '@tensorflow/tfjs-core';
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { ensureGradientsRegistered } from './gradients.js';
+import { gatherV2Config, splitVConfig } from './last-axis.js';
 import { startWasmThreads, wasmThreadsInUse } from './threads.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
@@ -13,7 +14,7 @@ export { ensureGradientsRegistered } from './gradients.js';
 export { startWasmThreads } from './threads.js';
 
 /** The kernel names aeflow supplies or replaces on wasm. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum', 'GatherV2', 'SplitV'] as const;
 
 const ours = new WeakSet<KernelConfig>();
 
@@ -29,7 +30,9 @@ function register(config: KernelConfig): void {
 /**
  * Registers aeflow's wasm training kernels (idempotent): `Conv2DBackpropFilter` (missing in
  * tfjs-backend-wasm), a fast `Conv2DBackpropInput` (wasm's is a naive loop; the original stays as
- * the fallback for unequal strides and NCHW), and `UnsortedSegmentSum` (gather's gradient).
+ * the fallback for unequal strides and NCHW), `UnsortedSegmentSum` (gather's gradient), and
+ * `GatherV2` / `SplitV` along the last axis (a flow's channel permutations and coupling splits;
+ * wasm's originals handle the other axes).
  * `initBackend` calls it when it selects wasm; models need no changes.
  */
 export function registerWasmTrainingKernels(): void {
@@ -40,6 +43,14 @@ export function registerWasmTrainingKernels(): void {
     throw new Error('registerWasmTrainingKernels: @tensorflow/tfjs-backend-wasm is not loaded (no Conv2DBackpropInput kernel for wasm)');
   }
   if (!ours.has(input)) register(conv2dBackpropInputConfig(input));
+  for (const [name, wrap] of [
+    [GatherV2, gatherV2Config],
+    [SplitV, splitVConfig],
+  ] as const) {
+    const original = tf.getKernel(name, 'wasm');
+    if (original === undefined) throw new Error(`registerWasmTrainingKernels: wasm has no ${name} kernel to extend`);
+    if (!ours.has(original)) register(wrap(original));
+  }
 }
 
 /**

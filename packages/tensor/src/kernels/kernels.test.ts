@@ -162,6 +162,91 @@ describe('UnsortedSegmentSum on wasm (the gradient of gather)', () => {
   });
 });
 
+describe('GatherV2 and SplitV along the last axis on wasm (channel permutations, coupling halves)', () => {
+  const exact = (a: Float32Array, b: Float32Array) => expect(Array.from(a)).toEqual(Array.from(b));
+
+  it('gather: matches cpu exactly for ranks 1–4, axis -1 or rank − 1, repeated, dropped and 2-D indices', async () => {
+    for (const shape of [[7], [5, 6], [2, 3, 6], [2, 3, 4, 6], [3, 2, 2, 1]]) {
+      const x = { values: randomValues(rng, shape), shape };
+      const c = shape.at(-1)!;
+      const perm = rng.permutation(c);
+      const many = Array.from({ length: c + 3 }, (_, i) => (i * 5) % c);
+      for (const axis of [-1, shape.length - 1]) {
+        const f = (a: tf.Tensor) => [
+          tf.gather(a, perm, axis),
+          tf.gather(a, many, axis),
+          tf.gather(a, [0], axis),
+          tf.gather(a, tf.tensor2d(many.slice(0, 4), [2, 2], 'int32'), axis),
+        ];
+        const ref = await runOn('cpu', [x], f);
+        const got = await runOn('wasm', [x], f);
+        ref.forEach((r, i) => exact(got[i]!, r));
+      }
+    }
+  });
+
+  it('gather: int32 data, batchDims along the last axis (wasm\'s own kernel got it wrong), other axes through wasm\'s kernel', async () => {
+    await tf.setBackend('wasm');
+    const ints = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [2, 2, 3], 'int32');
+    const g = tf.gather(ints, [2, 0], -1);
+    expect(g.dtype).toBe('int32');
+    expect(Array.from(await g.data())).toEqual([3, 1, 6, 4, 9, 7, 12, 10]);
+    tf.dispose([ints, g]);
+    const x = { values: randomValues(rng, [4, 3, 5]), shape: [4, 3, 5] };
+    const f = (a: tf.Tensor) => [
+      tf.gather(a, [3, 0, 0], 0),
+      tf.gather(a, [2, 1], 1),
+      tf.gather(a, tf.tensor2d([[1, 0], [2, 2], [0, 1], [1, 1]], [4, 2], 'int32'), 2, 1),
+      tf.gather(a, tf.tensor3d([[[4], [0], [1]], [[1], [1], [2]], [[0], [3], [3]], [[2], [2], [4]]], [4, 3, 1], 'int32'), -1, 2),
+    ];
+    const ref = await runOn('cpu', [x], f);
+    const got = await runOn('wasm', [x], f);
+    ref.forEach((r, i) => exact(got[i]!, r));
+  });
+
+  it('gather: an index outside the axis is an error naming it and the range', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.zeros([2, 4]);
+    expect(() => tf.gather(x, [0, 4], 1)).toThrow('GatherV2: index 4 (at 1) is not in [0, 3], the size of the gathered axis');
+    x.dispose();
+  });
+
+  it('split: matches cpu exactly for sizes, counts and -1, short and long rows, and other axes', async () => {
+    for (const shape of [[6], [3, 8], [2, 3, 4, 130], [2, 2, 2, 6]]) {
+      const x = { values: randomValues(rng, shape), shape };
+      const c = shape.at(-1)!;
+      const f = (a: tf.Tensor) => [
+        ...tf.split(a, [c - Math.floor(c / 2), Math.floor(c / 2)], -1),
+        ...tf.split(a, 2, shape.length - 1),
+        ...tf.split(a, [1, -1], -1),
+        ...(shape.length > 1 ? tf.split(a, [1, shape[0]! - 1], 0) : []),
+      ];
+      const ref = await runOn('cpu', [x], f);
+      const got = await runOn('wasm', [x], f);
+      expect(got.length).toBe(ref.length);
+      ref.forEach((r, i) => exact(got[i]!, r));
+    }
+  });
+
+  it('split and gather leave no tensor or wasm buffer behind, and their gradients match cpu', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([2, 3, 3, 8]);
+    const before = tf.memory().numTensors;
+    const bytes = tf.memory().numBytes;
+    for (let i = 0; i < 5; i++) tf.dispose([tf.gather(x, [7, 6, 5, 4, 3, 2, 1, 0], 3), ...tf.split(x, [5, 3], 3)]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.memory().numBytes).toBe(bytes);
+    x.dispose();
+    const v = { values: randomValues(rng, [2, 3, 3, 8]), shape: [2, 3, 3, 8] };
+    const f = (a: tf.Tensor) =>
+      tf.grads((p: tf.Tensor) => {
+        const [l, r] = tf.split(tf.gather(p, [3, 1, 0, 2, 7, 5, 6, 4], 3), [3, 5], 3);
+        return tf.add(tf.sum(tf.mul(l!, tf.range(0, 3))), tf.sum(tf.square(r!)));
+      })([a]);
+    check('GatherV2/SplitV gradient', (await runOn('wasm', [v], f))[0]!, (await runOn('cpu', [v], f))[0]!);
+  });
+});
+
 describe('training on wasm', () => {
   /** A tiny conv net with every supplied kernel on its path: conv, transposed conv, gather. */
   function tinyNet(seed: number) {
