@@ -28,6 +28,10 @@ function im2colT(backend: BackendWasm, xT: tf.Tensor, info: backend_util.Conv2DI
   const { batchSize, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
   const cols = n * OH * OW;
+  // Stride 1 with the output as wide as the input ('same'-like): all valid rows of one
+  // (offset, channel, image) are a single shifted run of the input plane, copied at once; the
+  // columns the shift pushed past the edge are zeroed after.
+  const blockCopy = sh === 1 && sw === 1 && OW === W;
   return heapTensor(backend, [kh * kw * C, cols], [xT], (out, [x]) => {
     const src = x!;
     let dst = 0;
@@ -38,6 +42,24 @@ function im2colT(backend: BackendWasm, xT: tf.Tensor, info: backend_util.Conv2DI
         for (let c = 0; c < C; c++) {
           for (let img = b0; img < b0 + n; img++) {
             const plane = (c * batchSize + img) * H * W;
+            if (blockCopy) {
+              out.fill(0, dst, dst + oy0 * OW);
+              if (oy1 > oy0) {
+                // Output (oy, ox) reads plane[(oy + ky − top)·W + ox + kx − left].
+                const first = plane + (oy0 + ky - top) * W + kx - left;
+                const from = Math.max(first, plane);
+                const to = Math.min(first + (oy1 - oy0) * OW, plane + H * W);
+                out.set(src.subarray(from, to), dst + oy0 * OW + (from - first));
+                for (let oy = oy0; oy < oy1; oy++) {
+                  const row = dst + oy * OW;
+                  for (let ox = 0; ox < ox0; ox++) out[row + ox] = 0;
+                  for (let ox = ox1; ox < OW; ox++) out[row + ox] = 0;
+                }
+              }
+              out.fill(0, dst + oy1 * OW, dst + OH * OW);
+              dst += OH * OW;
+              continue;
+            }
             for (let oy = 0; oy < OH; oy++) {
               if (oy < oy0 || oy >= oy1) {
                 out.fill(0, dst, dst + OW);
