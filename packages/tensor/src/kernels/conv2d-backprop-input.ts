@@ -73,8 +73,11 @@ function strided(backend: BackendWasm, dy: tf.Tensor4D, filter: tf.Tensor4D, inf
               const to = ((n * H + y) * W + j * sw + kx - left) * C;
               if (overlap) {
                 for (let c = 0; c < C; c++) out[to + c] = out[to + c]! + src[from + c]!;
-              } else {
+              } else if (C >= 64) {
                 out.set(src.subarray(from, from + C), to);
+              } else {
+                // Few channels (the decoder's last layer has 3): a subarray view per pixel costs more than the copy.
+                for (let c = 0; c < C; c++) out[to + c] = src[from + c]!;
               }
             }
           }
