@@ -168,6 +168,41 @@ function runFacts(run) {
 /** Epochs trained and the one whose checkpoint was scored (best validation AUROC). */
 const epochsCell = (fx) => (fx.epochs ? `${fx.epochs} (best ${fx.best ?? '–'})` : '–');
 
+/**
+ * F1 and accuracy depend on the class ratio, sensitivity and specificity do not: our reported part
+ * is balanced, the paper's test split is not. The same operating points (SEN, SPE at the validation
+ * threshold) give these F1 / ACC at the paper's ratio.
+ */
+function atRatio(sensitivity, specificity, { anomalous, normal }) {
+  const tp = sensitivity * anomalous;
+  const fp = (1 - specificity) * normal;
+  const precision = tp + fp > 0 ? tp / (tp + fp) : 0;
+  const f1 = precision + sensitivity > 0 ? (2 * precision * sensitivity) / (precision + sensitivity) : 0;
+  return { f1, accuracy: (tp + specificity * normal) / (anomalous + normal) };
+}
+
+function prevalenceLines(ds, entries) {
+  const r = ds.paperTestCounts;
+  const L = [
+    `F1 and accuracy depend on the class ratio; sensitivity and specificity do not. Our reported part is balanced, the paper's test split has ${r.anomalous} pneumonia and ${r.normal} normal images. ` +
+      'The same operating points (SEN and SPE at the threshold chosen on validation, from the table above) at the paper\'s ratio give:',
+    '',
+    '| Model | β | SEN | SPE | F1 at the paper\'s ratio | ACC at the paper\'s ratio |',
+    '|---|---|---|---|---|---|',
+  ];
+  const p = atRatio(ds.paper.sensitivity, ds.paper.specificity, r);
+  L.push(`| Paper, AE-FLOW (check: its own SEN/SPE come out close to its reported F1 ${f3(ds.paper.f1)} / ACC ${f3(ds.paper.accuracy)}) | 0.9 | ${f3(ds.paper.sensitivity)} | ${f3(ds.paper.specificity)} | ${f3(p.f1)} | ${f3(p.accuracy)} |`);
+  for (const { e, run, a } of entries) {
+    for (const [label, x] of [[e.variant, a.single], [`${e.variant}, honest β`, a.honestBeta]]) {
+      if (!x) continue;
+      const q = atRatio(x.at.sensitivity, x.at.specificity, r);
+      L.push(`| ours: ${label} | ${x.beta ?? run.beta} | ${f3(x.at.sensitivity)} | ${f3(x.at.specificity)} | ${f3(q.f1)} | ${f3(q.accuracy)} |`);
+    }
+  }
+  L.push('');
+  return L;
+}
+
 function datasetSection(key, ds, entries) {
   const L = [];
   L.push(`## ${ds.title}`, '');
@@ -194,6 +229,7 @@ function datasetSection(key, ds, entries) {
     }
     if (ds.paper) L.push('', `_Paper row: ${ds.paperNote}_`);
     L.push('');
+    if (ds.paperTestCounts) L.push(...prevalenceLines(ds, entries));
   } else {
     L.push(
       `The shared \`.npz\` has only \`train\` and \`val\`: the trainer trains on the train normals and validates on and scores \`val\` (${n} images, ${pos} anomalous). ` +
