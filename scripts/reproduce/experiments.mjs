@@ -98,6 +98,8 @@ export const EXPERIMENTS = [
   { name: 'chest-aeflow-prerelu', ...base('chest-xray'), groups: ['bar'], variant: 'AE-FLOW, pre-ReLU tap (conv_pw_11_bn)', args: ['--set', 'encoder.tap=conv_pw_11_bn', '--epochs', '5'] },
   // Longer training: validation AUROC of the 5-epoch runs was still rising at epoch 5.
   { name: 'chest-aeflow-15ep', ...base('chest-xray'), groups: ['bar'], variant: 'AE-FLOW (cpu preset), 15 epochs', args: ['--epochs', '15'] },
+  // The paper's flow depth (8 blocks) with a wider subnet (hidden 256 instead of 64).
+  { name: 'chest-aeflow-8x256', ...base('chest-xray'), groups: ['bar'], variant: 'AE-FLOW, 8 flow blocks, subnet width 256', args: ['--set', 'flow.blocks=8', '--set', 'flow.hiddenChannels=256', '--epochs', '5'] },
   { name: 'chest-aeflow-30ep', ...base('chest-xray'), groups: ['bar'], variant: 'AE-FLOW (cpu preset), 30 epochs', args: ['--epochs', '30'] },
   // Position matters on aligned X-rays: on the cpu preset's features (128 px, conv_pw_11_relu) a
   // diagonal Gaussian shared by all positions reaches AUROC 0.57 on the reported part, one Gaussian
