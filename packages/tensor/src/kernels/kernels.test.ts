@@ -97,6 +97,32 @@ describe('conv2d gradients on wasm match cpu', () => {
   });
 });
 
+describe('Conv2DBackpropInput with few positions and many channels (a flow on a 4×4 map) matches cpu', () => {
+  // Few output positions against wide filters: the route that packs dyᵀ instead of the filter.
+  for (const [xShape, outChannels] of [
+    [[2, 3, 3, 24], 40],
+    [[1, 4, 4, 32], 64],
+    [[3, 2, 5, 16], 48],
+  ] as [[number, number, number, number], number][]) {
+    for (const stride of [1, 2]) {
+      for (const pad of PADS) {
+        for (const k of [1, 2, 3]) {
+          it(`x [${xShape.join(', ')}] → ${outChannels}, stride ${stride}, ${padName(pad)}, kernel ${k}`, async () => {
+            const fShape: [number, number, number, number] = [k, k, xShape[3], outChannels];
+            const yShape = tf.tidy(() => tf.conv2d(tf.zeros<tf.Rank.R4>(xShape), tf.zeros<tf.Rank.R4>(fShape), stride, pad).shape);
+            const w = { values: randomValues(rng, fShape), shape: fShape };
+            const dy = { values: randomValues(rng, yShape), shape: yShape };
+            const f = (b: tf.Tensor, g: tf.Tensor) => [
+              tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy: g, filter: b }, { strides: stride, pad, dataFormat: 'NHWC', inputShape: xShape }),
+            ];
+            check('Conv2DBackpropInput', (await runOn('wasm', [w, dy], f))[0]!, (await runOn('cpu', [w, dy], f))[0]!);
+          });
+        }
+      }
+    }
+  }
+});
+
 describe('conv2dTranspose on wasm matches cpu, forward and gradients', () => {
   const cases: { k: number; stride: number; pad: 'same' | 'valid' }[] = [
     { k: 2, stride: 2, pad: 'valid' }, // the decoder's up-sampling
