@@ -213,16 +213,8 @@ export function scoreCurves(rows: readonly ScoreRow[]): ScoreCurves {
   };
 }
 
-/** The metrics of one fold of the cross-validation, on its test part (the other k − 1 folds). */
-export interface CrossValidationFold {
-  /** 0-based: which fold was the validation part. */
-  fold: number;
-  /** The β the fold's totals use (chosen on its validation part with `chooseBeta`, else the scoring β). */
-  beta: number | null;
-  /** The best-F1 threshold on the validation part, applied to the test part. */
-  threshold: number;
-  val: { normal: number; anomalous: number };
-  test: { normal: number; anomalous: number };
+/** What the cross-validation reports per fold, and as means over the folds. */
+export interface CrossValidationMetrics {
   auroc: number;
   ap: number;
   f1: number;
@@ -231,14 +223,20 @@ export interface CrossValidationFold {
   specificity: number;
 }
 
+/** The metrics of one fold of the cross-validation, on its test part (the other k − 1 folds). */
+export interface CrossValidationFold extends CrossValidationMetrics {
+  /** 0-based: which fold was the validation part. */
+  fold: number;
+  /** The β the fold's totals use (chosen on its validation part with `chooseBeta`, else the scoring β). */
+  beta: number | null;
+  /** The best-F1 threshold on the validation part, applied to the test part. */
+  threshold: number;
+  val: { normal: number; anomalous: number };
+  test: { normal: number; anomalous: number };
+}
+
 /** The metrics averaged over the folds (and their sample standard deviations). */
-export interface CrossValidationSummary {
-  auroc: number;
-  ap: number;
-  f1: number;
-  accuracy: number;
-  sensitivity: number;
-  specificity: number;
+export interface CrossValidationSummary extends CrossValidationMetrics {
   /** null when β is not known (totals given without a β and not chosen per fold). */
   beta: number | null;
 }

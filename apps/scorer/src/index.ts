@@ -1,5 +1,5 @@
 export { evaluateScores, scoreCurves, countLabels, crossValidate, MAX_FOLDS, EvaluationError, InterruptedError } from './evaluate.js';
-export type { BetaRule, Label, ScoreRow, ScoreMetrics, ScoreCurves, ThresholdChoice, ThresholdRule, EvaluateOptions, CrossValidation, CrossValidationFold, CrossValidationSummary, CrossValidateOptions } from './evaluate.js';
+export type { BetaRule, Label, ScoreRow, ScoreMetrics, ScoreCurves, ThresholdChoice, ThresholdRule, EvaluateOptions, CrossValidation, CrossValidationFold, CrossValidationMetrics, CrossValidationSummary, CrossValidateOptions } from './evaluate.js';
 export { renderReport, selectExamples, flattenSettings, historyCharts, escapeHtml } from './report.js';
 export type { ReportInput, ReportGroup, ReportExample, SkippedEntry } from './report.js';
 export { imageToPng, mapToPng, overlayToPng, mapScale, infernoColour, pngDataUri } from './images.js';
