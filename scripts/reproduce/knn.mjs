@@ -12,7 +12,8 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../packages/tensor/dist/index.js';
-import { chestXrayDataset, medmnistDataset, holdOutSplit } from '../../packages/datasets/dist/index.js';
+import { medmnistDataset } from '../../packages/datasets/dist/index.js';
+import { chestHoldOut } from './chest-holdout.mjs';
 import { createEncoder } from '../../packages/backbone/dist/index.js';
 
 // tfjs-core as the backbone package resolves it (one module instance, one backend registry).
@@ -40,14 +41,7 @@ function parseArgs(argv) {
 
 /** The trainer's parts (apps/trainer/src/data.ts): chest X-ray has only train/, so the same seeded hold-out; MedMNIST here: train normals → val. */
 async function parts(o) {
-  if (o.dataset === 'chest-xray') {
-    const ds = await chestXrayDataset(o.data, { split: 'train' });
-    const normals = ds.items.filter((i) => i.label === 0).length;
-    const anomalies = ds.items.filter((i) => i.label === 1).length;
-    const held = Math.max(1, Math.min(o.holdout, Math.floor(normals * 0.2)));
-    const s = holdOutSplit(ds.items, { seed: o.seed, normal: held, anomalous: Math.min(held, anomalies), valFraction: 0.2 });
-    return { ds, train: s.train, val: s.val, final: s.test, how: `held out ${held} normal + ${Math.min(held, anomalies)} anomalous images (seed ${o.seed}) as the trainer does; 20 % validation, 80 % reported` };
-  }
+  if (o.dataset === 'chest-xray') return chestHoldOut(o.data, { holdout: o.holdout, seed: o.seed });
   const m = /^medmnist:(.+)$/.exec(o.dataset);
   if (!m) throw new Error(`knn.mjs: --dataset must be chest-xray or medmnist:<name>, got ${o.dataset}`);
   const file = o.data.endsWith('.npz') ? o.data : join(o.data, `${m[1]}.npz`);

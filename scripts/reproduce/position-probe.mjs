@@ -16,8 +16,8 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../packages/tensor/dist/index.js';
-import { chestXrayDataset, holdOutSplit } from '../../packages/datasets/dist/index.js';
 import { createEncoder } from '../../packages/backbone/dist/index.js';
+import { chestHoldOut } from './chest-holdout.mjs';
 import { auroc } from '../../packages/metrics/dist/index.js';
 
 const requireFromBackbone = createRequire(new URL('../../packages/backbone/package.json', import.meta.url));
@@ -37,9 +37,7 @@ const home = process.env.AEFLOW_HOME;
 if (!home) throw new Error('position-probe.mjs: set AEFLOW_HOME to the shared folder (it holds data/chest-xray)');
 
 await initBackend({ backend: 'wasm', quiet: true });
-const ds = await chestXrayDataset(join(home, 'data/chest-xray'), { split: 'train' });
-// The trainer's hold-out (apps/trainer/src/data.ts): 200 normal + 200 pneumonia, seed 0; 80 % reported.
-const split = holdOutSplit(ds.items, { seed: 0, normal: 200, anomalous: 200, valFraction: 0.2 });
+const { ds, train: trainItems, final: reported } = await chestHoldOut(join(home, 'data/chest-xray'));
 const encoder = await createEncoder({ arch: 'mobilenet_v1', taps: [o.tap] });
 
 /** Feature maps as [positions][channels] Float64Arrays per image. */
@@ -112,9 +110,9 @@ function gaussian(samples, dim, full) {
 }
 
 const t0 = Date.now();
-const train = await features(split.train);
-const test = await features(split.test);
-const labels = split.test.map((i) => i.label);
+const train = await features(trainItems);
+const test = await features(reported);
+const labels = reported.map((i) => i.label);
 const { positions: P, channels: C } = train;
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const rows = [];
