@@ -3,7 +3,7 @@
 // repro.json) with @aeflow/metrics and @aeflow/datasets (their built dist/, so `pnpm build` first).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { auroc, aurocConfidence, averagePrecision, bestF1, atThreshold } from '../../packages/metrics/dist/index.js';
+import { auroc, aurocConfidence, averagePrecision, bestF1, atThreshold, delongTest } from '../../packages/metrics/dist/index.js';
 import { valTestFolds } from '../../packages/datasets/dist/index.js';
 
 /** β grid of the sweep and of the "honest β" choice (the paper's Fig. 7 grid). */
@@ -329,6 +329,18 @@ function gridSection(title, intro, entries, rowLabel) {
   return L;
 }
 
+/** DeLong's paired test of a run's scores at β against the bar's (kNN) scores on the same images, matched by id. */
+function versusBar({ run, beta }, barRun) {
+  const bar = new Map(barRun.test.map((r) => [r.id, r]));
+  const missing = run.test.filter((r) => !bar.has(r.id));
+  if (missing.length || bar.size !== run.test.length) {
+    throw new Error(`${run.dir}: its reported images are not the kNN run's (${barRun.dir}); ${missing.length} of ${run.test.length} have no kNN score — rerun both on the same split`);
+  }
+  return delongTest(labelsOf(run.test), combine(run.test, beta), run.test.map((r) => bar.get(r.id).total));
+}
+
+const pText = (p) => (p < 0.001 ? 'p < 0.001' : `p = ${p < 0.01 ? p.toFixed(3) : p.toFixed(2)}`);
+
 /**
  * Attempts at the kNN bar (group "bar", chest X-ray): each row next to the cpu-preset run and the kNN
  * run, with the AUROC at the run's β, with β = 1 (flow part alone) and with β chosen on validation
@@ -345,8 +357,10 @@ function barSection(done, datasets) {
     L.push(
       'Reported part and validation part as in the main table. "honest β": β chosen by AUROC on the validation part, threshold (best F1) on the validation part, both applied to the reported part.',
       '',
-      '| Model | AUROC at β of config (95 % CI) | AUROC flow only (β=1) | honest β | AUROC at honest β (95 % CI) | F1 | ACC | SEN | SPE | epochs (scored) | run |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      '"vs the bar": the AUROC at honest β minus the kNN bar\'s on the same images, and the two-sided p-value of DeLong\'s paired test (the two detectors score the same images, so their errors are correlated).',
+      '',
+      '| Model | AUROC at β of config (95 % CI) | AUROC flow only (β=1) | honest β | AUROC at honest β (95 % CI) | vs the bar: Δ (p) | F1 | ACC | SEN | SPE | epochs (scored) | run |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     const honest = (x) => (x.a.honestBeta ?? x.a.single ?? x.a.whole).auroc;
     const learned = rows.filter((x) => x.e.program !== 'knn');
@@ -355,8 +369,9 @@ function barSection(done, datasets) {
     for (const { e, run, a } of rows) {
       const w = a.single ?? a.whole;
       const h = a.honestBeta ?? a.single ?? a.whole;
+      const vs = knn.length && knn[0].e !== e ? versusBar({ run, beta: h.beta }, knn[0].run) : null;
       L.push(
-        `| ${e.variant} | ${ciText(w)} (β ${run.beta}) | ${f3(a.sweep?.at(-1).auroc)} | ${h.beta} | ${ciText(h)} | ${h.at ? atText(h.at) : '– | – | – | –'} | ${epochsCell(runFacts(run))} | \`${e.name}\` |`,
+        `| ${e.variant} | ${ciText(w)} (β ${run.beta}) | ${f3(a.sweep?.at(-1).auroc)} | ${h.beta} | ${ciText(h)} | ${vs ? `${vs.difference >= 0 ? '+' : '−'}${f3(Math.abs(vs.difference))} (${pText(vs.pValue)})` : '–'} | ${h.at ? atText(h.at) : '– | – | – | –'} | ${epochsCell(runFacts(run))} | \`${e.name}\` |`,
       );
     }
     L.push('');

@@ -54,6 +54,14 @@ const flowSchema = z
       .min(0)
       .refine((n) => n % 4 === 0, { error: 'must be a multiple of 4 (sin and cos per axis and frequency), e.g. 16; 0 turns it off' })
       .default(0),
+    /**
+     * What the flow (and, through it, the decoder) sees of each feature vector: 'none' (the paper)
+     * or 'l2': divided by its L2 norm and scaled by √C, so every position has the same energy
+     * (mean square 1 per channel) and the flow models the feature's direction, not its size.
+     * Encoder features after a ReLU are mostly zeros with a heavy-tailed norm; the flow fits
+     * their directions better (see docs/RESULTS.md). Older configs load as 'none'.
+     */
+    featureNorm: z.enum(['none', 'l2']).default('none'),
   })
   .strict();
 
@@ -96,6 +104,13 @@ const trainSchema = z
     validateEvery: positiveInt,
     /** Compute the frozen encoder's features once and reuse them every epoch. */
     featureCache: z.boolean(),
+    /**
+     * Standard deviation of Gaussian noise added to the flow's input (after `flow.featureNorm`) at
+     * each training step, drawn from a seed of `seed` and the step number (a resumed run draws the
+     * same noise). Smooths the density the flow fits to a finite set of feature vectors; 0 (the
+     * paper, and configs written before this existed): none.
+     */
+    featureNoise: z.number().min(0).default(0),
     seed: z.number().int(),
   })
   .strict();
@@ -152,22 +167,22 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     model: 'aeflow',
     encoder: { arch: 'wide_resnet50_2', weights: 'pretrained', tap: 'layer3' },
     size: 256,
-    flow: { blocks: 8, subnet: 'resnet', hiddenChannels: null, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0 },
+    flow: { blocks: 8, subnet: 'resnet', hiddenChannels: null, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'none' },
     decoder: { widths: [512, 256, 64] },
     loss: { alpha: 0.5, recon: 'mse' },
     score: { beta: 0.9, flow: 'density' },
-    train: { lr: 2e-4, weightDecay: 1e-5, batchSize: 64, epochs: 100, validateEvery: 5, featureCache: true, seed: 0 },
+    train: { lr: 2e-4, weightDecay: 1e-5, batchSize: 64, epochs: 100, validateEvery: 5, featureCache: true, featureNoise: 0, seed: 0 },
   },
   cpu: {
     preset: 'cpu',
     model: 'aeflow',
     encoder: { arch: 'mobilenet_v1', weights: 'pretrained', tap: 'conv_pw_11_relu' },
     size: 128,
-    flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0 },
+    flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'none' },
     decoder: { widths: [64, 32, 16] },
     loss: { alpha: 0.5, recon: 'mse' },
     score: { beta: 0.9, flow: 'density' },
-    train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 6, validateEvery: 1, featureCache: true, seed: 0 },
+    train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 6, validateEvery: 1, featureCache: true, featureNoise: 0, seed: 0 },
   },
 };
 

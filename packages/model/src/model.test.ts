@@ -95,6 +95,66 @@ describe('configuration', () => {
   });
 });
 
+describe('what the flow sees: flow.featureNorm and train.featureNoise', () => {
+  it("'l2' scales every position to norm √C (zero vectors stay zero) and the flow is fed that; older configs load as 'none' and noise 0", async () => {
+    const { featureNorm, ...olderFlow } = resolveConfig({}).flow;
+    const { featureNoise, ...olderTrain } = resolveConfig({}).train;
+    expect([featureNorm, featureNoise]).toEqual(['none', 0]);
+    const older = parseRunConfig({ ...resolveConfig({}), flow: olderFlow, train: olderTrain }, 'old/config.json');
+    expect([older.flow.featureNorm, older.train.featureNoise]).toEqual(['none', 0]);
+    expect(() => resolveConfig({ flow: { featureNorm: 'l1' } })).toThrow(/flow\.featureNorm: "l1" is not allowed; use one of "none", "l2"/);
+    expect(() => resolveConfig({ train: { featureNoise: -0.1 } })).toThrow(/train\.featureNoise/);
+
+    const plain = new AEFlow(tinyConfig(), encoder);
+    const l2 = new AEFlow(tinyConfig({ flow: { featureNorm: 'l2' } }), encoder);
+    const images = randomImages(2, 32, 5);
+    const features = plain.encode(images);
+    const c = features.shape[3];
+    // one position set to zero: it must stay zero, not become NaN
+    const withZero = tf.tidy(() => tf.mul(features, tf.tensor4d(Array.from({ length: features.shape[1] * features.shape[2] }, (_, i) => (i === 0 ? 0 : 1)), [1, features.shape[1], features.shape[2], 1]))) as tf.Tensor4D;
+    const normed = l2.flowInput(withZero);
+    const norms = Array.from(await tf.tidy(() => tf.sqrt(tf.sum(tf.square(normed), 3))).data());
+    expect(norms[0]).toBe(0);
+    for (const n of norms.filter((_, i) => i % (features.shape[1] * features.shape[2]) !== 0)) expect(n).toBeCloseTo(Math.sqrt(c), 3);
+    // the l2 model's flow of raw features is the plain flow of normalised features (same seed, same weights)
+    const fromRaw = l2.flow(features);
+    const direct = l2.flowInput(features);
+    const viaPlain = plain.flow(direct);
+    expect(await tf.tidy(() => tf.max(tf.abs(tf.sub(fromRaw.z, viaPlain.z)))).data()).toEqual(new Float32Array([0]));
+    // and the plain model's input is the features untouched
+    const same = plain.flowInput(features);
+    expect(await same.data()).toEqual(await features.data());
+    tf.dispose([images, features, withZero, normed, fromRaw.z, fromRaw.logDet, direct, viaPlain.z, viaPlain.logDet, same]);
+    plain.dispose(true);
+    l2.dispose(true);
+  });
+
+  it('noise changes training losses only, the same seed draws the same noise, and the tensor count stays flat', async () => {
+    const noisy = new AEFlow(tinyConfig({ train: { featureNoise: 0.5 } }), encoder);
+    const quiet = new AEFlow(tinyConfig(), encoder);
+    const images = randomImages(2, 32, 6);
+    const features = noisy.encode(images);
+    const nll = async (m: AEFlow, training: boolean, noiseSeed?: number): Promise<number> => {
+      const l = m.lossFromFeatures(features, images, training, noiseSeed !== undefined ? { noiseSeed } : {});
+      const v = (await l.flowNll.data())[0]!;
+      tf.dispose([l.total, l.flowNll, l.recon]);
+      return v;
+    };
+    const before = tf.memory().numTensors;
+    // eval: no noise, so the two models (same seed, same weights) agree
+    expect(await nll(noisy, false)).toBe(await nll(quiet, false));
+    const a = await nll(noisy, true, 11);
+    expect(await nll(noisy, true, 11)).toBe(a);
+    expect(await nll(noisy, true, 12)).not.toBe(a);
+    expect(a).not.toBe(await nll(quiet, true, 11));
+    for (let i = 0; i < 20; i++) await nll(noisy, true);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([images, features]);
+    noisy.dispose(true);
+    quiet.dispose(true);
+  });
+});
+
 /** Saves the model's weights to a file, loads them into a model built from `config` (another seed), and expects the same scores. */
 async function expectSameScoresAfterReload(model: AEFlow, config: RunConfig, images: tf.Tensor4D, file: string): Promise<void> {
   const path = join(dir, file);
@@ -338,7 +398,8 @@ describe('trainRun / scoreRun', () => {
   });
 
   it('an interrupted and resumed run ends with the weights of an uninterrupted one (mid-epoch checkpoint, and a kill)', async () => {
-    const overrides = { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 3 } };
+    // with input noise on: a resumed run must draw the noise of the steps it redoes, not new noise
+    const overrides = { ...tinyOverrides(), flow: { ...tinyOverrides().flow, featureNorm: 'l2' }, train: { ...tinyOverrides().train, epochs: 3, featureNoise: 0.05 } };
     const whole = join(dir, 'run-whole');
     await trainRun({ runDir: whole, config: overrides, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') });
     const a = await readSafetensors(join(whole, RUN_FILES.checkpoint));

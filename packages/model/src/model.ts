@@ -45,6 +45,16 @@ export interface ScoreTensors {
   reconstruction?: tf.Tensor4D;
 }
 
+/** Options of {@link AEFlow.lossFromFeatures}. */
+export interface LossOptions {
+  /**
+   * Seed of this step's `train.featureNoise` (the training loop passes one from the run's seed and
+   * the step number, so a resumed run draws the same noise). Without it, a counter of the model's
+   * own calls is used.
+   */
+  noiseSeed?: number;
+}
+
 /** Options of {@link AEFlow.scoreTensors}. */
 export interface ScoreOptions {
   /** Also return the reconstruction x′ (`ScoreTensors.reconstruction`; the caller disposes it). */
@@ -106,6 +116,7 @@ export class AEFlow {
   private readonly position: tf.Tensor4D | undefined;
   private disposed = false;
   private scoreBeta: number;
+  private noiseCalls = 0;
 
   constructor(config: RunConfig, encoder: Encoder, parts: { flow?: FlowModel; decoder?: AEFlowDecoder } = {}) {
     this.config = config;
@@ -185,9 +196,36 @@ export class AEFlow {
     });
   }
 
-  /** The flow's output z′ and log-det per image (the identity for the `ae` baseline). */
+  /**
+   * The encoder features as the flow sees them: unchanged, or with `flow.featureNorm: 'l2'` each
+   * position's vector scaled to norm √C (a zero vector stays zero).
+   */
+  flowInput(features: tf.Tensor4D): tf.Tensor4D {
+    if (this.config.flow.featureNorm === 'none') return tf.clone(features);
+    return tf.tidy(() => {
+      const norm = tf.sqrt(tf.add(tf.sum(tf.square(features), 3, true), 1e-12));
+      return tf.mul<tf.Tensor4D>(tf.div(features, norm), Math.sqrt(features.shape[3]));
+    });
+  }
+
+  /**
+   * The flow's output z′ and log-det per image (the identity for the `ae` baseline), from encoder
+   * features (`flowInput` is applied here).
+   */
   flow(features: tf.Tensor4D, training = false): { z: tf.Tensor4D; logDet: tf.Tensor1D } {
     this.checkAlive();
+    if (this.config.flow.featureNorm !== 'none') {
+      const input = this.flowInput(features);
+      try {
+        return this.flowOfInput(input, training);
+      } finally {
+        input.dispose();
+      }
+    }
+    return this.flowOfInput(features, training);
+  }
+
+  private flowOfInput(features: tf.Tensor4D, training: boolean): { z: tf.Tensor4D; logDet: tf.Tensor1D } {
     if (!this.flowModel) return tf.tidy(() => ({ z: tf.clone(features), logDet: tf.zeros<tf.Rank.R1>([features.shape[0]]) }));
     const [, h, w] = features.shape;
     if (this.position && (this.position.shape[1] !== h || this.position.shape[2] !== w)) {
@@ -210,11 +248,16 @@ export class AEFlow {
   }
 
   /** The training loss of a batch, from precomputed features (the feature cache) and the images. */
-  lossFromFeatures(features: tf.Tensor4D, images: tf.Tensor4D, training = true): LossTensors {
+  lossFromFeatures(features: tf.Tensor4D, images: tf.Tensor4D, training = true, options: LossOptions = {}): LossTensors {
     this.checkAlive();
     const { alpha } = this.config.loss;
+    const sigma = this.config.train.featureNoise;
+    const noiseSeed = training && sigma > 0 && this.flowModel ? (options.noiseSeed ?? this.config.train.seed * 7919 + ++this.noiseCalls) : undefined;
     return tf.tidy(() => {
-      const { z, logDet } = this.flow(features, training);
+      let input = this.flowInput(features);
+      // the noise smooths the flow's training data only; the decoder's target stays the image
+      if (noiseSeed !== undefined) input = tf.add(input, tf.randomNormal(input.shape, 0, sigma, 'float32', noiseSeed));
+      const { z, logDet } = this.flowOfInput(input, training);
       const flowNll = this.flowModel ? tf.mean(this.nllPerDim(z, logDet)) : tf.scalar(0);
       let recon: tf.Scalar = tf.scalar(0);
       if (this.decoder) {

@@ -166,10 +166,10 @@ export class Trainer {
   }
 
   /** A step on a batch of features (from the encoder or the cache) and its images in [0, 1]. */
-  async step(features: tf.Tensor4D, images: tf.Tensor4D, options: { poison?: boolean } = {}): Promise<StepResult> {
+  async step(features: tf.Tensor4D, images: tf.Tensor4D, options: { poison?: boolean; noiseSeed?: number } = {}): Promise<StepResult> {
     const parts: tf.Tensor[] = [];
     const { value, grads } = tf.variableGrads(() => {
-      const l = this.model.lossFromFeatures(features, images, true);
+      const l = this.model.lossFromFeatures(features, images, true, options.noiseSeed !== undefined ? { noiseSeed: options.noiseSeed } : {});
       parts.push(tf.keep(l.flowNll), tf.keep(l.recon));
       return options.poison ? tf.mul<tf.Scalar>(l.total, Number.NaN) : l.total;
     }, this.vars);
@@ -549,7 +549,8 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
           continue;
         }
         const stepNumber = state.step + 1;
-        const r = await trainer.step(batch.features, batch.images, { poison: inject.has(stepNumber) });
+        // the step's feature noise comes from the run's seed and the step number: a resumed run draws the same
+        const r = await trainer.step(batch.features, batch.images, { poison: inject.has(stepNumber), noiseSeed: config.train.seed * 1_000_003 + stepNumber });
         const n = batch.images.shape[0];
         tf.dispose([batch.features, batch.images]);
         const { loss, flowNll, recon, gradSquaredNorm: gradSq, finite } = r;
