@@ -111,7 +111,7 @@ describe('what the flow sees: flow.featureNorm and train.featureNoise', () => {
     const features = plain.encode(images);
     const c = features.shape[3];
     // one position set to zero: it must stay zero, not become NaN
-    const withZero = tf.tidy(() => tf.mul(features, tf.tensor4d(Array.from({ length: features.shape[1] * features.shape[2] }, (_, i) => (i === 0 ? 0 : 1)), [1, features.shape[1], features.shape[2], 1]))) as tf.Tensor4D;
+    const withZero = tf.tidy(() => tf.mul<tf.Tensor4D>(features, tf.tensor4d(Array.from({ length: features.shape[1] * features.shape[2] }, (_, i) => (i === 0 ? 0 : 1)), [1, features.shape[1], features.shape[2], 1])));
     const normed = l2.flowInput(withZero);
     const norms = Array.from(await tf.tidy(() => tf.sqrt(tf.sum(tf.square(normed), 3))).data());
     expect(norms[0]).toBe(0);
