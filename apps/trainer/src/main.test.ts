@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MODEL_KINDS, runConfigSchema } from '@aeflow/model';
 import { initBackend } from '@aeflow/tensor';
 import { TINY_SETTINGS, writeFolderDataset } from './fixtures.test-helpers.js';
 import { main } from './main.js';
@@ -148,6 +149,18 @@ describe('aeflow-train', () => {
     expect(missing.err).toMatch(/nowhere/);
     expect(missing.err).not.toMatch(/\n\s+at /);
     expect((await run(['--help'])).out).toMatch(/Examples:[\s\S]*--resume/);
+  });
+
+  it('--help names every setting of config.json and every model kind', async () => {
+    const help = (await run(['--help'])).out;
+    const settings = help.slice(help.indexOf('Settings'));
+    for (const [section, field] of Object.entries(runConfigSchema.shape)) {
+      expect(settings, section).toMatch(new RegExp(`\\b${section}\\b`));
+      const object = (field as { unwrap?: () => unknown }).unwrap?.() ?? field;
+      const shape = (object as { shape?: Record<string, unknown> }).shape;
+      for (const key of Object.keys(shape ?? {})) expect(settings, `${section}.${key}`).toMatch(new RegExp(`\\b${key}\\b`));
+    }
+    for (const kind of MODEL_KINDS) expect(settings).toContain(kind);
   });
 
   it('stops at a malformed training file with its path; --skip-invalid lists it and trains on the rest', async () => {

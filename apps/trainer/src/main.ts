@@ -26,6 +26,9 @@ Examples:
   # a baseline of the paper's Table 1 (plain autoencoder or FastFlow-style flow only)
   $ aeflow-train --data data/chest --set model=ae --out runs/chest-ae
 
+  # the kNN bar: nothing trained, the training images' pooled features are the memory
+  $ aeflow-train --data data/chest --set model=knn --set knn.k=5 --set size=224 --out runs/chest-knn
+
   # interrupted (Ctrl-C)? continue the same run from its last checkpoint
   $ aeflow-train --data data/chest --out runs/chest --resume
 
@@ -33,8 +36,9 @@ Examples:
   $ aeflow-train bench --encoder wide_resnet50_2 --random-weights --size 64 --batch 8 --steps 3
 
 Settings (--set key=value, or a --config JSON file) are those of config.json:
-  preset, model (aeflow|ae|fastflow), encoder.{arch,weights,tap}, size, flow.{blocks,subnet,hiddenChannels,clamp,clampMode,permutation},
-  decoder.widths, loss.{alpha,recon}, score.{beta,flow}, train.{lr,weightDecay,batchSize,epochs,validateEvery,featureCache,seed}
+  preset, model (aeflow|ae|fastflow|knn), encoder.{arch,weights,tap}, size,
+  flow.{blocks,subnet,hiddenChannels,clamp,clampMode,permutation,positional,featureNorm}, decoder.widths, loss.{alpha,recon},
+  score.{beta,flow}, knn.k, train.{lr,weightDecay,batchSize,epochs,validateEvery,featureCache,featureNoise,seed}
 `;
 
 function parseInteger(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -218,7 +222,8 @@ export async function main(argv: readonly string[], io: Console = processConsole
 
     const describe = `${data.how}; train ${data.train.items.length} images${data.validation ? `, validation ${data.validation.items.length}` : ''}${data.final && data.final !== data.validation ? `, final test ${data.final.items.length}` : ''}`;
     say(`aeflow-train: ${describe}`);
-    say(`aeflow-train: ${config.preset} preset, ${config.model}, ${typeof config.encoder.arch === 'string' ? config.encoder.arch : 'resnet'} at ${config.size} px, ${config.train.epochs} epochs of batch ${config.train.batchSize}${opts.resume ? ' (resuming)' : ''}`);
+    const schedule = config.model === 'knn' ? `nothing to train: one pass fills the memory (k ${config.knn.k})` : `${config.train.epochs} epochs of batch ${config.train.batchSize}`;
+    say(`aeflow-train: ${config.preset} preset, ${config.model}, ${typeof config.encoder.arch === 'string' ? config.encoder.arch : 'resnet'} at ${config.size} px, ${schedule}${opts.resume ? ' (resuming)' : ''}`);
     emit({ event: 'data', how: data.how, train: data.train.items.length, validation: data.validation?.items.length ?? 0, final: data.final?.items.length ?? 0 });
     await writeFileAtomic(
       join(out, 'split.json'),
@@ -237,7 +242,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     );
 
     // Progress: a bar over all steps of the run, with the epoch, images/s, ETA and running losses.
-    const epochs = opts.epochs ?? config.train.epochs;
+    const epochs = config.model === 'knn' ? 1 : (opts.epochs ?? config.train.epochs);
     let runningLoss = 0;
     let runningCount = 0;
     let lastEpoch: (HistoryRecord & { kind: 'epoch' }) | null = null;
@@ -294,7 +299,8 @@ export async function main(argv: readonly string[], io: Console = processConsole
       if (r.kind === 'epoch') {
         lastEpoch = r;
         const v = r.validation ? `, validation ${r.validation.metric} ${fmt(r.validation.value)}${r.best ? ' (best: saved)' : ''}` : '';
-        const line = `epoch ${r.epoch}/${epochs}: loss ${fmt(r.loss)} (flow nll ${fmt(r.flowNll)}, recon ${fmt(r.recon)}), ${r.imagesPerSecond.toFixed(1)} img/s, ${formatDuration(r.seconds)}${v}`;
+        const what = config.model === 'knn' ? 'memory filled' : `loss ${fmt(r.loss)} (flow nll ${fmt(r.flowNll)}, recon ${fmt(r.recon)})`;
+        const line = `epoch ${r.epoch}/${epochs}: ${what}, ${r.imagesPerSecond.toFixed(1)} img/s, ${formatDuration(r.seconds)}${v}`;
         if (mode === 'human') {
           if (barOn) {
             bar.stop();
@@ -402,7 +408,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     else {
       const f = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v.toFixed(4));
       io.out(
-        `trained ${result.epoch} epochs in ${formatDuration(result.seconds)}${result.stopped === 'time' ? ' (time limit)' : ''}` +
+        `${config.model === 'knn' ? 'memory filled' : `trained ${result.epoch} epochs`} in ${formatDuration(result.seconds)}${result.stopped === 'time' ? ' (time limit)' : ''}` +
           (metrics ? `; held-out AUROC ${f(metrics.auroc)}${metrics.aurocCI ? ` [${f(metrics.aurocCI.low)}, ${f(metrics.aurocCI.high)}]` : ''}, AP ${f(metrics.ap)}, F1 ${f(metrics.f1)} (threshold: ${metrics.thresholdRule}${metrics.betaRule === 'auto' ? `; β ${metrics.beta} chosen on validation` : ''})` : '') +
           `; run in ${out} (report.html)`,
       );

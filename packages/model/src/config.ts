@@ -6,7 +6,7 @@ import { z } from 'zod';
  * is allowed), and written to the run folder's `config.json`.
  */
 
-export const MODEL_KINDS = ['aeflow', 'ae', 'fastflow'] as const;
+export const MODEL_KINDS = ['aeflow', 'ae', 'fastflow', 'knn'] as const;
 export const ENCODER_ARCHS = ['wide_resnet50_2', 'resnet18', 'resnet50', 'mobilenet_v1'] as const;
 export const PRESET_NAMES = ['cpu', 'paper'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -94,6 +94,13 @@ const scoreSchema = z
   })
   .strict();
 
+const knnSchema = z
+  .object({
+    /** Neighbours averaged: the score is the mean distance to the k nearest training images. */
+    k: positiveInt,
+  })
+  .strict();
+
 const trainSchema = z
   .object({
     lr: z.number().positive(),
@@ -119,7 +126,11 @@ const trainSchema = z
 export const runConfigSchema = z
   .object({
     preset: z.enum(PRESET_NAMES),
-    /** 'aeflow' (the paper), 'ae' (plain autoencoder: no flow, α = β = 0), 'fastflow' (flow only, no decoder, β = 1). */
+    /**
+     * 'aeflow' (the paper), 'ae' (plain autoencoder: no flow, α = β = 0), 'fastflow' (flow only, no
+     * decoder, β = 1), 'knn' (nothing trained: a memory of the training normals' pooled features,
+     * scored by the distance to the nearest ones, β = 1; see `knn`).
+     */
     model: z.enum(MODEL_KINDS),
     encoder: encoderSchema,
     /** Square input size in pixels (a multiple of the encoder stride). */
@@ -128,6 +139,8 @@ export const runConfigSchema = z
     decoder: decoderSchema,
     loss: lossSchema,
     score: scoreSchema,
+    /** The 'knn' model's setting (ignored by the others); configs written before it existed load with k 5. */
+    knn: knnSchema.default({ k: 5 }),
     train: trainSchema,
   })
   .strict();
@@ -145,6 +158,7 @@ export const runConfigOverridesSchema = z
     decoder: decoderSchema.partial().strict().optional(),
     loss: lossSchema.partial().strict().optional(),
     score: scoreSchema.partial().strict().optional(),
+    knn: knnSchema.partial().strict().optional(),
     train: trainSchema.partial().strict().optional(),
   })
   .strict();
@@ -171,6 +185,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     decoder: { widths: [512, 256, 64] },
     loss: { alpha: 0.5, recon: 'mse' },
     score: { beta: 0.9, flow: 'density' },
+    knn: { k: 5 },
     train: { lr: 2e-4, weightDecay: 1e-5, batchSize: 64, epochs: 100, validateEvery: 5, featureCache: true, featureNoise: 0, seed: 0 },
   },
   cpu: {
@@ -182,6 +197,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     decoder: { widths: [64, 32, 16] },
     loss: { alpha: 0.5, recon: 'mse' },
     score: { beta: 0.9, flow: 'density' },
+    knn: { k: 5 },
     train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 6, validateEvery: 1, featureCache: true, featureNoise: 0, seed: 0 },
   },
 };
@@ -243,7 +259,8 @@ export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
 
 /**
  * Resolves a configuration: the preset (`overrides.preset`, default `cpu`), then the overrides,
- * then the baseline rules — `ae` has no flow (α = β = 0), `fastflow` no decoder (α = β = 1).
+ * then the baseline rules — `ae` has no flow (α = β = 0), `fastflow` no decoder (α = β = 1), `knn`
+ * neither (β = 1, one epoch: the pass that fills its memory).
  */
 export function resolveConfig(overridesInput: unknown = {}, source = 'config'): RunConfig {
   const o = parseOverrides(overridesInput, source);
@@ -257,6 +274,7 @@ export function resolveConfig(overridesInput: unknown = {}, source = 'config'): 
     decoder: { ...base.decoder, ...o.decoder },
     loss: { ...base.loss, ...o.loss },
     score: { ...base.score, ...o.score },
+    knn: { ...base.knn, ...o.knn },
     train: { ...base.train, ...o.train },
   };
   // A Wide-ResNet-specific decoder width list does not fit another encoder: derive it then.
@@ -267,6 +285,11 @@ export function resolveConfig(overridesInput: unknown = {}, source = 'config'): 
   } else if (merged.model === 'fastflow') {
     merged.loss.alpha = 1;
     merged.score.beta = 1;
+  } else if (merged.model === 'knn') {
+    // nothing is trained: one pass over the training images fills the memory
+    merged.loss.alpha = 1;
+    merged.score.beta = 1;
+    merged.train.epochs = 1;
   }
   return parseRunConfig(merged, source);
 }

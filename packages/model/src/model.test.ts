@@ -360,6 +360,72 @@ describe('β: auto', () => {
   });
 });
 
+describe('the knn model (memory of pooled features)', () => {
+  /** Brute force in float64: mean distance of each query's unit pooled vector to its k nearest memory vectors. */
+  function bruteForce(memory: number[][], queries: number[][], k: number, power = 1): number[] {
+    const unit = (v: number[]) => {
+      const n = Math.sqrt(v.reduce((a, b) => a + b * b, 0));
+      return v.map((x) => x / n);
+    };
+    const mem = memory.map(unit);
+    return queries.map(unit).map((q) => {
+      const d = mem.map((m) => Math.sqrt(m.reduce((a, x, i) => a + (x - q[i]!) ** 2, 0))).sort((a, b) => a - b);
+      return d.slice(0, k).reduce((a, b) => a + b ** power, 0) / k;
+    });
+  }
+  const pooled = async (features: tf.Tensor4D): Promise<number[][]> => (await tf.tidy(() => tf.mean(features, [1, 2])).array()) as number[][];
+
+  it('scores by the mean distance to the k nearest (as a brute-force float64 kNN), its map splits d²/2 over the positions, and its memory round-trips', async () => {
+    const config = tinyConfig({ model: 'knn', knn: { k: 3 } });
+    expect([config.score.beta, config.train.epochs, config.knn.k]).toEqual([1, 1, 3]);
+    const model = new AEFlow(config, encoder);
+    expect(model.flowModel).toBeUndefined();
+    expect(model.decoder).toBeUndefined();
+    expect(model.trainableVariables).toHaveLength(0);
+    const memoryImages = randomImages(7, 32, 20);
+    const queryImages = randomImages(3, 32, 21);
+    const mf = model.encode(memoryImages);
+    const qf = model.encode(queryImages);
+    expect(() => model.memoryScores(qf)).toThrow(/memory is empty; fill it with trainRun/);
+    // two chunks: the memory is their concatenation
+    const [a, b] = tf.split(mf, [4, 3]) as [tf.Tensor4D, tf.Tensor4D];
+    model.addToMemory(a);
+    model.addToMemory(b);
+    expect(model.memorySize).toBe(7);
+    const expected = bruteForce(await pooled(mf), await pooled(qf), 3);
+    const s = model.scoreFromFeatures(qf, queryImages);
+    const got = Array.from(await s.total.data());
+    for (let i = 0; i < 3; i++) expect(got[i]).toBeCloseTo(expected[i]!, 4);
+    expect(Array.from(await s.flow.data())).toEqual(got);
+    expect(Array.from(await s.recon.data())).toEqual([0, 0, 0]);
+    expect(s.residual.shape).toEqual([3, 32, 32]);
+    // a memory image is its own nearest neighbour: with k = 1 its distance is 0
+    const nearestOnly = new AEFlow(tinyConfig({ model: 'knn', knn: { k: 1 } }), encoder);
+    nearestOnly.addToMemory(mf);
+    const selfDistance = nearestOnly.memoryScores(a);
+    for (const d of await selfDistance.distance.data()) expect(d).toBeLessThan(2e-3);
+    // the map at feature resolution averages to mean over the neighbours of d²/2
+    const { distance, map } = model.memoryScores(qf);
+    const mapMean = Array.from(await tf.tidy(() => tf.mean(map, [1, 2, 3])).data());
+    const d2 = bruteForce(await pooled(mf), await pooled(qf), 3, 2);
+    for (let i = 0; i < 3; i++) expect(mapMean[i]).toBeCloseTo(d2[i]! / 2, 5);
+    // the memory as weights: another model loaded with them scores the same
+    const weights = model.getWeights();
+    expect(Object.keys(weights)).toEqual(['memory.bank']);
+    expect(weights['memory.bank']!.shape).toEqual([7, model.featureChannels]);
+    const other = new AEFlow(config, encoder);
+    other.setWeights(weights);
+    const again = other.scoreFromFeatures(qf, queryImages);
+    expect(Array.from(await again.total.data())).toEqual(got);
+    expect(() => other.setWeights({ 'memory.bank': tf.zeros([2, 3]) })).toThrow(/memory\.bank must be \[images, 256\]/);
+    const flowModel = new AEFlow(tinyConfig(), encoder);
+    expect(() => flowModel.setWeights({ ...flowModel.getWeights(), 'memory.bank': weights['memory.bank']! })).toThrow(/has no memory/);
+    expect(() => flowModel.addToMemory(qf)).toThrow(/only the "knn" model has a memory/);
+    tf.dispose([memoryImages, queryImages, mf, qf, a, b, s.total, s.flow, s.recon, s.residual, distance, map, again.total, again.flow, again.recon, again.residual, selfDistance.distance, selfDistance.map, ...Object.values(weights)]);
+    for (const m of [model, other, flowModel, nearestOnly]) m.dispose(true);
+  });
+});
+
 describe('trainRun / scoreRun', () => {
   const train = syntheticDataset('syn-train', 12, 0);
   const val = syntheticDataset('syn-val', 6, 6, 32, 2);
@@ -382,6 +448,40 @@ describe('trainRun / scoreRun', () => {
     expect(scored.metrics!.auroc).toBeGreaterThanOrEqual(0);
     const csv = await readFile(join(runDir, RUN_FILES.scores), 'utf8');
     expect(csv.split('\n')[0]).toBe('id,label,flow_score,recon_score,total_score,predicted');
+  });
+
+  it('the knn model: one pass fills the memory with every training image (also across an interruption), then validates and scores like the others', async () => {
+    const knn = { ...tinyOverrides(), model: 'knn', knn: { k: 2 } };
+    const runDir = join(dir, 'run-knn');
+    const result = await trainRun({ runDir, config: knn, epochs: 3, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: join(dir, 'cache') });
+    expect([result.stopped, result.epoch]).toEqual(['done', 1]);
+    const saved = await readSafetensors(join(runDir, RUN_FILES.model));
+    expect(Object.keys(saved)).toEqual(['memory.bank']);
+    expect(saved['memory.bank']!.shape[0]).toBe(12);
+    const scored = await scoreRun({ runDir, data: { dataset: val }, encoder });
+    expect(scored.rows).toHaveLength(12);
+    expect(scored.metrics!.auroc).toBeGreaterThan(0.5);
+    // interrupted after 2 of 3 batches (checkpointed) and resumed: the same memory
+    const parts = join(dir, 'run-knn-parts');
+    const controller = new AbortController();
+    const first = await trainRun({
+      runDir: parts,
+      config: knn,
+      train: { dataset: train },
+      encoder,
+      cacheDir: join(dir, 'cache'),
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'step' && e.batch === 2) controller.abort();
+      },
+    });
+    expect(first.partialEpoch).toEqual({ epoch: 1, batch: 2, batches: 3 });
+    await trainRun({ runDir: parts, resume: true, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') });
+    const resumed = await readSafetensors(join(parts, RUN_FILES.model));
+    // the rows of a memory are in training order: compare as sets of rows
+    const rows = async (t: tf.Tensor) => ((await t.array()) as number[][]).map((r) => r.map((x) => x.toFixed(5)).join(',')).sort();
+    expect(await rows(resumed['memory.bank']!)).toEqual(await rows(saved['memory.bank']!));
+    tf.dispose([...Object.values(saved), ...Object.values(resumed)]);
   });
 
   it('recovers from an injected NaN step: restores, halves the lr, logs, never writes NaN', async () => {

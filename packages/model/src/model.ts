@@ -95,7 +95,9 @@ function denormalizer(n: Normalization): { scale: number[]; offset: number[] } {
 /**
  * AE-FLOW: a frozen encoder, a normalizing flow on its features and a decoder from the flow's
  * output back to the image. Also the two baselines of the paper's Table 1 (`config.model`):
- * `ae` (encoder → decoder, no flow) and `fastflow` (encoder → flow, no decoder).
+ * `ae` (encoder → decoder, no flow) and `fastflow` (encoder → flow, no decoder), and `knn`: no
+ * flow, no decoder, nothing trained — a memory of the training images' pooled features, scored
+ * by the distance to the k nearest (the bar every learned model is measured against).
  *
  * Images enter as NHWC in [0, 1] (what `@aeflow/datasets` yields); the encoder normalises them.
  * The decoder predicts the normalised image, so the MSE compares normalised images, while SSIM
@@ -117,6 +119,9 @@ export class AEFlow {
   private disposed = false;
   private scoreBeta: number;
   private noiseCalls = 0;
+  /** The 'knn' model's memory: pooled, L2-normalised features of the training images, in the chunks they were added. */
+  private memoryChunks: tf.Tensor2D[] = [];
+  private memoryBank: tf.Tensor2D | undefined;
 
   constructor(config: RunConfig, encoder: Encoder, parts: { flow?: FlowModel; decoder?: AEFlowDecoder } = {}) {
     this.config = config;
@@ -136,7 +141,7 @@ export class AEFlow {
     this.stride = stride;
     this.featureSize = config.size / stride;
     const seed = config.train.seed;
-    if (config.model !== 'ae') {
+    if (config.model !== 'ae' && config.model !== 'knn') {
       this.flowModel =
         parts.flow ??
         (createAllInOneFlow({
@@ -152,7 +157,7 @@ export class AEFlow {
         }));
       if (config.flow.positional > 0) this.position = positionalEncoding2d(this.featureSize, this.featureSize, config.flow.positional);
     }
-    if (config.model !== 'fastflow') {
+    if (config.model !== 'fastflow' && config.model !== 'knn') {
       this.decoder =
         parts.decoder ??
         new AEFlowDecoder({
@@ -297,6 +302,13 @@ export class AEFlow {
     this.checkAlive();
     const beta = this.scoreBeta;
     const [n, h, w] = images.shape;
+    if (this.config.model === 'knn') {
+      return tf.tidy(() => {
+        const { distance, map } = this.memoryScores(features);
+        const residual = tf.squeeze<tf.Tensor3D>(tf.image.resizeBilinear(map, [h, w], false), [3]);
+        return { flow: distance, recon: tf.zeros<tf.Rank.R1>([n]), total: combineScores(distance, tf.zeros([n]), beta), residual };
+      });
+    }
     return tf.tidy(() => {
       const { z, logDet } = this.flow(features, false);
       let flow: tf.Tensor1D = tf.zeros([n]);
@@ -371,9 +383,67 @@ export class AEFlow {
    * Flow and decoder weights with PyTorch-like keys: `flow.<key>` (the flow's own names) and
    * `decoder.<key>` (PyTorch layout). New tensors: the caller disposes them.
    */
+  /** Images in the 'knn' model's memory. */
+  get memorySize(): number {
+    return this.memoryChunks.reduce((s, c) => s + c.shape[0], 0);
+  }
+
+  /**
+   * The 'knn' model's embedding of an image: its feature map averaged over positions, scaled to
+   * unit length, [N, C]; also the average's length (for {@link memoryScores}' map).
+   */
+  private pooledEmbedding(features: tf.Tensor4D): { unit: tf.Tensor2D; length: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const pooled = tf.mean<tf.Tensor2D>(this.flowInput(features), [1, 2]);
+      const length = tf.sqrt(tf.add<tf.Tensor2D>(tf.sum(tf.square(pooled), 1, true), 1e-12));
+      return { unit: tf.div<tf.Tensor2D>(pooled, length), length };
+    });
+  }
+
+  /** Adds a batch of training images (their encoder features) to the 'knn' model's memory. */
+  addToMemory(features: tf.Tensor4D): void {
+    this.checkAlive();
+    if (this.config.model !== 'knn') throw new Error(`AEFlow.addToMemory: only the "knn" model has a memory (this is "${this.config.model}")`);
+    const { unit, length } = this.pooledEmbedding(features);
+    length.dispose();
+    this.memoryChunks.push(tf.keep(unit));
+    this.memoryBank?.dispose();
+    this.memoryBank = undefined;
+  }
+
+  /**
+   * The 'knn' model's scores: the mean Euclidean distance from each image's embedding to its k
+   * nearest in memory (unit vectors: d² = 2 − 2·cos), [N]; and where the image differs from those
+   * neighbours, [N, h, w, 1] at the feature resolution: each position's share
+   * c_p = ⟨f_p / |ḡ|, ĝ − m̄⟩ (ḡ the pooled features, ĝ = ḡ/|ḡ|, m̄ the neighbours' mean). The map
+   * averages to the mean of d²/2 over the neighbours exactly, so it splits the score over the image.
+   */
+  memoryScores(features: tf.Tensor4D): { distance: tf.Tensor1D; map: tf.Tensor4D } {
+    this.checkAlive();
+    if (this.config.model !== 'knn') throw new Error(`AEFlow.memoryScores: only the "knn" model has a memory (this is "${this.config.model}")`);
+    if (this.memoryChunks.length === 0) throw new Error('AEFlow.memoryScores: the "knn" model\'s memory is empty; fill it with trainRun (or addToMemory), or load a trained run');
+    // kept: this may run inside a caller's tidy (scoreFromFeatures), and the bank outlives it
+    this.memoryBank ??= tf.keep(this.memoryChunks.length === 1 ? tf.clone(this.memoryChunks[0]!) : tf.concat(this.memoryChunks, 0));
+    const bank = this.memoryBank;
+    return tf.tidy(() => {
+      const { unit, length } = this.pooledEmbedding(features);
+      const k = Math.min(this.config.knn.k, bank.shape[0]);
+      const squared = tf.relu(tf.sub(2, tf.mul(tf.matMul(unit, bank, false, true), 2)));
+      const nearest = tf.topk(tf.neg(squared), k, true);
+      const distance = tf.mean<tf.Tensor1D>(tf.sqrt(tf.neg(nearest.values)), 1);
+      const neighbours = tf.mean<tf.Tensor2D>(tf.gather(bank, nearest.indices), 1);
+      const direction = tf.div(tf.sub(unit, neighbours), length);
+      const [n, fh, fw, c] = features.shape;
+      const input = this.flowInput(features);
+      const map = tf.reshape<tf.Rank.R4>(tf.matMul(tf.reshape(input, [n, fh * fw, c]), tf.reshape(direction, [n, c, 1])), [n, fh, fw, 1]);
+      return { distance, map };
+    });
+  }
+
   getWeights(): Record<string, tf.Tensor> {
     this.checkAlive();
     const out: Record<string, tf.Tensor> = {};
+    if (this.memoryChunks.length > 0) out['memory.bank'] = tf.concat(this.memoryChunks, 0);
     // The flow's getWeights returns new tensors (PyTorch layout), which pass to the caller as they are.
     if (this.flowModel) for (const [k, v] of Object.entries(this.flowModel.getWeights())) out[`flow.${k}`] = v;
     if (this.decoder) for (const [k, v] of Object.entries(this.decoder.getWeights())) out[`decoder.${k}`] = v;
@@ -385,10 +455,23 @@ export class AEFlow {
     this.checkAlive();
     const flow: Record<string, tf.Tensor> = {};
     const dec: Record<string, tf.Tensor> = {};
+    let bank: tf.Tensor | undefined;
     for (const [k, v] of Object.entries(weights)) {
       if (k.startsWith('flow.')) flow[k.slice(5)] = v;
       else if (k.startsWith('decoder.')) dec[k.slice(8)] = v;
-      else throw new Error(`AEFlow.setWeights: unexpected key "${k}"; keys start with flow. or decoder.`);
+      else if (k === 'memory.bank') bank = v;
+      else throw new Error(`AEFlow.setWeights: unexpected key "${k}"; keys start with flow. or decoder. (or are memory.bank)`);
+    }
+    if (bank && this.config.model !== 'knn') throw new Error(`AEFlow.setWeights: the "${this.config.model}" model has no memory, but the weights have memory.bank`);
+    if (this.config.model === 'knn') {
+      if (bank && (bank.rank !== 2 || bank.shape[1] !== this.featureChannels)) {
+        throw new Error(`AEFlow.setWeights: memory.bank must be [images, ${this.featureChannels}] (the encoder's ${this.tap} channels), got [${bank.shape.join(', ')}]`);
+      }
+      tf.dispose(this.memoryChunks);
+      this.memoryBank?.dispose();
+      this.memoryBank = undefined;
+      // without memory.bank: empty (the state before the first batch, as a checkpoint may hold it)
+      this.memoryChunks = bank ? [tf.keep(tf.clone(bank) as tf.Tensor2D)] : [];
     }
     if (this.flowModel) this.flowModel.setWeights(flow);
     else if (Object.keys(flow).length > 0) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model has no flow, but the weights have flow.* keys`);
@@ -410,6 +493,8 @@ export class AEFlow {
     if (this.disposed) return;
     this.flowModel?.dispose();
     this.decoder?.dispose();
+    tf.dispose(this.memoryChunks);
+    this.memoryBank?.dispose();
     tf.dispose([this.denorm.scale, this.denorm.offset]);
     this.position?.dispose();
     if (!keepEncoder) this.encoder.dispose();

@@ -243,7 +243,7 @@ export async function loadRun(runDir: string, options: { encoder?: Encoder; whic
   const encoder = options.encoder ?? (await encoderFromConfig(config));
   const model = new AEFlow(config, encoder);
   if (chosenBeta !== undefined) model.setBeta(chosenBeta);
-  const tensors = await readSafetensors(file, { filter: (k) => k.startsWith('flow.') || k.startsWith('decoder.') });
+  const tensors = await readSafetensors(file, { filter: (k) => k.startsWith('flow.') || k.startsWith('decoder.') || k === 'memory.bank' });
   try {
     model.setWeights(tensors);
   } finally {
@@ -374,7 +374,8 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
   const trainer = new Trainer(model, { lr: config.train.lr, weightDecay: config.train.weightDecay });
   const optimizer = trainer.optimizer;
   const emit = options.onEvent ?? (() => undefined);
-  const epochs = options.epochs ?? config.train.epochs;
+  // the knn model's one pass fills its memory; a second would add every image twice
+  const epochs = config.model === 'knn' ? 1 : (options.epochs ?? config.train.epochs);
   let history: HistoryRecord[] = [];
   let state: LoopState = {
     epoch: 0,
@@ -549,8 +550,14 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
           continue;
         }
         const stepNumber = state.step + 1;
-        // the step's feature noise comes from the run's seed and the step number: a resumed run draws the same
-        const r = await trainer.step(batch.features, batch.images, { poison: inject.has(stepNumber), noiseSeed: config.train.seed * 1_000_003 + stepNumber });
+        let r: StepResult;
+        if (config.model === 'knn') {
+          model.addToMemory(batch.features);
+          r = { loss: 0, flowNll: 0, recon: 0, gradSquaredNorm: 0, finite: true };
+        } else {
+          // the step's feature noise comes from the run's seed and the step number: a resumed run draws the same
+          r = await trainer.step(batch.features, batch.images, { poison: inject.has(stepNumber), noiseSeed: config.train.seed * 1_000_003 + stepNumber });
+        }
         const n = batch.images.shape[0];
         tf.dispose([batch.features, batch.images]);
         const { loss, flowNll, recon, gradSquaredNorm: gradSq, finite } = r;
@@ -631,7 +638,9 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
           state.beta = choice.beta;
           v = { metric: 'auroc', value: choice.auroc, beta: choice.beta };
         } else {
-          v = hasAnomalies ? { metric: 'auroc', value: auroc(labels, ev.total) } : { metric: 'loss', value: model.flowModel ? ev.flowNll : ev.reconLoss };
+          // (the knn model: the mean distance of the validation normals to their neighbours)
+          const lossValue = model.flowModel ? ev.flowNll : config.model === 'knn' ? ev.total.reduce((a, b) => a + b, 0) / Math.max(1, ev.total.length) : ev.reconLoss;
+          v = hasAnomalies ? { metric: 'auroc', value: auroc(labels, ev.total) } : { metric: 'loss', value: lossValue };
         }
         epochRecord.validation = v;
         improved = state.best === null || (v.metric === 'auroc' ? v.value > state.best.value : v.value < state.best.value);
