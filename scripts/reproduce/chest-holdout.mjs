@@ -1,4 +1,4 @@
-// The trainer's hold-out for chest X-ray (apps/trainer/src/data.ts), for the scripts that must
+// The trainer's hold-out for chest X-ray (apps/trainer/src/data.ts), for position-probe.mjs, which must
 // score the same images without training: `holdout` normal (at most 20 % of the normals) and as
 // many pneumonia images, seeded; 20 % of them validate, 80 % are reported.
 import { chestXrayDataset, holdOutSplit } from '../../packages/datasets/dist/index.js';

@@ -351,7 +351,7 @@ function barSection(done, datasets) {
   if (!tries.length) return [];
   const L = [];
   for (const key of [...new Set(tries.map((x) => x.e.dataset))]) {
-    const refs = done.filter((x) => x.e.dataset === key && x.e.groups.includes('main') && (x.e.program === 'knn' || x.e.name.endsWith('-aeflow')));
+    const refs = done.filter((x) => x.e.dataset === key && x.e.groups.includes('main') && (x.e.kind === 'knn' || x.e.name.endsWith('-aeflow')));
     const rows = [...refs, ...tries.filter((x) => x.e.dataset === key)];
     L.push(`## Towards the kNN bar: ${datasets[key].title.split(' (')[0]}`, '');
     L.push(
@@ -363,8 +363,8 @@ function barSection(done, datasets) {
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     const honest = (x) => (x.a.honestBeta ?? x.a.single ?? x.a.whole).auroc;
-    const learned = rows.filter((x) => x.e.program !== 'knn');
-    const knn = rows.filter((x) => x.e.program === 'knn' && x.e.groups.includes('main'));
+    const learned = rows.filter((x) => x.e.kind !== 'knn');
+    const knn = rows.filter((x) => x.e.kind === 'knn' && x.e.groups.includes('main'));
     const best = learned.reduce((p, q) => (honest(q) > honest(p) ? q : p), learned[0]);
     for (const { e, run, a } of rows) {
       const w = a.single ?? a.whole;

@@ -17,8 +17,6 @@ import { writeReport } from './report.mjs';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RUNS = join(ROOT, 'runs/repro');
 const TRAINER = 'apps/trainer/dist/cli.js';
-const KNN = 'scripts/reproduce/knn.mjs';
-const programOf = (exp) => (exp.program === 'knn' ? KNN : TRAINER);
 
 function parseArgs(argv) {
   const o = { jobs: 1, only: null, reportOnly: false, list: false };
@@ -49,27 +47,26 @@ const matches = (name, patterns) => !patterns || patterns.some((p) => (p.endsWit
 export function trainArgs(exp, home, { resume = false } = {}) {
   const ds = DATASETS[exp.dataset];
   const common = ['--data', `${home}/${ds.data}`, '--dataset', ds.dataset, '--out', `runs/repro/${exp.name}`];
-  if (exp.program === 'knn') return [...common, ...exp.args];
   if (!resume) return [...common, ...exp.args, '--json'];
   // --resume keeps the run's config.json (it refuses --set); only --epochs carries over.
   const epochs = exp.args.indexOf('--epochs');
   return [...common, '--resume', ...(epochs >= 0 ? ['--epochs', exp.args[epochs + 1]] : []), '--json'];
 }
 
-export const commandLine = (exp) => ['node', programOf(exp), ...trainArgs(exp, '"$AEFLOW_HOME"')].join(' ');
+export const commandLine = (exp) => ['node', TRAINER, ...trainArgs(exp, '"$AEFLOW_HOME"')].join(' ');
 
 export const isFinished = (name) => existsSync(join(RUNS, name, 'repro.json')) && existsSync(join(RUNS, name, 'scores.csv'));
 
 function runOne(exp, home) {
   const dir = join(RUNS, exp.name);
-  const resume = exp.program !== 'knn' && existsSync(join(dir, 'checkpoint.safetensors')) && existsSync(join(dir, 'config.json'));
+  const resume = existsSync(join(dir, 'checkpoint.safetensors')) && existsSync(join(dir, 'config.json'));
   mkdirSync(dir, { recursive: true });
   const args = trainArgs(exp, home, { resume });
   const log = createWriteStream(join(dir, 'train.log'), { flags: 'a' });
   const started = new Date();
-  console.log(`[${started.toISOString()}] start ${exp.name}${resume ? ' (resume)' : ''}: node ${programOf(exp)} ${args.join(' ')}`);
+  console.log(`[${started.toISOString()}] start ${exp.name}${resume ? ' (resume)' : ''}: node ${TRAINER} ${args.join(' ')}`);
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [programOf(exp), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [TRAINER, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let last = '';
     child.stdout.on('data', (b) => {
       log.write(b);

@@ -78,6 +78,27 @@ describe('aeflow-score', () => {
     expect(html).not.toContain('No training history');
   });
 
+  it('scores a knn run: the kNN distance is the total, maps are its per-position shares, the report shows one part', async () => {
+    const knnRun = join(root, 'run-knn');
+    const train = await folderDataset(data, { split: 'train', normalClasses: ['NORMAL'] });
+    await trainRun({ runDir: knnRun, config: { ...TINY_CONFIG, model: 'knn', knn: { k: 3 } }, train: { dataset: train }, cacheDir: null });
+    const out = join(root, 'out-knn');
+    const r = await run(['--run', knnRun, '--data', data, '--split', 'test', '--maps', '2', '--out', out, '--quiet']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const csv = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n').slice(1).map((l) => l.split(','));
+    expect(csv).toHaveLength(12);
+    for (const [, , flow, recon, total] of csv) {
+      expect(Number(total)).toBe(Number(flow));
+      expect(Number(recon)).toBe(0);
+      expect(Number(total)).toBeGreaterThan(0);
+    }
+    expect((await readdir(join(out, 'maps'))).filter((m) => m.endsWith('.residual.png'))).toHaveLength(2);
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('nearest normal images');
+    expect(html).not.toContain('<h2>β sweep</h2>');
+  });
+
   it("the report grid's reconstruction is the model's x′ (one pass with the scores), without leaking tensors", async () => {
     const model = await loadRun(runDir);
     const test = await folderDataset(data, { split: 'test', normalClasses: ['NORMAL'] });

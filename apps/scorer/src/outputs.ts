@@ -320,13 +320,15 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     const configText = await readIfExists(join(options.runDir, RUN_FILES.config));
     const dataText = await readIfExists(join(options.runDir, 'data.json'));
     const settings: Record<string, unknown> = {};
-    if (configText) settings.config = JSON.parse(configText) as unknown;
+    const config = configText ? (JSON.parse(configText) as { model?: unknown }) : null;
+    if (config) settings.config = config;
     if (dataText) settings.trainingData = JSON.parse(dataText) as unknown;
     settings.scored = { dataset: options.dataName ?? options.dataset.name, images: rows.length, skipped: skipped.length, beta, betaRule, threshold: metrics.threshold, thresholdRule: metrics.thresholdRule };
     const html = renderReport({
       title: options.title ?? basename(options.runDir),
       subtitle: `${rows.length} images of ${options.dataName ?? options.dataset.name} scored with ${options.runDir}`,
       settings,
+      ...(typeof config?.model === 'string' ? { model: config.model } : {}),
       rows,
       metrics,
       history: await readHistory(options.runDir),

@@ -10,7 +10,7 @@ import { imageToPng, mapToPng } from './images.js';
 import { renderReport, selectExamples, type ReportGroup } from './report.js';
 import { findChromium, screenshotHtml } from './screenshot.js';
 
-async function buildReport(): Promise<string> {
+async function buildReport(model?: string): Promise<string> {
   const { metrics, rows } = evaluateScores(syntheticRows(60, 40), { threshold: { rule: 'best-f1' }, beta: 0.9, combine });
   const picked = selectExamples(rows, 3);
   const groups: ReportGroup[] = [];
@@ -35,6 +35,7 @@ async function buildReport(): Promise<string> {
     title: 'runs/test <synthetic>',
     subtitle: 'synthetic scores, for the report test',
     settings: { preset: 'cpu', data: { root: '/data/x', dataset: 'folder' }, optimizer: { lr: 2e-4, weightDecay: 1e-5 }, size: 64 },
+    ...(model ? { model } : {}),
     rows,
     metrics,
     history: syntheticHistory(4, 5),
@@ -59,6 +60,21 @@ describe('renderReport', () => {
     expect(html).toContain('runs/test &lt;synthetic&gt;');
     expect(html).toContain('optimizer.lr');
     expect(html).toMatch(/AUROC 0\.\d+ \(95% CI 0\.\d+–/);
+  });
+
+  it('shows only the parts a model has: one score, no β sweep and its own map legend for the kNN and FastFlow', async () => {
+    for (const [model, legend] of [['knn', 'share of the squared distance to the nearest normal images'], ['fastflow', 'The flow map']] as const) {
+      const html = await buildReport(model);
+      expect(html).not.toContain('<h2>β sweep</h2>');
+      expect(html).not.toContain('Reconstruction part');
+      expect(html).toContain('<h2>Images: original | reconstruction | map</h2>');
+      expect(html).toContain(legend);
+      // ROC, PR, one distribution and 4 training charts
+      expect((html.match(/<svg /g) ?? []).length).toBe(7);
+    }
+    const full = await buildReport('aeflow');
+    expect(full).toContain('<h2>β sweep</h2>');
+    expect(full).toContain('Residual |x − x′|');
   });
 
   it('says what is missing when there are no labels or no history', () => {

@@ -30,6 +30,8 @@ export interface ReportInput {
   subtitle?: string;
   /** The run's resolved settings (config.json); nested objects are shown as dotted keys. */
   settings: Record<string, unknown> | null;
+  /** The run's `config.model` ('aeflow', 'ae', 'fastflow', 'knn'): which score parts and maps it has. Default 'aeflow'. */
+  model?: string;
   rows: readonly ScoreRow[];
   metrics: ScoreMetrics;
   /** Lines of history.jsonl, parsed. */
@@ -242,14 +244,21 @@ export function renderReport(input: ReportInput): string {
       present.map((l) => ({ name: labelName(l), values: rows.filter((r) => r.label === l).map(pick) })),
       { title, xName, width: 356, height: 320, marker: withThreshold && metrics.threshold !== null ? { value: metrics.threshold, label: 'threshold' } : null },
     );
+  // What the model's parts are (older or foreign runs: AE-FLOW's two parts)
+  const kind = input.model ?? 'aeflow';
+  const flowPart = kind !== 'ae';
+  const reconPart = kind === 'aeflow' || kind === 'ae';
+  const flowTitle = kind === 'knn' ? 'kNN distance' : 'Flow part';
   sections.push(
     `<h2>Score distributions per class</h2><p class="legend">Density of each class's scores (higher = more anomalous); the dashed line is the decision threshold.</p><div class="charts">` +
       `<div class="chart">${dist((r) => r.total, 'Total score', 'total score', true)}</div>` +
-      `<div class="chart">${dist((r) => r.flow, 'Flow part', 'flow score', false)}</div>` +
-      `<div class="chart">${dist((r) => r.recon, 'Reconstruction part (−SSIM)', 'recon score', false)}</div></div>`,
+      (flowPart && reconPart ? `<div class="chart">${dist((r) => r.flow, flowTitle, 'flow score', false)}</div>` : '') +
+      (flowPart && reconPart ? `<div class="chart">${dist((r) => r.recon, 'Reconstruction part (−SSIM)', 'recon score', false)}</div>` : '') +
+      '</div>',
   );
 
-  if (metrics.betaSweep && metrics.betaSweep.length > 0) {
+  // a β sweep needs both parts (the baselines and the kNN have one)
+  if (flowPart && reconPart && metrics.betaSweep && metrics.betaSweep.length > 0) {
     const sweep = metrics.betaSweep;
     const best = sweep.reduce((a, b) => (b.auroc > a.auroc ? b : a));
     sections.push(
@@ -280,7 +289,15 @@ export function renderReport(input: ReportInput): string {
       (hist.length > 0 ? `<div class="charts">${hist.map((c) => `<div class="chart">${c}</div>`).join('')}</div>` : '<p class="muted">No training history (history.jsonl) was found.</p>'),
   );
 
-  sections.push(`<h2>Images: original | reconstruction | residual</h2><p class="legend">Residual |x − x′| in the inferno colours (black = same, yellow = different), on one scale for all images shown. Caption: total score · class · id.</p>${exampleGrid(input.groups)}`);
+  const mapLegend: Record<string, string> = {
+    aeflow: 'Residual |x − x′| in the inferno colours (black = same, yellow = different)',
+    ae: 'Residual |x − x′| in the inferno colours (black = same, yellow = different)',
+    fastflow: 'The flow map −exp(−½·mean of z′² over channels) per feature position, upsampled, in the inferno colours (yellow = less likely under the flow); no reconstruction',
+    knn: "Each feature position's share of the squared distance to the nearest normal images, upsampled, in the inferno colours (yellow = pulls the image away from them); no reconstruction",
+  };
+  sections.push(
+    `<h2>Images: original | reconstruction | ${reconPart ? 'residual' : 'map'}</h2><p class="legend">${mapLegend[kind] ?? mapLegend.aeflow!}, on one scale for all images shown. Caption: total score · class · id.</p>${exampleGrid(input.groups)}`,
+  );
 
   if (input.settings) {
     const flat = flattenSettings(input.settings);
