@@ -23,6 +23,7 @@ import {
   trainRun,
   type HistoryRecord,
   type RunConfig,
+  type TrainEvent,
 } from './index.js';
 import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
 
@@ -430,6 +431,23 @@ describe('trainRun / scoreRun', () => {
   const train = syntheticDataset('syn-train', 12, 0);
   const val = syntheticDataset('syn-val', 6, 6, 32, 2);
 
+  /** A run on `train` stopped (as by Ctrl-C) at the first event `stopAt` accepts. */
+  const trainUntil = (runDir: string, config: object, stopAt: (e: TrainEvent) => boolean, checkpointOnAbort = true) => {
+    const controller = new AbortController();
+    return trainRun({
+      runDir,
+      config,
+      train: { dataset: train },
+      encoder,
+      cacheDir: join(dir, 'cache'),
+      signal: controller.signal,
+      checkpointOnAbort,
+      onEvent: (e) => {
+        if (stopAt(e)) controller.abort();
+      },
+    });
+  };
+
   it('trains, validates with AUROC, keeps the best model and scores with it', async () => {
     const runDir = join(dir, 'run-basic');
     const result = await trainRun({ runDir, config: { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 2 } }, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: join(dir, 'cache') });
@@ -463,18 +481,7 @@ describe('trainRun / scoreRun', () => {
     expect(scored.metrics!.auroc).toBeGreaterThan(0.5);
     // interrupted after 2 of 3 batches (checkpointed) and resumed: the same memory
     const parts = join(dir, 'run-knn-parts');
-    const controller = new AbortController();
-    const first = await trainRun({
-      runDir: parts,
-      config: knn,
-      train: { dataset: train },
-      encoder,
-      cacheDir: join(dir, 'cache'),
-      signal: controller.signal,
-      onEvent: (e) => {
-        if (e.type === 'step' && e.batch === 2) controller.abort();
-      },
-    });
+    const first = await trainUntil(parts, knn, (e) => e.type === 'step' && e.batch === 2);
     expect(first.partialEpoch).toEqual({ epoch: 1, batch: 2, batches: 3 });
     await trainRun({ runDir: parts, resume: true, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') });
     const resumed = await readSafetensors(join(parts, RUN_FILES.model));
@@ -507,19 +514,7 @@ describe('trainRun / scoreRun', () => {
     // abort (Ctrl-C: the steps of epoch 2 so far are saved) and no checkpoint on abort (a kill: they are lost)
     for (const checkpointOnAbort of [true, false]) {
       const parts = join(dir, `run-parts-${checkpointOnAbort}`);
-      const controller = new AbortController();
-      const first = await trainRun({
-        runDir: parts,
-        config: overrides,
-        train: { dataset: train },
-        encoder,
-        cacheDir: join(dir, 'cache'),
-        signal: controller.signal,
-        checkpointOnAbort,
-        onEvent: (e) => {
-          if (e.type === 'step' && e.epoch === 2 && e.batch === 2) controller.abort();
-        },
-      });
+      const first = await trainUntil(parts, overrides, (e) => e.type === 'step' && e.epoch === 2 && e.batch === 2, checkpointOnAbort);
       expect(first.stopped).toBe('aborted');
       expect(first.epoch).toBe(1);
       expect(first.step).toBe(5);
