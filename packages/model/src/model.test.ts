@@ -418,6 +418,13 @@ describe('the knn model (memory of pooled features)', () => {
     other.setWeights(weights);
     const again = other.scoreFromFeatures(qf, queryImages);
     expect(Array.from(await again.total.data())).toEqual(got);
+    // flow.featureNorm is the flow's input: the kNN, which has no flow, ignores it
+    const normed = new AEFlow(tinyConfig({ model: 'knn', knn: { k: 3 }, flow: { featureNorm: 'l2' } }), encoder);
+    normed.setWeights(weights);
+    const same = normed.scoreFromFeatures(qf, queryImages);
+    expect(Array.from(await same.total.data())).toEqual(got);
+    tf.dispose([same.total, same.flow, same.recon, same.residual]);
+    normed.dispose(true);
     expect(() => other.setWeights({ 'memory.bank': tf.zeros([2, 3]) })).toThrow(/memory\.bank must be \[images, 256\]/);
     const flowModel = new AEFlow(tinyConfig(), encoder);
     expect(() => flowModel.setWeights({ ...flowModel.getWeights(), 'memory.bank': weights['memory.bank']! })).toThrow(/has no memory/);

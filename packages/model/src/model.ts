@@ -389,12 +389,13 @@ export class AEFlow {
   }
 
   /**
-   * The 'knn' model's embedding of an image: its feature map averaged over positions, scaled to
-   * unit length, [N, C]; also the average's length (for {@link memoryScores}' map).
+   * The 'knn' model's embedding of an image: its encoder feature map averaged over positions,
+   * scaled to unit length, [N, C]; also the average's length (for {@link memoryScores}' map).
+   * `flow.featureNorm` does not apply: the kNN has no flow.
    */
   private pooledEmbedding(features: tf.Tensor4D): { unit: tf.Tensor2D; length: tf.Tensor2D } {
     return tf.tidy(() => {
-      const pooled = tf.mean<tf.Tensor2D>(this.flowInput(features), [1, 2]);
+      const pooled = tf.mean<tf.Tensor2D>(features, [1, 2]);
       const length = tf.sqrt(tf.add<tf.Tensor2D>(tf.sum(tf.square(pooled), 1, true), 1e-12));
       return { unit: tf.div<tf.Tensor2D>(pooled, length), length };
     });
@@ -434,8 +435,7 @@ export class AEFlow {
       const neighbours = tf.mean<tf.Tensor2D>(tf.gather(bank, nearest.indices), 1);
       const direction = tf.div(tf.sub(unit, neighbours), length);
       const [n, fh, fw, c] = features.shape;
-      const input = this.flowInput(features);
-      const map = tf.reshape<tf.Rank.R4>(tf.matMul(tf.reshape(input, [n, fh * fw, c]), tf.reshape(direction, [n, c, 1])), [n, fh, fw, 1]);
+      const map = tf.reshape<tf.Rank.R4>(tf.matMul(tf.reshape(features, [n, fh * fw, c]), tf.reshape(direction, [n, c, 1])), [n, fh, fw, 1]);
       return { distance, map };
     });
   }
