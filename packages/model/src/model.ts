@@ -379,10 +379,6 @@ export class AEFlow {
     }
   }
 
-  /**
-   * Flow and decoder weights with PyTorch-like keys: `flow.<key>` (the flow's own names) and
-   * `decoder.<key>` (PyTorch layout). New tensors: the caller disposes them.
-   */
   /** Images in the 'knn' model's memory. */
   get memorySize(): number {
     return this.memoryChunks.reduce((s, c) => s + c.shape[0], 0);
@@ -440,6 +436,11 @@ export class AEFlow {
     });
   }
 
+  /**
+   * Flow and decoder weights with PyTorch-like keys: `flow.<key>` (the flow's own names) and
+   * `decoder.<key>` (PyTorch layout); the 'knn' model's memory as `memory.bank` [images, C] (absent
+   * while empty). New tensors: the caller disposes them.
+   */
   getWeights(): Record<string, tf.Tensor> {
     this.checkAlive();
     const out: Record<string, tf.Tensor> = {};
