@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Where a training step's time goes: `tf.profile` over one Trainer.step of a preset on random
-// features and images (after warm-up steps), summed per kernel, and the convolution-gradient
-// kernels listed per input shape. For finding the next slow kernel; not part of CI or `pnpm bench`.
+// features and images (after warm-up steps), summed per kernel, and the calls of the `--kernel`
+// kernels (default: the convolution gradients) listed per input shape. For finding the next slow kernel; not part of CI or `pnpm bench`.
 //
-//   node scripts/profile/step.mjs [--preset cpu|paper] [--model aeflow|ae|fastflow] [--size 128] [--batch 16] [--top 14]
+//   node scripts/profile/step.mjs [--preset cpu|paper] [--model aeflow|ae|fastflow] [--size 128] [--batch 16] [--top 14] [--kernel Sum …]
 //   AEFLOW_THREADS=2 node scripts/profile/step.mjs          # the same with two wasm threads
 //
 // Run after `pnpm build`. Kernel times are wall-clock per kernel as tfjs reports them; nested
@@ -25,6 +25,7 @@ const { values: o } = parseArgs({
     size: { type: 'string' },
     batch: { type: 'string', default: '16' },
     top: { type: 'string', default: '14' },
+    kernel: { type: 'string', multiple: true, default: ['Conv2DBackpropFilter', 'Conv2DBackpropInput'] },
   },
 });
 const backend = await initBackend({ quiet: true });
@@ -58,9 +59,9 @@ console.log('\n| kernel | ms in one step | calls |\n|---|---|---|');
 for (const [name, e] of [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(o.top))) {
   console.log(`| ${name} | ${e.ms.toFixed(1)} | ${e.calls} |`);
 }
-console.log('\n| convolution gradient | input shapes | ms |\n|---|---|---|');
-for (const k of profile.kernels.filter((k) => k.name.startsWith('Conv2DBackprop'))) {
-  console.log(`| ${k.name} | ${JSON.stringify(k.inputShapes)} | ${Number(k.kernelTimeMs).toFixed(1)} |`);
+console.log('\n| kernel | input shapes | ms |\n|---|---|---|');
+for (const k of profile.kernels.filter((k) => o.kernel.includes(k.name))) {
+  console.log(`| ${k.name} | ${JSON.stringify(k.inputShapes)} | ${Number(k.kernelTimeMs).toFixed(2)} |`);
 }
 tf.dispose([images, features]);
 trainer.dispose();

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Conv2DBackpropInput, GatherV2, SplitV } from '@tensorflow/tfjs-core';
+import { Conv2DBackpropInput, GatherV2, SplitV, Sum } from '@tensorflow/tfjs-core';
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { ensureGradientsRegistered } from './gradients.js';
 import { gatherV2Config, splitVConfig } from './last-axis.js';
+import { sumConfig } from './sum.js';
 import { startWasmThreads, wasmThreadsInUse } from './threads.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
@@ -14,7 +15,7 @@ export { ensureGradientsRegistered } from './gradients.js';
 export { startWasmThreads } from './threads.js';
 
 /** The kernel names aeflow supplies or replaces on wasm. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum', 'GatherV2', 'SplitV'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum', 'GatherV2', 'SplitV', 'Sum'] as const;
 
 const ours = new WeakSet<KernelConfig>();
 
@@ -32,7 +33,8 @@ function register(config: KernelConfig): void {
  * tfjs-backend-wasm), a fast `Conv2DBackpropInput` (wasm's is a naive loop; the original stays as
  * the fallback for unequal strides and NCHW), `UnsortedSegmentSum` (gather's gradient), and
  * `GatherV2` / `SplitV` along the last axis (a flow's channel permutations and coupling splits;
- * wasm's originals handle the other axes).
+ * wasm's originals handle the other axes), and `Sum` over leading or middle axes (bias gradients;
+ * bit for bit what wasm's computes, without its transpose).
  * `initBackend` calls it when it selects wasm; models need no changes.
  */
 export function registerWasmTrainingKernels(): void {
@@ -46,6 +48,7 @@ export function registerWasmTrainingKernels(): void {
   for (const [name, wrap] of [
     [GatherV2, gatherV2Config],
     [SplitV, splitVConfig],
+    [Sum, sumConfig],
   ] as const) {
     const original = tf.getKernel(name, 'wasm');
     if (original === undefined) throw new Error(`registerWasmTrainingKernels: wasm has no ${name} kernel to extend`);

@@ -273,6 +273,58 @@ describe('GatherV2 and SplitV along the last axis on wasm (channel permutations,
   });
 });
 
+describe('Sum over leading or middle axes on wasm (bias gradients), without wasm\'s transpose', () => {
+  /** wasm's own Sum: float32 accumulation of the summed elements in row-major order. */
+  function sequentialFloat32Sum(values: Float32Array, shape: number[], axes: number[]): Float32Array {
+    const kept = shape.map((_, a) => a).filter((a) => !axes.includes(a));
+    const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, q) => p * q, 1));
+    const out = new Float32Array(kept.reduce((p, a) => p * shape[a]!, 1));
+    for (let i = 0; i < values.length; i++) {
+      let o = 0;
+      for (const a of kept) o = o * shape[a]! + (Math.floor(i / strides[a]!) % shape[a]!);
+      out[o]! += values[i]!;
+    }
+    return out;
+  }
+  const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+  it('gives wasm\'s own results to the bit, with keepDims, negative and unsorted axes; other cases go to wasm\'s kernel', async () => {
+    const cases: [number[], number[]][] = [
+      [[1024, 512], [0]],
+      [[16, 8, 8, 64], [0, 1, 2]],
+      [[4, 8, 8, 96], [1, 2]],
+      [[4, 8, 8, 96], [-3, -2]],
+      [[4, 8, 8, 96], [2, 1]],
+      [[3, 5, 7, 10], [0, 1]],
+      // not ours: the last axis, axes that are not one block, short rows (wasm's kernel, same arithmetic)
+      [[16, 300], [1]],
+      [[4, 8, 8, 96], [0, 2]],
+      [[3, 5, 7], [0, 1]],
+    ];
+    for (const [shape, axes] of cases) {
+      const x = { values: randomValues(rng, shape), shape };
+      const sorted = [...new Set(axes.map((a) => (a < 0 ? a + shape.length : a)))].sort((p, q) => p - q);
+      const expected = sequentialFloat32Sum(x.values, shape, sorted);
+      for (const keepDims of [false, true]) {
+        await tf.setBackend('wasm');
+        const got = tf.tidy(() => tf.sum(tf.tensor(x.values, shape), axes, keepDims));
+        const kept = shape.map((d, a) => (sorted.includes(a) ? 1 : d));
+        expect(got.shape, `${JSON.stringify(shape)} ${JSON.stringify(axes)}`).toEqual(keepDims ? kept : shape.filter((_, a) => !sorted.includes(a)));
+        expect(bits((await got.data()) as Float32Array), `${JSON.stringify(shape)} ${JSON.stringify(axes)}`).toEqual(bits(expected));
+        got.dispose();
+      }
+      const [cpu] = await runOn('cpu', [x], (a) => [tf.sum(a, axes)]);
+      check('Sum (vs cpu)', expected, cpu!);
+    }
+    // int32 goes to wasm's kernel
+    await tf.setBackend('wasm');
+    const ints = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+    const summed = tf.sum(ints, 0);
+    expect([summed.dtype, Array.from(await summed.data())]).toEqual(['int32', [9, 12]]);
+    tf.dispose([ints, summed]);
+  });
+});
+
 describe('training on wasm', () => {
   /** A tiny conv net with every supplied kernel on its path: conv, transposed conv, gather. */
   function tinyNet(seed: number) {
