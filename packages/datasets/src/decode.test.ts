@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImageBytes, decodeImageFile } from './decode.js';
+import { decodeImageBytes, decodeImageFile, sharpReason } from './decode.js';
 import { InvalidImageError } from './errors.js';
 import { applyWindow } from './dicom.js';
 import { makeBmp, makeDicom, makeFloatTiff, tempDir } from './test-helpers.js';
@@ -278,5 +278,17 @@ describe('bad input', () => {
     await expectInvalid(decodeImageBytes(makeDicom({ rows: 100, cols: 100, pixels: [] }), 'big.dcm', 5000), 'big.dcm', /above the limit/);
     const ok = await decodeImageBytes(big, 'big.png', 6_000_000);
     expect(ok.width).toBe(3000);
+  });
+});
+
+describe('sharpReason', () => {
+  it('reads libvips messages over all their lines: a corrupt header is a truncated or corrupt file, not a warning to tolerate', () => {
+    // libvips sometimes puts the detail on a second line (seen in CI for a PNG cut at 40 bytes)
+    expect(sharpReason(new Error('Input buffer has corrupt header:\n'))).toBe('truncated or corrupt image (Input buffer has corrupt header:)');
+    expect(sharpReason(new Error('Input buffer has corrupt header:\npngload_buffer: libspng read error\n'))).toBe(
+      'truncated or corrupt image (Input buffer has corrupt header: pngload_buffer: libspng read error)',
+    );
+    expect(sharpReason(new Error('VipsJpeg: Corrupt JPEG data: 12 extraneous bytes'))).toMatch(/^corrupt image data .*tolerateWarnings$/);
+    expect(sharpReason(new Error('Input buffer contains unsupported image format'))).toMatch(/^not an image in a supported format/);
   });
 });

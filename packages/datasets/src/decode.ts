@@ -46,11 +46,19 @@ export async function decodeImageFile(path: string, maxPixels = DEFAULT_MAX_PIXE
   return decodeImageBytes(bytes, path, maxPixels, tolerateWarnings);
 }
 
-function sharpReason(err: unknown): string {
-  const msg = messageOf(err).split('\n')[0]!.trim();
+/** Why sharp refused a file, in words (exported for its test; not part of the package entry). */
+export function sharpReason(err: unknown): string {
+  // libvips' message may continue on further lines (e.g. "Input buffer has corrupt header:" then
+  // "pngload_buffer: libspng read error"): classify on all of it, show it on one line
+  const msg = messageOf(err)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .join(' ');
   if (/unsupported image format/i.test(msg)) return 'not an image in a supported format (PNG, JPEG, BMP, TIFF, DICOM, WebP, GIF)';
   if (/exceeds pixel limit/i.test(msg)) return `image is above the pixel limit (${msg})`;
-  if (/premature end|end of stream|truncat|unexpected end|read error|not enough data|incomplete/i.test(msg)) return `truncated or corrupt image (${msg})`;
+  // a header that cannot be parsed is not a decoder warning: tolerateWarnings would not help
+  if (/premature end|end of stream|truncat|unexpected end|read error|not enough data|incomplete|corrupt header/i.test(msg)) return `truncated or corrupt image (${msg})`;
   if (/corrupt/i.test(msg)) return `corrupt image data (${msg}); if the decoder's warning is harmless for your files, load with tolerateWarnings`;
   return `corrupt image (${msg})`;
 }
