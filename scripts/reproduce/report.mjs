@@ -401,6 +401,17 @@ function barSection(done, datasets) {
         '',
       );
     }
+    for (const size of [128, 224]) {
+      const file = join(dirname(tries[0].run.dir), `feature-probes-${size}.md`);
+      if (key !== 'chest-xray' || !existsSync(file)) continue;
+      L.push(
+        `**Models of the frozen features at ${size} px** (\`scripts/reproduce/probes/\`: features dumped by \`dump-features.mjs\`, then \`probes.py\` in PyTorch; the same split, every choice made on the validation part). ` +
+          'Gaussians and the flow alone stay below the bar; a kNN on the *flow\'s* pooled latent z′ (the flow of the cpu preset, trained on L2-normalised features with input noise) is above it at both sizes.',
+        '',
+        ...readFileSync(file, 'utf8').trim().split('\n'),
+        '',
+      );
+    }
     const probe = join(dirname(tries[0].run.dir), 'position-probe.md');
     if (key === 'chest-xray' && existsSync(probe)) {
       L.push(
