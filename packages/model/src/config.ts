@@ -89,8 +89,13 @@ const scoreSchema = z
      * with the model.
      */
     beta: z.union([z.number().min(0).max(1), z.literal('auto')], { error: 'must be a number in [0, 1] or "auto"' }),
-    /** 'density': −exp(mean over dims of log N(z'; 0, I)) (default); 'nll': NLL per dimension with the Jacobian. */
-    flow: z.enum(['density', 'nll']),
+    /**
+     * 'density': −exp(mean over dims of log N(z'; 0, I)) (default); 'nll': NLL per dimension with
+     * the Jacobian; 'knn': the mean Euclidean distance of the image's pooled z′ (averaged over
+     * positions) to the `knn.k` nearest pooled z′ of the training images — a memory rebuilt with
+     * the flow after every epoch and saved with the model.
+     */
+    flow: z.enum(['density', 'nll', 'knn']),
   })
   .strict();
 
@@ -139,7 +144,7 @@ export const runConfigSchema = z
     decoder: decoderSchema,
     loss: lossSchema,
     score: scoreSchema,
-    /** The 'knn' model's setting (ignored by the others); configs written before it existed load with k 5. */
+    /** Neighbours of the 'knn' model and of `score.flow: 'knn'`; configs written before it existed load with k 5. */
     knn: knnSchema.default({ k: 5 }),
     train: trainSchema,
   })

@@ -428,9 +428,52 @@ describe('the knn model (memory of pooled features)', () => {
     expect(() => other.setWeights({ 'memory.bank': tf.zeros([2, 3]) })).toThrow(/memory\.bank must be \[images, 256\]/);
     const flowModel = new AEFlow(tinyConfig(), encoder);
     expect(() => flowModel.setWeights({ ...flowModel.getWeights(), 'memory.bank': weights['memory.bank']! })).toThrow(/has no memory/);
-    expect(() => flowModel.addToMemory(qf)).toThrow(/only the "knn" model has a memory/);
+    expect(() => flowModel.addToMemory(qf)).toThrow(/only the "knn" model, or a flow scored with score.flow "knn", has a memory/);
     tf.dispose([memoryImages, queryImages, mf, qf, a, b, s.total, s.flow, s.recon, s.residual, distance, map, again.total, again.flow, again.recon, again.residual, selfDistance.distance, selfDistance.map, ...Object.values(weights)]);
     for (const m of [model, other, flowModel, nearestOnly]) m.dispose(true);
+  });
+});
+
+describe("score.flow 'knn': the flow's pooled z′ against a memory of the training images'", () => {
+  it('scores the mean distance to the k nearest pooled z′ (as brute force), and the memory rides with the weights', async () => {
+    const config = tinyConfig({ score: { flow: 'knn' }, knn: { k: 2 } });
+    const model = new AEFlow(config, encoder);
+    expect(model.hasMemory).toBe(true);
+    expect(new AEFlow(tinyConfig(), encoder).hasMemory).toBe(false);
+    const memoryImages = randomImages(5, 32, 30);
+    const queryImages = randomImages(3, 32, 31);
+    const mf = model.encode(memoryImages);
+    const qf = model.encode(queryImages);
+    model.addToMemory(mf);
+    const pooledZ = async (f: tf.Tensor4D) => {
+      const { z, logDet } = model.flow(f);
+      const p = (await tf.tidy(() => tf.mean(z, [1, 2])).array()) as number[][];
+      tf.dispose([z, logDet]);
+      return p;
+    };
+    const mem = await pooledZ(mf);
+    const expected = (await pooledZ(qf)).map((q) => {
+      const d = mem.map((m) => Math.sqrt(m.reduce((acc, x, i) => acc + (x - q[i]!) ** 2, 0))).sort((a, b) => a - b);
+      return (d[0]! + d[1]!) / 2;
+    });
+    const s = model.scoreFromFeatures(qf, queryImages);
+    const got = Array.from(await s.flow.data());
+    for (let i = 0; i < 3; i++) expect(got[i]).toBeCloseTo(expected[i]!, 3);
+    // total = β·flow + (1 − β)·recon as always
+    const [total, recon] = [Array.from(await s.total.data()), Array.from(await s.recon.data())];
+    for (let i = 0; i < 3; i++) expect(total[i]).toBeCloseTo(0.9 * got[i]! + 0.1 * recon[i]!, 5);
+    const weights = model.getWeights();
+    expect(weights['memory.bank']!.shape).toEqual([5, model.featureChannels]);
+    const other = new AEFlow(config, encoder);
+    other.setWeights(weights);
+    const again = other.scoreFromFeatures(qf, queryImages);
+    expect(Array.from(await again.flow.data())).toEqual(got);
+    model.clearMemory();
+    expect(model.memorySize).toBe(0);
+    expect(() => model.scoreFromFeatures(qf, queryImages)).toThrow(/memory is empty/);
+    tf.dispose([memoryImages, queryImages, mf, qf, s.flow, s.recon, s.total, s.residual, again.flow, again.recon, again.total, again.residual, ...Object.values(weights)]);
+    model.dispose(true);
+    other.dispose(true);
   });
 });
 
@@ -496,6 +539,30 @@ describe('trainRun / scoreRun', () => {
     const rows = async (t: tf.Tensor) => ((await t.array()) as number[][]).map((r) => r.map((x) => x.toFixed(5)).join(',')).sort();
     expect(await rows(resumed['memory.bank']!)).toEqual(await rows(saved['memory.bank']!));
     tf.dispose([...Object.values(saved), ...Object.values(resumed)]);
+  });
+
+  it("score.flow 'knn': the memory of pooled z′ is rebuilt after every epoch and saved with the best model", async () => {
+    const runDir = join(dir, 'run-latent-knn');
+    const config = { ...tinyOverrides(), score: { flow: 'knn' }, knn: { k: 2 }, train: { ...tinyOverrides().train, epochs: 2 } };
+    const result = await trainRun({ runDir, config, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: join(dir, 'cache') });
+    expect(result.stopped).toBe('done');
+    const saved = await readSafetensors(join(runDir, RUN_FILES.model));
+    expect(saved['memory.bank']!.shape[0]).toBe(12);
+    expect(Object.keys(saved).some((k) => k.startsWith('flow.'))).toBe(true);
+    // the saved memory is the saved flow's: rebuilding it from the loaded model gives the same rows
+    // (up to the feature cache, which stores float16)
+    const loaded = await loadRun(runDir, { encoder });
+    const images = await loadBatch(train, train.items, 32);
+    const features = loaded.encode(images);
+    loaded.clearMemory();
+    loaded.addToMemory(features);
+    const rebuilt = loaded.getWeights();
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(rebuilt['memory.bank']!, saved['memory.bank']!))).dataSync()[0]!);
+    expect(diff).toBeLessThan(1e-3);
+    const scored = await scoreRun({ runDir, data: { dataset: val }, encoder });
+    expect(scored.rows).toHaveLength(12);
+    tf.dispose([...Object.values(saved), ...Object.values(rebuilt), images, features]);
+    loaded.dispose(true);
   });
 
   it('recovers from an injected NaN step: restores, halves the lr, logs, never writes NaN', async () => {

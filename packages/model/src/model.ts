@@ -314,6 +314,7 @@ export class AEFlow {
       let flow: tf.Tensor1D = tf.zeros([n]);
       if (this.flowModel) {
         if (this.config.score.flow === 'nll') flow = this.nllPerDim(z, logDet);
+        else if (this.config.score.flow === 'knn') flow = this.latentDistance(tf.mean<tf.Tensor2D>(z, [1, 2]));
         else {
           // −exp(mean over dimensions of log N(z′; 0, I)): the prior density per dimension, no Jacobian
           const meanLog = tf.mean(tf.reshape(tf.mul(tf.add(tf.square(z), LOG_2PI), -0.5), [n, -1]), 1);
@@ -397,15 +398,62 @@ export class AEFlow {
     });
   }
 
-  /** Adds a batch of training images (their encoder features) to the 'knn' model's memory. */
+  /**
+   * Whether the model keeps a memory of training images: the 'knn' model (pooled, unit-length
+   * encoder features), or a flow scored with `score.flow: 'knn'` (pooled z′).
+   */
+  get hasMemory(): boolean {
+    return this.config.model === 'knn' || (this.flowModel !== undefined && this.config.score.flow === 'knn');
+  }
+
+  /** The pooled z′ of a batch (eval mode), [N, C]: what `score.flow: 'knn'` compares. */
+  private pooledLatent(features: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => tf.mean<tf.Tensor2D>(this.flow(features, false).z, [1, 2]));
+  }
+
+  /** Adds a batch of training images (their encoder features) to the memory (see {@link hasMemory}). */
   addToMemory(features: tf.Tensor4D): void {
     this.checkAlive();
-    if (this.config.model !== 'knn') throw new Error(`AEFlow.addToMemory: only the "knn" model has a memory (this is "${this.config.model}")`);
-    const { unit, length } = this.pooledEmbedding(features);
-    length.dispose();
-    this.memoryChunks.push(tf.keep(unit));
+    if (!this.hasMemory) throw new Error(`AEFlow.addToMemory: only the "knn" model, or a flow scored with score.flow "knn", has a memory (this is "${this.config.model}" with score.flow "${this.config.score.flow}")`);
+    let row: tf.Tensor2D;
+    if (this.config.model === 'knn') {
+      const { unit, length } = this.pooledEmbedding(features);
+      length.dispose();
+      row = unit;
+    } else {
+      row = this.pooledLatent(features);
+    }
+    this.memoryChunks.push(tf.keep(row));
     this.memoryBank?.dispose();
     this.memoryBank = undefined;
+  }
+
+  /** Empties the memory (a flow's memory is rebuilt after every epoch, its z′ having moved). */
+  clearMemory(): void {
+    tf.dispose(this.memoryChunks);
+    this.memoryChunks = [];
+    this.memoryBank?.dispose();
+    this.memoryBank = undefined;
+  }
+
+  /** The memory as one [images, C] tensor (kept: it may be built inside a caller's tidy and outlives it). */
+  private bank(fn: string): tf.Tensor2D {
+    if (this.memoryChunks.length === 0) throw new Error(`AEFlow.${fn}: the memory is empty; fill it with trainRun (or addToMemory), or load a trained run`);
+    this.memoryBank ??= tf.keep(this.memoryChunks.length === 1 ? tf.clone(this.memoryChunks[0]!) : tf.concat(this.memoryChunks, 0));
+    return this.memoryBank;
+  }
+
+  /** Mean Euclidean distance of each row of `queries` [N, C] to its k nearest memory rows, [N]. */
+  private latentDistance(queries: tf.Tensor2D): tf.Tensor1D {
+    const bank = this.bank('scoreFromFeatures');
+    return tf.tidy(() => {
+      const k = Math.min(this.config.knn.k, bank.shape[0]);
+      // |q − m|² = |q|² + |m|² − 2·q·m
+      const qq = tf.sum(tf.square(queries), 1, true);
+      const mm = tf.reshape(tf.sum(tf.square(bank), 1), [1, -1]);
+      const squared = tf.relu(tf.sub(tf.add(qq, mm), tf.mul(tf.matMul(queries, bank, false, true), 2)));
+      return tf.mean<tf.Tensor1D>(tf.sqrt(tf.neg(tf.topk(tf.neg(squared), k, true).values)), 1);
+    });
   }
 
   /**
@@ -417,11 +465,8 @@ export class AEFlow {
    */
   memoryScores(features: tf.Tensor4D): { distance: tf.Tensor1D; map: tf.Tensor4D } {
     this.checkAlive();
-    if (this.config.model !== 'knn') throw new Error(`AEFlow.memoryScores: only the "knn" model has a memory (this is "${this.config.model}")`);
-    if (this.memoryChunks.length === 0) throw new Error('AEFlow.memoryScores: the "knn" model\'s memory is empty; fill it with trainRun (or addToMemory), or load a trained run');
-    // kept: this may run inside a caller's tidy (scoreFromFeatures), and the bank outlives it
-    this.memoryBank ??= tf.keep(this.memoryChunks.length === 1 ? tf.clone(this.memoryChunks[0]!) : tf.concat(this.memoryChunks, 0));
-    const bank = this.memoryBank;
+    if (this.config.model !== 'knn') throw new Error(`AEFlow.memoryScores: only the "knn" model has a memory of pooled features (this is "${this.config.model}")`);
+    const bank = this.bank('memoryScores');
     return tf.tidy(() => {
       const { unit, length } = this.pooledEmbedding(features);
       const k = Math.min(this.config.knn.k, bank.shape[0]);
@@ -463,8 +508,8 @@ export class AEFlow {
       else if (k === 'memory.bank') bank = v;
       else throw new Error(`AEFlow.setWeights: unexpected key "${k}"; keys start with flow. or decoder. (or are memory.bank)`);
     }
-    if (bank && this.config.model !== 'knn') throw new Error(`AEFlow.setWeights: the "${this.config.model}" model has no memory, but the weights have memory.bank`);
-    if (this.config.model === 'knn') {
+    if (bank && !this.hasMemory) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model (score.flow "${this.config.score.flow}") has no memory, but the weights have memory.bank`);
+    if (this.hasMemory) {
       if (bank && (bank.rank !== 2 || bank.shape[1] !== this.featureChannels)) {
         throw new Error(`AEFlow.setWeights: memory.bank must be [images, ${this.featureChannels}] (the encoder's ${this.tap} channels), got [${bank.shape.join(', ')}]`);
       }

@@ -606,6 +606,15 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
         }
         break;
       }
+      if (model.hasMemory && config.model !== 'knn') {
+        // score.flow 'knn': the flow moved this epoch, so its memory of the training images' pooled z′ is rebuilt
+        model.clearMemory();
+        for await (const batch of featureBatches(model, train, trainCache, train.items.map((_, i) => i), config.train.batchSize)) {
+          if (batch.items.length > 0) model.addToMemory(batch.features);
+          tf.dispose([batch.features, batch.images]);
+          await yieldToEventLoop();
+        }
+      }
       state.epoch = epoch;
       state.rng = rng.getState();
       state.optimizerStep = optimizer.step;
