@@ -125,6 +125,7 @@ export const EXPERIMENTS = [
   // the only model of the features above the bar, 0.969 vs 0.963 at 128 px. The flow alone
   // (FastFlow-style, as in the probe) and inside AE-FLOW (whose decoder loss also shapes z′).
   { name: 'chest-fastflow-l2-zknn', ...base('chest-xray'), groups: ['bar'], variant: 'FastFlow-style flow, L2-normalised features + noise 0.1, scored by kNN on pooled z′', args: ['--set', 'model=fastflow', '--set', 'flow.featureNorm=l2', '--set', 'train.featureNoise=0.1', '--set', 'score.flow=knn', '--epochs', '6'] },
+  { name: 'chest-fastflow-l2-zknn-224', ...base('chest-xray'), groups: ['bar'], variant: 'FastFlow-style flow, L2-normalised features + noise 0.1, scored by kNN on pooled z′, 224 px', args: ['--set', 'model=fastflow', '--set', 'flow.featureNorm=l2', '--set', 'train.featureNoise=0.1', '--set', 'score.flow=knn', '--set', 'size=224', '--epochs', '6'] },
   { name: 'chest-aeflow-l2-zknn', ...base('chest-xray'), groups: ['bar'], variant: 'AE-FLOW, L2-normalised features + noise 0.1, flow part scored by kNN on pooled z′', args: ['--set', 'flow.featureNorm=l2', '--set', 'train.featureNoise=0.1', '--set', 'score.flow=knn', '--epochs', '6'] },
   // the same on MedMNIST, at the main runs' epochs
   { name: 'pneumonia-aeflow-l2', ...base('pneumoniamnist'), groups: ['bar'], variant: 'AE-FLOW, L2-normalised features + input noise 0.1', args: ['--set', 'flow.featureNorm=l2', '--set', 'train.featureNoise=0.1', '--epochs', '4'] },
