@@ -131,4 +131,6 @@ export const EXPERIMENTS = [
   // the same on MedMNIST, at the main runs' epochs
   { name: 'pneumonia-aeflow-l2', ...base('pneumoniamnist'), groups: ['bar'], variant: 'AE-FLOW, L2-normalised features + input noise 0.1', args: ['--set', 'flow.featureNorm=l2', '--set', 'train.featureNoise=0.1', '--epochs', '4'] },
   { name: 'breast-aeflow-l2', ...base('breastmnist'), groups: ['bar'], variant: 'AE-FLOW, L2-normalised features + input noise 0.1', args: ['--set', 'flow.featureNorm=l2', '--set', 'train.featureNoise=0.1', '--epochs', '6'] },
+  { name: 'pneumonia-aeflow-l2-zknn', ...base('pneumoniamnist'), groups: ['bar'], variant: 'AE-FLOW, L2-normalised features + noise 0.1, flow part scored by kNN on pooled z′', args: ['--set', 'flow.featureNorm=l2', '--set', 'train.featureNoise=0.1', '--set', 'score.flow=knn', '--epochs', '4'] },
+  { name: 'breast-aeflow-l2-zknn', ...base('breastmnist'), groups: ['bar'], variant: 'AE-FLOW, L2-normalised features + noise 0.1, flow part scored by kNN on pooled z′', args: ['--set', 'flow.featureNorm=l2', '--set', 'train.featureNoise=0.1', '--set', 'score.flow=knn', '--epochs', '6'] },
 ];
