@@ -314,7 +314,7 @@ export class AEFlow {
       let flow: tf.Tensor1D = tf.zeros([n]);
       if (this.flowModel) {
         if (this.config.score.flow === 'nll') flow = this.nllPerDim(z, logDet);
-        else if (this.config.score.flow === 'knn') flow = this.latentDistance(tf.mean<tf.Tensor2D>(z, [1, 2]));
+        else if (this.config.score.flow === 'knn') flow = this.nearest(tf.mean<tf.Tensor2D>(z, [1, 2]), this.bank('scoreFromFeatures'), false).distance;
         else {
           // −exp(mean over dimensions of log N(z′; 0, I)): the prior density per dimension, no Jacobian
           const meanLog = tf.mean(tf.reshape(tf.mul(tf.add(tf.square(z), LOG_2PI), -0.5), [n, -1]), 1);
@@ -443,16 +443,18 @@ export class AEFlow {
     return this.memoryBank;
   }
 
-  /** Mean Euclidean distance of each row of `queries` [N, C] to its k nearest memory rows, [N]. */
-  private latentDistance(queries: tf.Tensor2D): tf.Tensor1D {
-    const bank = this.bank('scoreFromFeatures');
+  /**
+   * The k nearest memory rows of each row of `queries` [N, C]: their mean Euclidean distance [N]
+   * and their indices [N, k]. `unit`: every row has length 1, so |q − m|² = 2 − 2·q·m.
+   */
+  private nearest(queries: tf.Tensor2D, bank: tf.Tensor2D, unit: boolean): { distance: tf.Tensor1D; indices: tf.Tensor2D } {
     return tf.tidy(() => {
       const k = Math.min(this.config.knn.k, bank.shape[0]);
+      const twice = tf.mul(tf.matMul(queries, bank, false, true), 2);
       // |q − m|² = |q|² + |m|² − 2·q·m
-      const qq = tf.sum(tf.square(queries), 1, true);
-      const mm = tf.reshape(tf.sum(tf.square(bank), 1), [1, -1]);
-      const squared = tf.relu(tf.sub(tf.add(qq, mm), tf.mul(tf.matMul(queries, bank, false, true), 2)));
-      return tf.mean<tf.Tensor1D>(tf.sqrt(tf.neg(tf.topk(tf.neg(squared), k, true).values)), 1);
+      const lengths = unit ? tf.scalar(2) : tf.add(tf.sum(tf.square(queries), 1, true), tf.reshape(tf.sum(tf.square(bank), 1), [1, -1]));
+      const top = tf.topk(tf.neg(tf.relu(tf.sub(lengths, twice))), k, true);
+      return { distance: tf.mean<tf.Tensor1D>(tf.sqrt(tf.neg(top.values)), 1), indices: top.indices as tf.Tensor2D };
     });
   }
 
@@ -469,11 +471,8 @@ export class AEFlow {
     const bank = this.bank('memoryScores');
     return tf.tidy(() => {
       const { unit, length } = this.pooledEmbedding(features);
-      const k = Math.min(this.config.knn.k, bank.shape[0]);
-      const squared = tf.relu(tf.sub(2, tf.mul(tf.matMul(unit, bank, false, true), 2)));
-      const nearest = tf.topk(tf.neg(squared), k, true);
-      const distance = tf.mean<tf.Tensor1D>(tf.sqrt(tf.neg(nearest.values)), 1);
-      const neighbours = tf.mean<tf.Tensor2D>(tf.gather(bank, nearest.indices), 1);
+      const { distance, indices } = this.nearest(unit, bank, true);
+      const neighbours = tf.mean<tf.Tensor2D>(tf.gather(bank, indices), 1);
       const direction = tf.div(tf.sub(unit, neighbours), length);
       const [n, fh, fw, c] = features.shape;
       const map = tf.reshape<tf.Rank.R4>(tf.matMul(tf.reshape(features, [n, fh * fw, c]), tf.reshape(direction, [n, c, 1])), [n, fh, fw, 1]);
