@@ -119,7 +119,7 @@ export class AEFlow {
   private disposed = false;
   private scoreBeta: number;
   private noiseCalls = 0;
-  /** The 'knn' model's memory: pooled, L2-normalised features of the training images, in the chunks they were added. */
+  /** The memory of training images (see {@link hasMemory}), in the chunks they were added; `memoryBank` is their concatenation, made when first needed. */
   private memoryChunks: tf.Tensor2D[] = [];
   private memoryBank: tf.Tensor2D | undefined;
 
@@ -512,11 +512,9 @@ export class AEFlow {
       if (bank && (bank.rank !== 2 || bank.shape[1] !== this.featureChannels)) {
         throw new Error(`AEFlow.setWeights: memory.bank must be [images, ${this.featureChannels}] (the encoder's ${this.tap} channels), got [${bank.shape.join(', ')}]`);
       }
-      tf.dispose(this.memoryChunks);
-      this.memoryBank?.dispose();
-      this.memoryBank = undefined;
+      this.clearMemory();
       // without memory.bank: empty (the state before the first batch, as a checkpoint may hold it)
-      this.memoryChunks = bank ? [tf.keep(tf.clone(bank) as tf.Tensor2D)] : [];
+      if (bank) this.memoryChunks = [tf.keep(tf.clone(bank) as tf.Tensor2D)];
     }
     if (this.flowModel) this.flowModel.setWeights(flow);
     else if (Object.keys(flow).length > 0) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model has no flow, but the weights have flow.* keys`);
@@ -538,8 +536,7 @@ export class AEFlow {
     if (this.disposed) return;
     this.flowModel?.dispose();
     this.decoder?.dispose();
-    tf.dispose(this.memoryChunks);
-    this.memoryBank?.dispose();
+    this.clearMemory();
     tf.dispose([this.denorm.scale, this.denorm.offset]);
     this.position?.dispose();
     if (!keepEncoder) this.encoder.dispose();
