@@ -19,15 +19,19 @@ export const FOLD_SEED = 0;
 export function readScores(file) {
   const lines = readFileSync(file, 'utf8').trim().split('\n');
   const header = lines[0].split(',');
-  const col = (name) => {
-    const i = header.indexOf(name);
-    if (i < 0) throw new Error(`${file}: no "${name}" column (header: ${lines[0]})`);
+  // the score parts under any of their names: this release's (named for what they hold; a part the
+  // model lacks has no column and is 0) or the previous release's (flow/recon, flow_score/…)
+  const col = (names, optional = false) => {
+    const i = header.findIndex((h) => names.includes(h));
+    if (i < 0 && !optional) throw new Error(`${file}: no "${names[0]}" column (header: ${lines[0]})`);
     return i;
   };
-  const [ci, cl, cf, cr, ct] = ['id', 'label', 'flow', 'recon', 'total'].map(col);
+  const [ci, cl, ct] = [['id'], ['label'], ['total', 'total_score']].map((n) => col(n));
+  const cf = col(['flow', 'flow_score', 'flow_density', 'flow_nll', 'latent_knn_distance', 'feature_knn_distance'], true);
+  const cr = col(['recon', 'recon_score', 'neg_ssim'], true);
   return lines.slice(1).map((line) => {
     const f = splitCsv(line);
-    return { id: f[ci], label: f[cl] === '' ? null : Number(f[cl]), flow: Number(f[cf]), recon: Number(f[cr]), total: Number(f[ct]) };
+    return { id: f[ci], label: f[cl] === '' ? null : Number(f[cl]), flow: cf < 0 ? 0 : Number(f[cf]), recon: cr < 0 ? 0 : Number(f[cr]), total: Number(f[ct]) };
   });
 }
 

@@ -19,11 +19,9 @@ export {
 } from './config.js';
 export type { ModelKind, PresetName, RunConfig, RunConfigOverrides } from './config.js';
 export { FeatureCache, loadBatch, loadBatchItems } from './feature-cache.js';
-export { RUN_FILES, Trainer, encoderFromConfig, evaluateSplit, loadRun, scoreRun, trainRun } from './run.js';
+export { Trainer, encoderFromConfig, evaluateSplit, loadRun, scoreRun, trainRun } from './run.js';
 export type {
   DataSplit,
-  HistoryRecord,
-  ScoreRow,
   ScoreRunOptions,
   ScoreRunResult,
   StepResult,
@@ -35,3 +33,61 @@ export { measureMatMulGflops, runBenchmark } from './benchmark.js';
 export { BETA_GRID, PAPER_BETA, chooseBeta } from './beta.js';
 export type { BetaChoice } from './beta.js';
 export type { BenchmarkOptions, BenchmarkResult } from './benchmark.js';
+export {
+  BETA_RULES,
+  PRIMARY_SCORE_COLUMNS,
+  RECON_SCORE_COLUMNS,
+  RUN_FILES,
+  RUN_FILE_CODECS,
+  RUN_FILE_FIXES,
+  RunFileError,
+  THRESHOLD_RULES,
+  calibrationFileSchema,
+  calibrationFromLegacyThreshold,
+  checkpointMetadataSchema,
+  csvField,
+  dataFileSchema,
+  dataSourceSchema,
+  formatHistory,
+  formatJson,
+  formatScoresCsv,
+  historyRecordSchema,
+  legacyScoreRunMetricsSchema,
+  legacyThresholdFileSchema,
+  loopStateSchema,
+  metricsFileSchema,
+  modelMetadataSchema,
+  parseCheckpointMetadata,
+  parseConfigFile,
+  parseCsvRecords,
+  parseHistory,
+  parseMetrics,
+  parseModelMetadata,
+  parseScoresCsv,
+  scoreColumns,
+  scoresCsvHeader,
+  skippedFileList,
+  skippedFileListSchema,
+  splitFileSchema,
+} from './run-files.js';
+export type {
+  BetaRule,
+  CalibrationFile,
+  CheckpointMetadata,
+  DataFile,
+  DataSource,
+  HistoryRecord,
+  LoopState,
+  MetricsFile,
+  ModelMetadata,
+  PrimaryScoreColumn,
+  ReconScoreColumn,
+  RunFileCodec,
+  RunFileContent,
+  RunFileKind,
+  ScoreColumns,
+  ScoreRow,
+  SkippedFileList,
+  SplitFile,
+  ThresholdRule,
+} from './run-files.js';

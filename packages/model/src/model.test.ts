@@ -26,6 +26,8 @@ import {
   type TrainEvent,
 } from './index.js';
 import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
+import { parseScoresCsv } from './run-files.js';
+import { RunFolder } from './run-folder.js';
 
 let encoder: Encoder;
 let dir = '';
@@ -500,9 +502,11 @@ describe('trainRun / scoreRun', () => {
 
   it('trains, validates with AUROC, keeps the best model and scores with it', async () => {
     const runDir = join(dir, 'run-basic');
-    const result = await trainRun({ runDir, config: { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 2 } }, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: join(dir, 'cache') });
+    const dataSource = { data: '/data/chest', dataset: 'folder', normalClasses: ['NORMAL'], holdout: 5, skipInvalid: false, seed: 0 };
+    const result = await trainRun({ runDir, config: { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 2 } }, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: join(dir, 'cache'), dataSource });
     expect(result.stopped).toBe('done');
     expect(result.epoch).toBe(2);
+    expect((await new RunFolder(runDir).read('data')).source).toEqual(dataSource);
     const epochs = result.history.filter((r): r is Extract<HistoryRecord, { kind: 'epoch' }> => r.kind === 'epoch');
     expect(epochs).toHaveLength(2);
     expect(epochs[0]!.validation?.metric).toBe('auroc');
@@ -515,7 +519,10 @@ describe('trainRun / scoreRun', () => {
     expect(scored.metrics?.anomalies).toBe(6);
     expect(scored.metrics!.auroc).toBeGreaterThanOrEqual(0);
     const csv = await readFile(join(runDir, RUN_FILES.scores), 'utf8');
-    expect(csv.split('\n')[0]).toBe('id,label,flow_score,recon_score,total_score,predicted');
+    expect(csv.split('\n')[0]).toBe('id,label,flow_density,neg_ssim,total,predicted');
+    const reread = parseScoresCsv(csv);
+    expect(reread.columns).toEqual({ flow: 'flow_density', recon: 'neg_ssim' });
+    expect(reread.rows).toEqual(scored.rows);
   });
 
   it('the knn model: one pass fills the memory with every training image (also across an interruption), then validates and scores like the others', async () => {

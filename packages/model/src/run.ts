@@ -10,48 +10,16 @@ import { parseRunConfig, resolveConfig, type RunConfig } from './config.js';
 import { FeatureCache, loadBatchItems } from './feature-cache.js';
 import { chooseBeta } from './beta.js';
 import { AEFlow } from './model.js';
+import { formatScoresCsv, RUN_FILES, scoreColumns, type DataSource, type HistoryRecord, type ScoreRow } from './run-files.js';
+import { RunFolder } from './run-folder.js';
 
-/** Files of a run folder (DESIGN.md). */
-export const RUN_FILES = {
-  config: 'config.json',
-  /** The best weights so far (by validation; the last ones without validation): what scoring uses. */
-  model: 'model.safetensors',
-  /** The last epoch's weights + optimizer moments + loop state (epoch, step, lr, RNG): resume reads it. */
-  checkpoint: 'checkpoint.safetensors',
-  history: 'history.jsonl',
-  scores: 'scores.csv',
-  metrics: 'metrics.json',
-  /** Files left out (`{ count, skipped: [{ path, reason }] }`): those the datasets skipped, when any. */
-  skipped: 'skipped.json',
-} as const;
+export { RUN_FILES, type HistoryRecord, type ScoreRow };
 
 /** A dataset and the items of it to use (default: all of its items). */
 export interface DataSplit {
   dataset: ImageDataset;
   items?: readonly ImageItem[];
 }
-
-/** One line of `history.jsonl`. */
-export type HistoryRecord =
-  | {
-      kind: 'epoch';
-      epoch: number;
-      step: number;
-      lr: number;
-      loss: number;
-      flowNll: number;
-      recon: number;
-      seconds: number;
-      /** CPU time of the process during the epoch (user + system): the cost on an idle machine. */
-      cpuSeconds: number;
-      imagesPerSecond: number;
-      /** Present on validation epochs. */
-      /** `beta`: the β chosen on this validation (`score.beta: 'auto'`), at which `value` is the AUROC. */
-      validation?: { metric: 'auroc' | 'loss'; value: number; beta?: number };
-      best?: boolean;
-    }
-  | { kind: 'nonfinite'; epoch: number; step: number; lr: number; message: string }
-  | { kind: 'cache'; computed: number; cached: number; seconds: number };
 
 /** Progress events of {@link trainRun} (for a CLI's progress display). */
 export type TrainEvent =
@@ -90,6 +58,11 @@ export interface TrainRunOptions {
   onEvent?: (event: TrainEvent) => void;
   /** Stop after the first epoch that ends past this many seconds (a checkpoint is written). */
   maxSeconds?: number;
+  /**
+   * How to open the training data again (root, dataset kind, options), stored in data.json's
+   * `source` so a resume can reopen the data from the run folder alone.
+   */
+  dataSource?: DataSource;
   /** Fault injection for tests: at these global steps (1-based) the loss is multiplied by NaN. */
   injectNaNAtSteps?: readonly number[];
 }
@@ -494,21 +467,15 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       if (validation && vc) validation = withItems({ dataset: validation.dataset, items: validation.items.filter((it) => vc.has(it.id)) }, false);
     }
     if (!resuming) {
-      await writeFileAtomic(
-        join(runDir, 'data.json'),
-        JSON.stringify(
-          {
-            encoder: encoder.id,
-            encoderWeightsHash: encoder.weightsHash,
-            train: { dataset: train.dataset.name, images: train.items.length },
-            validation: validation
-              ? { dataset: validation.dataset.name, images: validation.items.length, anomalies: validation.items.filter((i) => i.label === 1).length }
-              : null,
-          },
-          null,
-          2,
-        ) + '\n',
-      );
+      await new RunFolder(runDir).write('data', {
+        encoder: encoder.id,
+        encoderWeightsHash: encoder.weightsHash,
+        train: { dataset: train.dataset.name, images: train.items.length },
+        validation: validation
+          ? { dataset: validation.dataset.name, images: validation.items.length, anomalies: validation.items.filter((i) => i.label === 1).length }
+          : null,
+        ...(options.dataSource ? { source: options.dataSource } : {}),
+      });
     }
 
     const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
@@ -693,16 +660,6 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
   }
 }
 
-/** One scored image. */
-export interface ScoreRow {
-  id: string;
-  label: 0 | 1 | null;
-  flow: number;
-  recon: number;
-  total: number;
-  predicted: 0 | 1 | null;
-}
-
 export interface ScoreRunOptions {
   runDir: string;
   data: DataSplit;
@@ -758,10 +715,7 @@ export async function scoreRun(options: ScoreRunOptions): Promise<ScoreRunResult
     }
     if (threshold !== undefined) for (const r of rows) r.predicted = r.total >= threshold ? 1 : 0;
     if (options.write !== false) {
-      const csv = ['id,label,flow_score,recon_score,total_score,predicted']
-        .concat(rows.map((r) => `${JSON.stringify(r.id)},${r.label ?? ''},${r.flow},${r.recon},${r.total},${r.predicted ?? ''}`))
-        .join('\n');
-      await writeFileAtomic(join(options.runDir, RUN_FILES.scores), csv + '\n');
+      await writeFileAtomic(join(options.runDir, RUN_FILES.scores), formatScoresCsv(rows, scoreColumns(model.config)));
       if (metrics) await writeFileAtomic(join(options.runDir, RUN_FILES.metrics), JSON.stringify({ ...metrics, threshold, beta: model.beta }, null, 2) + '\n');
     }
     return { rows, metrics };
