@@ -262,11 +262,15 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--port <n>', 'port (0: any free one)', parseInteger('--port', 0, 65535), 8080)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--max-bytes <n>', 'largest upload in bytes', parseInteger('--max-bytes', 1), 20 * 1024 * 1024)
-    .option('--max-concurrent <n>', 'requests in flight before 503', parseInteger('--max-concurrent', 1, 1024), 4)
+    .option('--max-concurrent <n>', 'requests being decoded or scored before 503 (an upload takes a slot once its body has arrived)', parseInteger('--max-concurrent', 1, 1024), 4)
+    .option('--headers-timeout <ms>', 'time for the request line and headers to arrive, then 408', parseInteger('--headers-timeout', 1), 10_000)
+    .option('--request-timeout <ms>', 'time for the whole request (headers and body) to arrive, then 408', parseInteger('--request-timeout', 1), 30_000)
+    .option('--idle-timeout <ms>', 'time an upload may send nothing before 408; also the keep-alive idle time', parseInteger('--idle-timeout', 1), 10_000)
+    .option('--max-connections-per-client <n>', 'open connections from one client address before 429', parseInteger('--max-connections-per-client', 1, 65535), 16)
     .option('--threshold <value>', 'decision threshold (default: the run\'s threshold.json)', parseNumber('--threshold'))
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
     .option('--quiet', 'no request log')
-    .action(async (opts: { run: string; port: number; host: string; maxBytes: number; maxConcurrent: number; threshold?: number; backend?: BackendName; quiet?: boolean }) => {
+    .action(async (opts: { run: string; port: number; host: string; maxBytes: number; maxConcurrent: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; maxConnectionsPerClient: number; threshold?: number; backend?: BackendName; quiet?: boolean }) => {
       await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: opts.quiet ?? false });
       const running = await startScoreServer({
         runDir: resolve(opts.run),
@@ -274,6 +278,10 @@ export async function main(argv: readonly string[], io: Console = processConsole
         host: opts.host,
         maxBytes: opts.maxBytes,
         maxConcurrent: opts.maxConcurrent,
+        headersTimeoutMs: opts.headersTimeout,
+        requestTimeoutMs: opts.requestTimeout,
+        idleTimeoutMs: opts.idleTimeout,
+        maxConnectionsPerClient: opts.maxConnectionsPerClient,
         ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
         ...(opts.quiet ? {} : { log: (line: string) => io.err(line) }),
       });

@@ -1,4 +1,5 @@
-import { request } from 'node:http';
+import { request, type ClientRequest } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +39,7 @@ interface Body {
   threshold: number | null;
   error: string;
   inFlight: number;
+  receiving: number;
 }
 
 const json = (r: Reply): Body => JSON.parse(r.body.toString('utf8')) as Body;
@@ -144,29 +146,150 @@ describe('aeflow-score serve', () => {
     expect(ok.status).toBe(200);
   });
 
-  it('answers 503 when the concurrency limit is reached, then serves again', async () => {
-    // Two uploads that have started but not finished hold both slots (limit 2).
-    const held = [0, 1].map(() => {
-      const req = request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/score', headers: { 'content-type': 'image/png', 'content-length': String(png.length) }, timeout: 30_000 });
-      const done = new Promise<number>((resolve, reject) => {
-        req.on('response', (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-      });
-      req.write(png.subarray(0, 10));
-      return { req, done };
+  it('answers 503 when every slot is taken by a request being scored, then serves again', async () => {
+    // A large image of one colour: a small upload whose decoding takes a while, so twelve sent at
+    // once overlap on the server (limit 2). Which ones get 503 is up to timing; that some do is not.
+    const big = await sharp({ create: { width: 2500, height: 2500, channels: 3, background: { r: 90, g: 120, b: 150 } } }).png().toBuffer();
+    const local = await startScoreServer({ runDir: join(root, 'run'), model: server.model, port: 0, host: '127.0.0.1', maxConcurrent: 2, maxPixels: 10_000_000, threshold: -0.5 });
+    try {
+      const replies = await Promise.all(Array.from({ length: 12 }, () => send(local, 'POST', '/score', big, { 'content-type': 'image/png' })));
+      const statuses = replies.map((r) => r.status);
+      expect(statuses.every((s) => s === 200 || s === 503), statuses.join(' ')).toBe(true);
+      expect(statuses.filter((s) => s === 503).length, statuses.join(' ')).toBeGreaterThan(0);
+      expect(statuses.filter((s) => s === 200).length, statuses.join(' ')).toBeGreaterThanOrEqual(2);
+      const busy = replies.find((r) => r.status === 503)!;
+      expect(busy.headers['retry-after']).toBe('1');
+      expect(json(busy).error).toMatch(/busy: 2 requests in flight \(limit 2\)/);
+      expect((await send(local, 'POST', '/score', png, { 'content-type': 'image/png' })).status).toBe(200);
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('gives a DICOM without pixel data 400 with the reason, and a DICOM above the pixel limit 413 (by error class, not message)', async () => {
+    const noPixels = minimalDicom(20, 24, () => 0);
+    // cut the file just before the Pixel Data element: Rows/Columns stay, Pixel Data is gone
+    const cut = noPixels.subarray(0, noPixels.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00])));
+    const r = await send(server, 'POST', '/score', cut, { 'content-type': 'application/dicom' });
+    expect(r.status, r.body.toString()).toBe(400);
+    expect(json(r).error).toMatch(/no image \(Rows, Columns or Pixel Data missing\)/);
+    const huge = await startScoreServer({ runDir: join(root, 'run'), model: server.model, port: 0, host: '127.0.0.1', maxPixels: 100, threshold: -0.5 });
+    try {
+      const big = await send(huge, 'POST', '/score', minimalDicom(20, 24, (i) => i), { 'content-type': 'application/dicom' });
+      expect(big.status, big.body.toString()).toBe(413);
+      expect(json(big).error).toMatch(/above the limit/);
+    } finally {
+      await huge.close();
+    }
+  });
+});
+
+interface Held {
+  req: ClientRequest;
+  /** The status the server answered with, or the client-side error's code. */
+  done: Promise<number | string>;
+}
+
+/** An upload that sends its headers and the first 10 bytes of a PNG body, then nothing. */
+function stalledUpload(port: number, localAddress = '127.0.0.1'): Held {
+  const req = request({ host: '127.0.0.1', port, localAddress, method: 'POST', path: '/score', headers: { 'content-type': 'image/png', 'content-length': String(png.length) } });
+  const done = new Promise<number | string>((resolve) => {
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
     });
-    // Wait (bounded) until the server counts both as in flight.
-    for (let i = 0; i < 100 && json(await send(server, 'GET', '/health')).inFlight < 2; i++) await new Promise((r) => setTimeout(r, 20));
-    const busy = await send(server, 'POST', '/score', png, { 'content-type': 'image/png' });
-    expect(busy.status).toBe(503);
-    expect(busy.headers['retry-after']).toBe('1');
-    expect(json(busy).error).toMatch(/busy/);
-    for (const h of held) h.req.end(png.subarray(10));
-    expect(await Promise.all(held.map((h) => h.done))).toEqual([200, 200]);
-    const after = await send(server, 'POST', '/score', png, { 'content-type': 'image/png' });
-    expect(after.status).toBe(200);
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+  req.write(png.subarray(0, 10));
+  return { req, done };
+}
+
+/** Bounded wait until `check` holds (polls; fails the test after `ms`). */
+async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('aeflow-score serve under slow clients', () => {
+  const short = { headersTimeoutMs: 800, requestTimeoutMs: 4000, idleTimeoutMs: 1200 };
+
+  it('stalled uploads (more than --max-concurrent) hold no slot: every valid request gets 200, the stalled ones 408', async () => {
+    const local = await startScoreServer({ runDir: join(root, 'run'), model: server.model, port: 0, host: '127.0.0.1', maxConcurrent: 2, threshold: -0.5, ...short });
+    const held: Held[] = [];
+    try {
+      for (let i = 0; i < 5; i++) held.push(stalledUpload(local.port));
+      await until(async () => json(await send(local, 'GET', '/health')).receiving === 5, 5000, 'five uploads being received');
+      for (let i = 0; i < 4; i++) {
+        const r = await send(local, 'POST', '/score', png, { 'content-type': 'image/png' });
+        expect(r.status, r.body.toString()).toBe(200);
+      }
+      const pair = await Promise.all([0, 1].map(() => send(local, 'POST', '/score', png, { 'content-type': 'image/png' })));
+      expect(pair.map((r) => r.status)).toEqual([200, 200]);
+      // the stalled uploads are answered 408 once they have sent nothing for idleTimeoutMs
+      expect(await Promise.all(held.map((h) => h.done))).toEqual([408, 408, 408, 408, 408]);
+      const health = json(await send(local, 'GET', '/health'));
+      expect([health.receiving, health.inFlight]).toEqual([0, 0]);
+    } finally {
+      for (const h of held) h.req.destroy();
+      await local.close();
+    }
+  });
+
+  it('answers 408 to an upload that keeps trickling past the request timeout', async () => {
+    const local = await startScoreServer({ runDir: join(root, 'run'), model: server.model, port: 0, host: '127.0.0.1', threshold: -0.5, ...short, requestTimeoutMs: 1500 });
+    const upload = stalledUpload(local.port);
+    let sent = 10;
+    const drip = setInterval(() => {
+      if (sent < png.length - 1) upload.req.write(png.subarray(sent, ++sent));
+    }, 100);
+    try {
+      const t0 = Date.now();
+      expect(await upload.done).toBe(408);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect((await send(local, 'POST', '/score', png, { 'content-type': 'image/png' })).status).toBe(200);
+    } finally {
+      clearInterval(drip);
+      upload.req.destroy();
+      await local.close();
+    }
+  });
+
+  it('answers 408 to a client whose headers never finish', async () => {
+    const local = await startScoreServer({ runDir: join(root, 'run'), model: server.model, port: 0, host: '127.0.0.1', threshold: -0.5, ...short });
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(local.port, '127.0.0.1', () => socket.write('POST /score HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: image/png\r\n'));
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+        setTimeout(() => socket.destroy(), 10_000).unref();
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+      expect(reply).toMatch(/headers did not arrive within 800 ms/);
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('caps connections per client address with 429; other clients are still served', async () => {
+    const local = await startScoreServer({ runDir: join(root, 'run'), model: server.model, port: 0, host: '127.0.0.1', threshold: -0.5, maxConnectionsPerClient: 2, ...short });
+    const held: Held[] = [];
+    try {
+      // 127.0.0.2 is another loopback address: the server sees a second client
+      for (let i = 0; i < 2; i++) held.push(stalledUpload(local.port, '127.0.0.2'));
+      await until(async () => json(await send(local, 'GET', '/health')).receiving === 2, 5000, 'two uploads being received');
+      const third = stalledUpload(local.port, '127.0.0.2');
+      held.push(third);
+      expect(await third.done).toBe(429);
+      const ok = await send(local, 'POST', '/score', png, { 'content-type': 'image/png' });
+      expect(ok.status).toBe(200);
+    } finally {
+      for (const h of held) h.req.destroy();
+      await local.close();
+    }
   });
 });

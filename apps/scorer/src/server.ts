@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -20,18 +20,34 @@ export interface ScoreServerOptions {
   maxBytes?: number;
   /** Largest image in pixels before decoding (default 50 Mpx): larger ones get 413. */
   maxPixels?: number;
-  /** Requests in flight (decoding or waiting for the model) before new ones get 503 (default 4). */
+  /**
+   * Requests being decoded or scored at once before new ones get 503 (default 4). A request takes
+   * a slot only once its whole body has arrived: a slow or stalled upload holds none.
+   */
   maxConcurrent?: number;
   /** Decision threshold on the total score (default: the run's threshold.json, else none: label null). */
   threshold?: number | null;
-  /** Milliseconds a request may take to arrive (default 30 s). */
+  /** Milliseconds the request line and headers may take to arrive (default 10 s; at most `requestTimeoutMs`): then 408. */
+  headersTimeoutMs?: number;
+  /** Milliseconds the whole request, headers and body, may take to arrive (default 30 s): then 408. */
   requestTimeoutMs?: number;
+  /**
+   * Milliseconds an upload may send nothing before it gets 408 (default 10 s); also how long an idle
+   * keep-alive connection is kept between requests.
+   */
+  idleTimeoutMs?: number;
+  /** Open connections from one client address (default 16); more are answered 429 and closed. */
+  maxConnectionsPerClient?: number;
+  /** Open connections in all (default 256; Node drops the ones above). Bounds the memory of uploads being received to about this × `maxBytes`. */
+  maxConnections?: number;
   /** Called with one line per request (method, path, status, ms) — for logs. */
   log?: (line: string) => void;
 }
 
 export interface RunningScoreServer {
   server: Server;
+  /** The model being served (the one given, or the one loaded from `runDir`, disposed by `close`). */
+  model: AEFlow;
   /** http://host:port */
   url: string;
   port: number;
@@ -42,9 +58,22 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
+}
+
+/** The client closed the connection before its body arrived: nobody to answer. */
+class ClientGoneError extends Error {}
+
+/** Statuses after which the rest of the request is not read, so the connection cannot be reused. */
+const CLOSE_AFTER = new Set([408, 413, 429]);
+
+/** Status of an image that cannot be scored, by its error class and code (never by message text). */
+export function statusForImageError(err: unknown): number {
+  if (err instanceof InvalidImageError) return err.code === 'too-large' ? 413 : 400;
+  return 400;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -53,36 +82,55 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-/** Reads a request body up to `max` bytes; more is a 413 (the rest is not read). */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+/**
+ * Reads a request body up to `max` bytes; more is a 413 (the rest is not read). An upload that
+ * sends nothing for `idleMs` is a 408; a client that goes away rejects with `ClientGoneError`.
+ */
+function readBody(req: IncomingMessage, max: number, idleMs: number): Promise<Buffer> {
   return new Promise((resolveBody, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    let idle: NodeJS.Timeout | undefined;
+    const settle = (err: Error | null, body?: Buffer) => {
+      if (done) return;
+      done = true;
+      clearTimeout(idle);
+      if (err) reject(err);
+      else resolveBody(body!);
+    };
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => settle(new HttpError(408, `the upload stalled: nothing arrived for ${idleMs} ms after ${size} bytes; send the whole body without pausing`)), idleMs);
+    };
+    arm();
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
       if (size > max) {
-        done = true;
-        reject(new HttpError(413, `the upload is larger than ${max} bytes`));
+        settle(new HttpError(413, `the upload is larger than ${max} bytes`));
         req.resume();
         return;
       }
       chunks.push(chunk);
+      arm();
     });
-    req.on('end', () => {
-      if (!done) {
-        done = true;
-        resolveBody(Buffer.concat(chunks));
-      }
-    });
-    req.on('error', (err) => {
-      if (!done) {
-        done = true;
-        reject(new HttpError(400, `the upload failed: ${err.message}`));
-      }
-    });
+    req.on('end', () => settle(null, Buffer.concat(chunks)));
+    req.on('error', (err) => settle(new ClientGoneError(`the upload failed: ${err.message}`)));
+    req.on('close', () => settle(new ClientGoneError('the client closed the connection before the body arrived')));
   });
+}
+
+/** A whole HTTP/1.1 response for a socket that has no `ServerResponse` (clientError, connection refused). */
+function rawJsonResponse(status: number, text: string, error: string, headers: Record<string, string> = {}): string {
+  const body = JSON.stringify({ error }) + '\n';
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n${extra}\r\n${body}`;
+}
+
+function positiveMs(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`startScoreServer: ${name} must be a positive number of milliseconds (got ${value})`);
+  return value;
 }
 
 function wantsHeatmap(url: URL, req: IncomingMessage): boolean {
@@ -107,6 +155,11 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
   const maxBytes = options.maxBytes ?? 20 * 1024 * 1024;
   const maxPixels = options.maxPixels ?? 50_000_000;
   const maxConcurrent = options.maxConcurrent ?? 4;
+  const requestTimeoutMs = positiveMs('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
+  const headersTimeoutMs = Math.min(positiveMs('headersTimeoutMs', options.headersTimeoutMs ?? 10_000), requestTimeoutMs);
+  const idleTimeoutMs = positiveMs('idleTimeoutMs', options.idleTimeoutMs ?? 10_000);
+  const maxConnectionsPerClient = options.maxConnectionsPerClient ?? 16;
+  if (!Number.isInteger(maxConnectionsPerClient) || maxConnectionsPerClient < 1) throw new Error(`startScoreServer: maxConnectionsPerClient must be a whole number ≥ 1 (got ${maxConnectionsPerClient})`);
   let threshold: number | null = options.threshold ?? null;
   if (options.threshold === undefined) {
     try {
@@ -117,6 +170,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
     }
   }
   let inFlight = 0;
+  let receiving = 0;
   let served = 0;
   // The model runs one request at a time (one tensor backend); decoding overlaps.
   let modelQueue: Promise<unknown> = Promise.resolve();
@@ -132,11 +186,8 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
       const raster = await decodeImageBytes(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), 'upload', maxPixels);
       pixels = resizeRaster(raster, { size, channels: 3 });
     } catch (err) {
-      if (err instanceof InvalidImageError) {
-        const status = /pixel|too large|limit/i.test(err.reason) ? 413 : 400;
-        throw new HttpError(status, `not a usable image: ${err.reason}`);
-      }
-      throw new HttpError(400, `not a usable image: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      const reason = err instanceof InvalidImageError ? err.reason : err instanceof Error ? err.message.split('\n')[0] : String(err);
+      throw new HttpError(statusForImageError(err), `not a usable image: ${reason}`);
     }
     return runModel(async () => {
       const images = tf.tensor4d(pixels, [1, size, size, 3]);
@@ -168,7 +219,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/health') {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'use GET /health');
-      sendJson(res, 200, { status: 'ok', model: model.config.model, preset: model.config.preset, size, beta, threshold, inFlight, maxConcurrent, served, backend: tf.getBackend() });
+      sendJson(res, 200, { status: 'ok', model: model.config.model, preset: model.config.preset, size, beta, threshold, inFlight, receiving, maxConcurrent, served, backend: tf.getBackend() });
       return 200;
     }
     if (url.pathname !== '/score') throw new HttpError(404, `no such endpoint ${url.pathname}; use POST /score or GET /health`);
@@ -179,9 +230,24 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
     }
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) throw new HttpError(413, `the upload (${declared} bytes) is larger than ${maxBytes} bytes`);
-    const body = await readBody(req, maxBytes);
+    receiving++;
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBytes, idleTimeoutMs);
+    } finally {
+      receiving--;
+    }
     if (body.length === 0) throw new HttpError(400, 'the body is empty; send the image bytes');
-    const { result, png } = await score(body, wantsHeatmap(url, req));
+    // The slot is taken only now: an upload still arriving holds nothing others wait for.
+    if (inFlight >= maxConcurrent) throw new HttpError(503, `busy: ${inFlight} requests in flight (limit ${maxConcurrent}); retry shortly`, { 'retry-after': '1' });
+    inFlight++;
+    let scored: Awaited<ReturnType<typeof score>>;
+    try {
+      scored = await score(body, wantsHeatmap(url, req));
+    } finally {
+      inFlight--;
+    }
+    const { result, png } = scored;
     served++;
     if (png) {
       res.writeHead(200, {
@@ -201,34 +267,75 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
     return 200;
   };
 
-  const server = createServer((req, res) => {
+  /** The response in progress on each socket, so a request timeout can be answered on it. */
+  const responses = new WeakMap<Socket, ServerResponse>();
+  /** Sockets over the per-client cap (answered 429 at connect). */
+  const refused = new WeakSet<Socket>();
+  // Node checks header and request deadlines on a timer (30 s by default): check often enough
+  // that a deadline is kept to within a quarter of itself.
+  const server = createServer({ requestTimeout: requestTimeoutMs, headersTimeout: headersTimeoutMs, keepAliveTimeout: idleTimeoutMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 4))) }, (req, res) => {
     const t0 = performance.now();
-    const finish = (status: number) => options.log?.(`${req.method} ${(req.url ?? '').slice(0, 200)} ${status} ${(performance.now() - t0).toFixed(0)}ms`);
-    if (inFlight >= maxConcurrent && req.url?.startsWith('/score')) {
-      req.resume();
-      sendJson(res, 503, { error: `busy: ${inFlight} requests in flight (limit ${maxConcurrent}); retry shortly` }, { 'retry-after': '1', connection: 'close' });
-      finish(503);
+    const finish = (status: number | string) => options.log?.(`${req.method} ${(req.url ?? '').slice(0, 200)} ${status} ${(performance.now() - t0).toFixed(0)}ms`);
+    if (refused.has(req.socket)) {
+      // over the per-client cap: already answered 429 on the raw socket
+      res.destroy();
       return;
     }
-    inFlight++;
+    responses.set(req.socket, res);
     handle(req, res)
       .then(finish)
       .catch((err: unknown) => {
+        if (err instanceof ClientGoneError) {
+          res.destroy();
+          finish(res.headersSent ? res.statusCode : 'client gone'); // headers sent: a 408 on request timeout
+          return;
+        }
         const status = err instanceof HttpError ? err.status : 500;
         const message = err instanceof HttpError ? err.message : `internal error: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
-        if (!res.headersSent) sendJson(res, status, { error: message }, status === 413 ? { connection: 'close' } : {});
+        const headers = { ...(err instanceof HttpError ? err.headers : {}), ...(CLOSE_AFTER.has(status) ? { connection: 'close' } : {}) };
+        if (!res.headersSent && !res.destroyed) sendJson(res, status, { error: message }, headers);
         else res.destroy();
         finish(status);
       })
       .finally(() => {
-        inFlight--;
+        if (responses.get(req.socket) === res) responses.delete(req.socket);
       });
   });
-  server.requestTimeout = options.requestTimeoutMs ?? 30_000;
-  server.headersTimeout = Math.min(server.requestTimeout, 20_000);
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
+  server.maxConnections = options.maxConnections ?? 256;
+  const perClient = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const client = socket.remoteAddress ?? 'unknown';
+    const open = (perClient.get(client) ?? 0) + 1;
+    perClient.set(client, open);
+    socket.once('close', () => {
+      const left = (perClient.get(client) ?? 1) - 1;
+      if (left <= 0) perClient.delete(client);
+      else perClient.set(client, left);
+    });
+    if (open > maxConnectionsPerClient) {
+      refused.add(socket);
+      socket.on('error', () => undefined);
+      socket.end(rawJsonResponse(429, 'Too Many Requests', `too many connections from ${client}: ${open - 1} open (limit ${maxConnectionsPerClient}); reuse a keep-alive connection or retry shortly`, { 'retry-after': '1' }));
+      socket.setTimeout(1000, () => socket.destroy());
+    }
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const res = responses.get(socket);
+    if (timedOut && res && !res.headersSent && !res.destroyed) {
+      // the headers arrived, the body did not in time: the handler is still reading it
+      sendJson(res, 408, { error: `the request did not arrive within ${requestTimeoutMs} ms; send it faster or raise the server's request timeout` }, { connection: 'close' });
+      res.once('finish', () => socket.destroy());
+      return;
+    }
+    if (socket.writable && !res?.headersSent) {
+      socket.end(
+        timedOut
+          ? rawJsonResponse(408, 'Request Timeout', `the request headers did not arrive within ${headersTimeoutMs} ms`)
+          : rawJsonResponse(400, 'Bad Request', `malformed HTTP request (${err.code ?? err.message})`),
+      );
+      socket.setTimeout(1000, () => socket.destroy());
+    } else socket.destroy();
   });
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -241,6 +348,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     server,
+    model,
     port: address.port,
     url: `http://${host}:${address.port}`,
     close: async () => {

@@ -1,7 +1,15 @@
+import type { InvalidImageCode } from './errors.js';
 import { checkPixelLimit, type Raster } from './raster.js';
 
 /** Thrown for a BMP that cannot be decoded; the caller adds the path. */
-export class BmpError extends Error {}
+export class BmpError extends Error {
+  constructor(
+    message: string,
+    readonly code: InvalidImageCode = 'invalid',
+  ) {
+    super(message);
+  }
+}
 
 function maskShift(mask: number): { shift: number; max: number } {
   if (mask === 0) return { shift: 0, max: 0 };
@@ -46,9 +54,9 @@ export function decodeBmp(buf: Uint8Array, maxPixels: number): Raster {
   height = Math.abs(height);
   if (width <= 0 || height <= 0) throw new BmpError(`BMP has size ${width}×${height}`);
   const limit = checkPixelLimit(width, height, maxPixels);
-  if (limit) throw new BmpError(limit);
-  if (compression === 1 || compression === 2) throw new BmpError('RLE-compressed BMP is not supported; convert it to PNG');
-  if (compression === 4 || compression === 5) throw new BmpError('BMP with embedded JPEG/PNG is not supported; extract the embedded image');
+  if (limit) throw new BmpError(limit, 'too-large');
+  if (compression === 1 || compression === 2) throw new BmpError('RLE-compressed BMP is not supported; convert it to PNG', 'unsupported');
+  if (compression === 4 || compression === 5) throw new BmpError('BMP with embedded JPEG/PNG is not supported; extract the embedded image', 'unsupported');
   if (compression !== 0 && compression !== 3 && compression !== 6) throw new BmpError(`BMP compression ${compression} is not supported`);
 
   let masks: [number, number, number, number] | undefined;

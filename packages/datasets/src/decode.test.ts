@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImageBytes, decodeImageFile, sharpReason } from './decode.js';
-import { InvalidImageError } from './errors.js';
+import { InvalidImageError, type InvalidImageCode } from './errors.js';
 import { applyWindow } from './dicom.js';
 import { makeBmp, makeDicom, makeFloatTiff, tempDir } from './test-helpers.js';
 
@@ -16,7 +16,7 @@ function values(r: { data: ArrayLike<number>; scale: number }): number[] {
   return Array.from(r.data, (v) => v * r.scale);
 }
 
-async function expectInvalid(p: Promise<unknown>, path: string, reason: RegExp): Promise<void> {
+async function expectInvalid(p: Promise<unknown>, path: string, reason: RegExp, code: InvalidImageCode = 'invalid'): Promise<void> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
@@ -26,6 +26,7 @@ async function expectInvalid(p: Promise<unknown>, path: string, reason: RegExp):
   expect(e.path).toBe(path);
   expect(e.reason).toMatch(reason);
   expect(e.message).toContain(path);
+  expect(e.code, e.reason).toBe(code);
 }
 
 describe('decoding with sharp', () => {
@@ -216,7 +217,16 @@ describe('DICOM', () => {
 
   it('compressed transfer syntax: a clear error naming the syntax', async () => {
     const dcm = makeDicom({ rows: 1, cols: 2, pixels: [1, 2], transferSyntax: '1.2.840.10008.1.2.4.90' });
-    await expectInvalid(decodeImageBytes(dcm, 'j2k.dcm'), 'j2k.dcm', /JPEG 2000 Image Compression \(Lossless Only\) \(1\.2\.840\.10008\.1\.2\.4\.90\), which is not supported/);
+    await expectInvalid(decodeImageBytes(dcm, 'j2k.dcm'), 'j2k.dcm', /JPEG 2000 Image Compression \(Lossless Only\) \(1\.2\.840\.10008\.1\.2\.4\.90\), which is not supported/, 'unsupported');
+  });
+
+  it('a DICOM without pixel data is a no-image error naming what is missing (not a size error)', async () => {
+    const dcm = makeDicom({ rows: 4, cols: 4, pixels: Array.from({ length: 16 }, (_, i) => i) });
+    // cut just before the Pixel Data element (7FE0,0010): Rows and Columns stay
+    let at = -1;
+    for (let i = 132; i < dcm.length - 3 && at < 0; i++) if (dcm[i] === 0xe0 && dcm[i + 1] === 0x7f && dcm[i + 2] === 0x10 && dcm[i + 3] === 0x00) at = i;
+    expect(at).toBeGreaterThan(132);
+    await expectInvalid(decodeImageBytes(dcm.subarray(0, at), 'nopixels.dcm'), 'nopixels.dcm', /Pixel Data missing/, 'no-image');
   });
 
   it('unreadable and truncated DICOM', async () => {
@@ -245,7 +255,7 @@ describe('bad input', () => {
     await expectInvalid(decodeImageFile(join(dir, 'nope.png')), join(dir, 'nope.png'), /file not found/);
     const text = join(dir, 'notes.jpg');
     await writeFile(text, 'this is a text file, not a JPEG');
-    await expectInvalid(decodeImageFile(text), text, /not an image in a supported format/);
+    await expectInvalid(decodeImageFile(text), text, /not an image in a supported format/, 'unsupported');
     const noisy = Uint8Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7919) % 256);
     const png = await sharp(noisy, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
     const cutPng = join(dir, 'cut.png');
@@ -273,9 +283,9 @@ describe('bad input', () => {
     const big = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: { r: 0, g: 0, b: 0 } } })
       .png()
       .toBuffer();
-    await expectInvalid(decodeImageBytes(big, 'big.png', 5_000_000), 'big.png', /3000×2000 = 6\.0 Mpx, above the limit of 5\.0 Mpx/);
-    await expectInvalid(decodeImageBytes(makeBmp(3000, 2, () => [0, 0, 0]), 'wide.bmp', 5000), 'wide.bmp', /above the limit/);
-    await expectInvalid(decodeImageBytes(makeDicom({ rows: 100, cols: 100, pixels: [] }), 'big.dcm', 5000), 'big.dcm', /above the limit/);
+    await expectInvalid(decodeImageBytes(big, 'big.png', 5_000_000), 'big.png', /3000×2000 = 6\.0 Mpx, above the limit of 5\.0 Mpx/, 'too-large');
+    await expectInvalid(decodeImageBytes(makeBmp(3000, 2, () => [0, 0, 0]), 'wide.bmp', 5000), 'wide.bmp', /above the limit/, 'too-large');
+    await expectInvalid(decodeImageBytes(makeDicom({ rows: 100, cols: 100, pixels: [] }), 'big.dcm', 5000), 'big.dcm', /above the limit/, 'too-large');
     const ok = await decodeImageBytes(big, 'big.png', 6_000_000);
     expect(ok.width).toBe(3000);
   });

@@ -28,7 +28,7 @@ export async function decodeImageBytes(bytes: Uint8Array, path: string, maxPixel
     if (ext === '.dcm' || ext === '.dicom') return decodeDicom(bytes, maxPixels, true);
     if (bytes[0] === 0x42 && bytes[1] === 0x4d) return decodeBmp(bytes, maxPixels);
   } catch (err) {
-    if (err instanceof DicomError || err instanceof BmpError) throw new InvalidImageError(path, err.message);
+    if (err instanceof DicomError || err instanceof BmpError) throw new InvalidImageError(path, err.message, err.code);
     throw err;
   }
   return decodeWithSharp(bytes, path, maxPixels, tolerateWarnings);
@@ -63,6 +63,13 @@ export function sharpReason(err: unknown): string {
   return `corrupt image (${msg})`;
 }
 
+/** sharp's refusal as an `InvalidImageError`, classified once here (libvips only gives text). */
+function sharpError(path: string, err: unknown): InvalidImageError {
+  const msg = messageOf(err);
+  const code = /exceeds pixel limit/i.test(msg) ? 'too-large' : /unsupported image format/i.test(msg) ? 'unsupported' : 'invalid';
+  return new InvalidImageError(path, sharpReason(err), code);
+}
+
 async function decodeWithSharp(bytes: Uint8Array, path: string, maxPixels: number, tolerateWarnings: boolean): Promise<Raster> {
   // failOn 'warning' by default: libjpeg reports corrupt entropy-coded data only as a warning and
   // would otherwise hand back a garbled image silently. tolerateWarnings still refuses truncation.
@@ -72,11 +79,11 @@ async function decodeWithSharp(bytes: Uint8Array, path: string, maxPixels: numbe
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new InvalidImageError(path, sharpReason(err));
+    throw sharpError(path, err);
   }
   if (!meta.width || !meta.height) throw new InvalidImageError(path, 'image has no size in its header');
   const limit = checkPixelLimit(meta.width, meta.height, maxPixels);
-  if (limit) throw new InvalidImageError(path, limit);
+  if (limit) throw new InvalidImageError(path, limit, 'too-large');
   const bands = meta.channels ?? 3;
   const gray = meta.space === 'b-w' || meta.space === 'grey16' || (bands <= 2 && meta.space !== 'cmyk' && !meta.isPalette);
   const deep = meta.depth === 'ushort';
@@ -89,7 +96,7 @@ async function decodeWithSharp(bytes: Uint8Array, path: string, maxPixels: numbe
   try {
     out = await pipeline.raw({ depth: deep ? 'ushort' : float ? 'float' : 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new InvalidImageError(path, sharpReason(err));
+    throw sharpError(path, err);
   }
   const { data, info } = out;
   let c = info.channels;

@@ -1,13 +1,20 @@
 import * as dicomParserModule from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
 import { checkPixelLimit, type Raster } from './raster.js';
-import { messageOf } from './errors.js';
+import { messageOf, type InvalidImageCode } from './errors.js';
 
 // dicom-parser is a UMD bundle: under Node's ESM loader its functions sit on `default`.
 const dicomParser = ((dicomParserModule as unknown as { default?: typeof dicomParserModule }).default ?? dicomParserModule);
 
 /** Thrown for DICOM data that cannot be turned into an image; the caller adds the path. */
-export class DicomError extends Error {}
+export class DicomError extends Error {
+  constructor(
+    message: string,
+    readonly code: InvalidImageCode = 'invalid',
+  ) {
+    super(message);
+  }
+}
 
 const UNCOMPRESSED = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2']);
 
@@ -55,26 +62,31 @@ export function decodeDicom(bytes: Uint8Array, maxPixels: number, assumeRawDatas
   const syntax = ds.string('x00020010') ?? '1.2.840.10008.1.2';
   if (!UNCOMPRESSED.has(syntax)) {
     const name = COMPRESSED_NAMES[syntax] ?? 'an unknown transfer syntax';
-    throw new DicomError(`DICOM pixel data uses ${name} (${syntax}), which is not supported: only uncompressed data (Implicit/Explicit VR Little Endian, Explicit VR Big Endian) is; convert it with e.g. "gdcmconv --raw" or "dcmdjpeg"`);
+    throw new DicomError(`DICOM pixel data uses ${name} (${syntax}), which is not supported: only uncompressed data (Implicit/Explicit VR Little Endian, Explicit VR Big Endian) is; convert it with e.g. "gdcmconv --raw" or "dcmdjpeg"`, 'unsupported');
   }
   const rows = ds.uint16('x00280010');
   const cols = ds.uint16('x00280011');
   const pixel = ds.elements.x7fe00010;
-  if (!rows || !cols || !pixel) throw new DicomError('DICOM has no image (Rows, Columns or Pixel Data missing)');
+  if (!rows || !cols || !pixel) {
+    // Without the "DICM" marker the bytes were only guessed to be a raw data set (by the file name):
+    // nothing image-like in them means they are not DICOM at all.
+    if (assumeRawDataset && !rows && !cols && !pixel) throw new DicomError('not a DICOM file (no "DICM" marker, and no Rows, Columns or Pixel Data when read as a raw data set)');
+    throw new DicomError('DICOM has no image (Rows, Columns or Pixel Data missing)', 'no-image');
+  }
   const limit = checkPixelLimit(cols, rows, maxPixels);
-  if (limit) throw new DicomError(limit);
+  if (limit) throw new DicomError(limit, 'too-large');
   const spp = ds.uint16('x00280002') ?? 1;
   const bitsAllocated = ds.uint16('x00280100') ?? 16;
   const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
   const signed = (ds.uint16('x00280103') ?? 0) === 1;
   const photometric = (ds.string('x00280004') ?? (spp === 3 ? 'RGB' : 'MONOCHROME2')).toUpperCase();
   const planar = ds.uint16('x00280006') ?? 0;
-  if (spp !== 1 && spp !== 3) throw new DicomError(`DICOM with ${spp} samples per pixel is not supported`);
-  if (spp === 3 && photometric !== 'RGB') throw new DicomError(`DICOM photometric interpretation ${photometric} is not supported (MONOCHROME1/2 and RGB are)`);
+  if (spp !== 1 && spp !== 3) throw new DicomError(`DICOM with ${spp} samples per pixel is not supported`, 'unsupported');
+  if (spp === 3 && photometric !== 'RGB') throw new DicomError(`DICOM photometric interpretation ${photometric} is not supported (MONOCHROME1/2 and RGB are)`, 'unsupported');
   if (spp === 1 && photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2') {
-    throw new DicomError(`DICOM photometric interpretation ${photometric} is not supported (MONOCHROME1/2 and RGB are)`);
+    throw new DicomError(`DICOM photometric interpretation ${photometric} is not supported (MONOCHROME1/2 and RGB are)`, 'unsupported');
   }
-  if (bitsAllocated !== 8 && bitsAllocated !== 16 && bitsAllocated !== 32) throw new DicomError(`DICOM with ${bitsAllocated} bits allocated is not supported (8, 16 and 32 are)`);
+  if (bitsAllocated !== 8 && bitsAllocated !== 16 && bitsAllocated !== 32) throw new DicomError(`DICOM with ${bitsAllocated} bits allocated is not supported (8, 16 and 32 are)`, 'unsupported');
   const bytesPer = bitsAllocated / 8;
   const n = rows * cols * spp;
   if (pixel.dataOffset + n * bytesPer > bytes.length || pixel.length < n * bytesPer) {

@@ -1,5 +1,6 @@
 export type { Label, ImageSource, ImageItem, DecodedImage, LoadOptions, SkippedFile, ImageDataset } from './types.js';
 export { InvalidImageError, writeSkipReport } from './errors.js';
+export type { InvalidImageCode } from './errors.js';
 export { DEFAULT_MAX_PIXELS, resizeRaster, resampleTaps, convertChannels } from './raster.js';
 export type { Raster } from './raster.js';
 export { decodeImageFile, decodeImageBytes, IMAGE_EXTENSIONS } from './decode.js';
