@@ -334,7 +334,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     } finally {
       barStop();
     }
-    await reportSkipped();
+    await reportSkipped(result.skipped);
     if (result.stopped === 'aborted') {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

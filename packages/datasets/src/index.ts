@@ -21,4 +21,6 @@ export type { MedmnistDatasetOptions, MedmnistInfo, MedmnistSize } from './medmn
 export { shuffleItems, splitItems, trainValSplit, stratifiedKFold, valTestFolds, holdOutSplit } from './splits.js';
 export type { SplitItemsOptions, TrainValSplitOptions, HoldOutSplitOptions } from './splits.js';
 export { batches, IMAGENET_MEAN, IMAGENET_STD } from './batches.js';
+export { loadImageBatch } from './load-batch.js';
+export type { LoadImageBatchOptions, LoadedImageBatch } from './load-batch.js';
 export type { Batch, BatchOptions } from './batches.js';

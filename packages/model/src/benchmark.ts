@@ -3,7 +3,8 @@ import { currentBackend, SeededRandom } from '@aeflow/tensor';
 import type { ENCODER_ARCHS} from './config.js';
 import { resolveConfig, type PresetName, type RunConfig } from './config.js';
 import { AEFlow } from './model.js';
-import { encoderFromConfig, Trainer } from './run.js';
+import { encoderFromConfig } from './encoder-config.js';
+import { Trainer } from './train-step.js';
 
 export interface BenchmarkOptions {
   /** Preset the model starts from (default `paper` for `encoder: 'wide_resnet50_2'`, else `cpu`). */

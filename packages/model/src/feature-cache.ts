@@ -2,48 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidImageError, type DecodedImage, type ImageDataset, type ImageItem } from '@aeflow/datasets';
+import { loadImageBatch, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
 import { float16BitsToFloat32, float32ToFloat16Bits, readSafetensors, writeFileAtomic, writeSafetensors } from '@aeflow/tensor';
 import type { AEFlow } from './model.js';
-
-/**
- * Loads items of a dataset as one NHWC batch in [0, 1] with 3 channels at `size`, and the items it
- * holds. A file that fails to decode (`InvalidImageError`) stops with its path and reason; with
- * `dataset.skipInvalid` it is left out of the batch and listed in `dataset.skipped` (once per
- * path), so the batch may hold fewer items (even none).
- */
-export async function loadBatchItems(dataset: ImageDataset, items: readonly ImageItem[], size: number): Promise<{ images: tf.Tensor4D; items: ImageItem[] }> {
-  const results = await Promise.allSettled(items.map((item) => dataset.load(item, { size, channels: 3 })));
-  const decoded: DecodedImage[] = [];
-  const kept: ImageItem[] = [];
-  results.forEach((r, i) => {
-    if (r.status === 'fulfilled') {
-      decoded.push(r.value);
-      kept.push(items[i]!);
-      return;
-    }
-    const err: unknown = r.reason;
-    if (!(dataset.skipInvalid && err instanceof InvalidImageError)) throw err;
-    if (!dataset.skipped.some((s) => s.path === err.path)) dataset.skipped.push({ path: err.path, reason: err.reason });
-  });
-  const per = size * size * 3;
-  const data = new Float32Array(decoded.length * per);
-  decoded.forEach((d, i) => {
-    if (d.width !== size || d.height !== size || d.channels !== 3) {
-      throw new Error(`${dataset.name}: ${d.id} loaded as ${d.width}×${d.height}×${d.channels}, expected ${size}×${size}×3`);
-    }
-    data.set(d.data, i * per);
-  });
-  return { images: tf.tensor4d(data, [decoded.length, size, size, 3]), items: kept };
-}
-
-/**
- * Loads items of a dataset as one NHWC batch in [0, 1] with 3 channels at `size` (see
- * {@link loadBatchItems}: with `dataset.skipInvalid`, files that fail to decode are left out).
- */
-export async function loadBatch(dataset: ImageDataset, items: readonly ImageItem[], size: number): Promise<tf.Tensor4D> {
-  return (await loadBatchItems(dataset, items, size)).images;
-}
+import { removeStaleTempFiles } from './run-folder.js';
 
 /** Rounds through float16, the cache's storage precision, so fresh and reloaded entries are identical. */
 function roundToHalf(values: Float32Array): Float32Array {
@@ -98,6 +60,8 @@ export class FeatureCache {
     const cache = new FeatureCache(dir, shape, model.config.size);
     if (dir) {
       await mkdir(dir, { recursive: true });
+      // temp files of shards and index.json whose writer was killed
+      await removeStaleTempFiles(dir);
       await writeFileAtomic(
         join(dir, 'about.json'),
         JSON.stringify({ encoder: model.encoder.id, weightsHash: model.encoder.weightsHash, tap: model.tap, size: model.config.size, dataset: datasetName }, null, 2),
@@ -145,8 +109,8 @@ export class FeatureCache {
    * Makes sure every item is cached: loads and encodes the missing ones in batches and writes them
    * as new shards. `onBatch` reports progress (done, total). An aborted `signal` stops between two
    * batches; what was computed so far is still written (a later fill goes on from there). With
-   * `dataset.skipInvalid`, files that fail to decode are listed in `dataset.skipped` and stay
-   * uncached (`has(id)` is false for them).
+   * `dataset.skipInvalid`, files that fail to decode stay uncached (`has(id)` is false for them) and
+   * are returned (the dataset is not changed).
    */
   async fill(
     model: AEFlow,
@@ -155,13 +119,15 @@ export class FeatureCache {
     batchSize: number,
     onBatch?: (done: number, total: number) => void,
     signal?: AbortSignal,
-  ): Promise<void> {
+  ): Promise<SkippedFile[]> {
     const missing = items.filter((it) => !this.entries.has(it.id));
+    const skipped: SkippedFile[] = [];
     let pending: { id: string; entry: Entry }[] = [];
     for (let i = 0; i < missing.length; i += batchSize) {
       if (signal?.aborted) break;
-      const loaded = await loadBatchItems(dataset, missing.slice(i, i + batchSize), this.size);
+      const loaded = await loadImageBatch(dataset, missing.slice(i, i + batchSize), { size: this.size });
       const { images, items: chunk } = loaded;
+      skipped.push(...loaded.skipped);
       if (chunk.length === 0) {
         images.dispose();
         onBatch?.(Math.min(i + batchSize, missing.length), missing.length);
@@ -187,6 +153,7 @@ export class FeatureCache {
       await new Promise((resolve) => setImmediate(resolve));
     }
     if (pending.length > 0) await this.writeShard(pending);
+    return skipped;
   }
 
   /** A batch of cached items: features [n, h, w, C] and images [n, size, size, 3]. */

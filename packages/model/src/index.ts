@@ -18,17 +18,20 @@ export {
   runConfigSchema,
 } from './config.js';
 export type { ModelKind, PresetName, RunConfig, RunConfigOverrides } from './config.js';
-export { FeatureCache, loadBatch, loadBatchItems } from './feature-cache.js';
-export { Trainer, encoderFromConfig, evaluateSplit, loadRun, scoreRun, trainRun } from './run.js';
-export type {
-  DataSplit,
-  ScoreRunOptions,
-  ScoreRunResult,
-  StepResult,
-  TrainEvent,
-  TrainResult,
-  TrainRunOptions,
-} from './run.js';
+export { FeatureCache } from './feature-cache.js';
+export { Trainer } from './train-step.js';
+export type { StepResult } from './train-step.js';
+export { encoderFromConfig } from './encoder-config.js';
+export { featureBatches, resolveSplit } from './feature-batches.js';
+export type { DataSplit, FeatureBatch } from './feature-batches.js';
+export { evaluateSplit } from './evaluate-split.js';
+export { yieldToEventLoop } from './event-loop.js';
+export { historyUpToCheckpoint, readCheckpoint, restoreTrainingState, trainingState, writeCheckpoint } from './checkpoint.js';
+export { loadRun } from './load-run.js';
+export { trainRun } from './train-run.js';
+export type { TrainEvent, TrainResult, TrainRunOptions } from './train-run.js';
+export { scoreRun } from './score-run.js';
+export type { ScoreRunOptions, ScoreRunResult } from './score-run.js';
 export { measureMatMulGflops, runBenchmark } from './benchmark.js';
 export { BETA_GRID, PAPER_BETA, chooseBeta } from './beta.js';
 export type { BetaChoice } from './beta.js';

@@ -1,18 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoder } from '@aeflow/backbone';
-import { InvalidImageError, type ImageDataset, type ImageItem } from '@aeflow/datasets';
+import { InvalidImageError, loadImageBatch, type ImageDataset, type ImageItem } from '@aeflow/datasets';
 import { auroc, ssim } from '@aeflow/metrics';
-import { readSafetensors, readSafetensorsHeader, SeededRandom, writeSafetensors } from '@aeflow/tensor';
+import { pathExists, readSafetensors, readSafetensorsHeader, SeededRandom, writeSafetensors } from '@aeflow/tensor';
 import {
   AEFlow,
   chooseBeta,
   combineScores,
   FeatureCache,
-  loadBatch,
   loadRun,
   parseRunConfig,
   resolveConfig,
@@ -179,7 +179,7 @@ describe('AEFlow', () => {
     const model = new AEFlow(tinyConfig(), encoder);
     const trainer = new Trainer(model, { lr: 2e-3, weightDecay: 1e-5 });
     const data = syntheticDataset('fall', 8, 0);
-    const images = await loadBatch(data, data.items, 32);
+    const images = (await loadImageBatch(data, data.items, { size: 32 })).images;
     const features = model.encode(images);
     const first = await trainer.step(features, images);
     const before = tf.memory().numTensors;
@@ -199,7 +199,7 @@ describe('AEFlow', () => {
     const model = new AEFlow(tinyConfig({ loss: { recon: 'ssim' } }), encoder);
     const trainer = new Trainer(model, { lr: 2e-3, weightDecay: 0 });
     const data = syntheticDataset('ssim-loss', 4, 0);
-    const images = await loadBatch(data, data.items, 32);
+    const images = (await loadImageBatch(data, data.items, { size: 32 })).images;
     const features = model.encode(images);
     const recon: number[] = [];
     for (let i = 0; i < 12; i++) recon.push((await trainer.step(features, images)).recon);
@@ -352,7 +352,7 @@ describe('β: auto', () => {
     expect(epochs.find((e) => e.best && e.epoch === result.best!.epoch)!.validation!.beta).toBe(chosen);
     const model = await loadRun(runDir, { encoder });
     expect(model.beta).toBe(chosen);
-    const images = await loadBatch(va, va.items, 32);
+    const images = (await loadImageBatch(va, va.items, { size: 32 })).images;
     const [s] = await model.score(images);
     expect(s!.total).toBeCloseTo(combineScores(s!.flow, s!.recon, chosen), 5);
     images.dispose();
@@ -559,7 +559,7 @@ describe('trainRun / scoreRun', () => {
     // the saved memory is the saved flow's: rebuilding it from the loaded model gives the same rows
     // (up to the feature cache, which stores float16)
     const loaded = await loadRun(runDir, { encoder });
-    const images = await loadBatch(train, train.items, 32);
+    const images = (await loadImageBatch(train, train.items, { size: 32 })).images;
     const features = loaded.encode(images);
     loaded.clearMemory();
     loaded.addToMemory(features);
@@ -622,6 +622,71 @@ describe('trainRun / scoreRun', () => {
       m.dispose(true);
     }
     tf.dispose(Object.values(a));
+  });
+
+  it('a kill between the checkpoint rename and the history write: the resume rewrites history.jsonl from the checkpoint (no lost epoch)', async () => {
+    const overrides = { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 3 } };
+    const whole = join(dir, 'run-history-whole');
+    const expected = (await trainRun({ runDir: whole, config: overrides, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') })).history;
+    const runDir = join(dir, 'run-history-kill');
+    const killed = new Error('killed after the checkpoint rename');
+    await expect(
+      trainRun({
+        runDir,
+        config: overrides,
+        train: { dataset: train },
+        encoder,
+        cacheDir: join(dir, 'cache'),
+        faultInjection: {
+          afterCheckpoint: ({ epoch }) => {
+            if (epoch === 2) throw killed;
+          },
+        },
+      }),
+    ).rejects.toBe(killed);
+    // the moment of the defect: the checkpoint is at epoch 2, history.jsonl still at epoch 1
+    const folder = new RunFolder(runDir);
+    expect((await folder.readWeightsMetadata('checkpoint')).state.epoch).toBe(2);
+    expect((await folder.read('history')).filter((r) => r.kind === 'epoch').map((r) => r.epoch)).toEqual([1]);
+    const resumed = await trainRun({ runDir, resume: true, train: { dataset: train }, encoder, cacheDir: join(dir, 'cache') });
+    expect(resumed.epoch).toBe(3);
+    const onDisk = await folder.read('history');
+    expect(onDisk).toEqual(resumed.history);
+    // the same records as the uninterrupted run (times aside)
+    const strip = (h: HistoryRecord[]) => h.map((r) => (r.kind === 'epoch' ? { ...r, seconds: 0, cpuSeconds: 0, imagesPerSecond: 0 } : r.kind === 'cache' ? { ...r, seconds: 0, computed: 0, cached: 0 } : r));
+    expect(strip(onDisk)).toEqual(strip(expected));
+    expect(onDisk.filter((r) => r.kind === 'epoch').map((r) => [r.epoch, r.step])).toEqual([
+      [1, 3],
+      [2, 6],
+      [3, 9],
+    ]);
+  });
+
+  it('a resume (and a new run) removes the temp files killed writes left in the run folder and the feature cache', async () => {
+    const overrides = { ...tinyOverrides(), train: { ...tinyOverrides().train, epochs: 1 } };
+    const cacheRoot = join(dir, 'cache-temps');
+    const runDir = join(dir, 'run-temps');
+    await trainRun({ runDir, config: overrides, train: { dataset: train }, encoder, cacheDir: cacheRoot });
+    const [cacheKey] = await readdir(cacheRoot);
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const dead = Number(child.stdout);
+    const leftovers = [
+      join(runDir, `.checkpoint.safetensors.${dead}.1700000000000.tmp`),
+      join(runDir, `.history.jsonl.${dead}.1700000000001.tmp`),
+      join(cacheRoot, cacheKey!, `.shard-00001-${dead}.safetensors.${dead}.1700000000002.tmp`),
+      join(cacheRoot, cacheKey!, `.index.json.${dead}.1700000000003.tmp`),
+    ];
+    for (const p of leftovers) await writeFile(p, new Uint8Array(1024));
+    const resumed = await trainRun({ runDir, resume: true, epochs: 2, train: { dataset: train }, encoder, cacheDir: cacheRoot });
+    expect(resumed.removedTempFiles.sort()).toEqual(leftovers.slice(0, 2).sort());
+    for (const p of leftovers) expect(await pathExists(p), p).toBe(false);
+    // a new run in a folder a killed run left temp files in
+    const fresh = join(dir, 'run-temps-fresh');
+    await mkdir(fresh, { recursive: true });
+    await writeFile(join(fresh, `.config.json.${dead}.1700000000004.tmp`), '{');
+    const r = await trainRun({ runDir: fresh, config: overrides, train: { dataset: train }, encoder, cacheDir: null });
+    expect(r.removedTempFiles).toEqual([join(fresh, `.config.json.${dead}.1700000000004.tmp`)]);
+    expect((await readdir(fresh)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
   it('a signal aborted by a timer during a cached epoch stops it within two steps and saves that step', async () => {
@@ -697,7 +762,7 @@ describe('trainRun / scoreRun', () => {
       };
     };
     const strict = withBroken(syntheticDataset('skip-strict', 4, 0), false);
-    await expect(loadBatch(strict, strict.items, 32)).rejects.toThrow(/\/data\/skip-strict\/broken\.png: not a PNG/);
+    await expect(loadImageBatch(strict, strict.items, { size: 32 })).rejects.toThrow(/\/data\/skip-strict\/broken\.png: not a PNG/);
     for (const cache of [true, false]) {
       const tr = withBroken(syntheticDataset(`skip-train-${cache}`, 8, 0), true);
       const va = withBroken(syntheticDataset(`skip-val-${cache}`, 3, 3, 32, 2), true);
@@ -723,6 +788,9 @@ describe('trainRun / scoreRun', () => {
       expect(skipped.count).toBe(2);
       expect(skipped.skipped.map((k) => k.path).sort()).toEqual([`/data/skip-train-${cache}/broken.png`, `/data/skip-val-${cache}/broken.png`]);
       expect(skipped.skipped[0]!.reason).toBe('not a PNG (bad signature)');
+      // reported by the run, the datasets left as they were
+      expect(result.skipped.map((k) => k.path).sort()).toEqual(skipped.skipped.map((k) => k.path).sort());
+      expect([tr.skipped, va.skipped]).toEqual([[], []]);
       if (cache) {
         const data = JSON.parse(await readFile(join(runDir, 'data.json'), 'utf8')) as { train: { images: number }; validation: { images: number } };
         expect(data.train.images).toBe(8);
@@ -731,6 +799,7 @@ describe('trainRun / scoreRun', () => {
       const scored = await scoreRun({ runDir, data: { dataset: va }, encoder, write: false });
       expect(scored.rows.map((r) => r.id)).not.toContain(`skip-val-${cache}/broken.png`);
       expect(scored.rows).toHaveLength(6);
+      expect(scored.skipped).toEqual([{ path: `/data/skip-val-${cache}/broken.png`, reason: 'not a PNG (bad signature)' }]);
     }
   });
 
@@ -792,7 +861,7 @@ describe('cpu preset with the real assets', () => {
     expect(model.featureSize).toBe(8);
     const data = await chestXrayDataset(join(process.env.AEFLOW_HOME!, 'data', 'chest-xray', 'train'));
     const items = [data.items.find((i) => i.label === 0)!, data.items.find((i) => i.label === 1)!];
-    const images = await loadBatch(data, items, config.size);
+    const images = (await loadImageBatch(data, items, { size: config.size })).images;
     const scores = await model.score(images);
     expect(scores).toHaveLength(2);
     for (const s of scores) {

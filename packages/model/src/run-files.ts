@@ -641,9 +641,10 @@ export function parseScoresCsv(text: string, file: string = RUN_FILES.scores): {
 export const modelMetadataSchema = z.looseObject({
   format: z.literal('aeflow-model'),
   epoch: z.string().regex(/^\d+$/),
-  model: z.enum(MODEL_KINDS),
-  /** The run's config.json, as JSON text. */
-  config: z.string(),
+  /** Absent in the earliest files. */
+  model: z.enum(MODEL_KINDS).optional(),
+  /** The run's config.json, as JSON text (absent in the earliest files). */
+  config: z.string().optional(),
   /** `score.beta: 'auto'`: the β chosen on validation for these weights. */
   beta: z.string().optional(),
 });
@@ -655,8 +656,8 @@ export const loopStateSchema = z.looseObject({
   step: z.number().int().min(0),
   lr: z.number(),
   optimizerStep: z.number().int().min(0),
-  /** The RNG state at the start of epoch `epoch + 1`. */
-  rng: z.array(z.number()),
+  /** The RNG state at the start of epoch `epoch + 1` (`SeededRandom.getState()`; its NaN is stored as null). */
+  rng: z.array(z.number().nullable()),
   best: z.object({ epoch: z.number().int(), metric: z.enum(['auroc', 'loss']), value: jsonNumber, beta: z.number().optional() }).nullable(),
   beta: z.number().optional(),
   partial: z

@@ -49,6 +49,36 @@ function isMissing(err: unknown): boolean {
 }
 
 /**
+ * Removes the temp files killed writes left in a folder (not its sub-folders):
+ * `.<name>.<pid>.<time>.tmp` (what `writeFileAtomic` renames into place) of a process that no longer
+ * runs, or of this process from before it started (a reused pid). A missing folder has none.
+ * Returns the removed paths.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const startedAt = Date.now() - process.uptime() * 1000;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (isMissing(err)) return removed;
+    throw err;
+  }
+  for (const name of names) {
+    const m = TEMP_FILE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[2]);
+    const path = join(dir, name);
+    if (pid === process.pid) {
+      if ((await stat(path)).mtimeMs >= startedAt) continue; // a write of ours, maybe in flight
+    } else if (processAlive(pid)) continue;
+    await rm(path, { force: true });
+    removed.push(path);
+  }
+  return removed;
+}
+
+/**
  * Every file of a run folder, typed: `read(kind)` parses and validates (an error names the file,
  * the field and the fix), `write(kind, value)` validates and writes atomically (temp file +
  * rename), `path(kind)` is where it lives. The same class serves a scoring output folder (its
@@ -168,29 +198,7 @@ export class RunFolder {
    * it started). A resume or a new run in the folder calls it first. Returns the removed paths.
    */
   async removeStaleTempFiles(): Promise<string[]> {
-    const removed: string[] = [];
-    const startedAt = Date.now() - process.uptime() * 1000;
-    for (const dir of [this.dir, this.path('validation')]) {
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch (err) {
-        if (isMissing(err)) continue;
-        throw err;
-      }
-      for (const name of names) {
-        const m = TEMP_FILE.exec(name);
-        if (!m) continue;
-        const pid = Number(m[2]);
-        const path = join(dir, name);
-        if (pid === process.pid) {
-          if ((await stat(path)).mtimeMs >= startedAt) continue; // a write of ours, maybe in flight
-        } else if (processAlive(pid)) continue;
-        await rm(path, { force: true });
-        removed.push(path);
-      }
-    }
-    return removed;
+    return [...(await removeStaleTempFiles(this.dir)), ...(await removeStaleTempFiles(this.path('validation')))];
   }
 
   private async readText(path: string): Promise<string | null> {

@@ -1,0 +1,14 @@
+import { createEncoder, type Encoder } from '@aeflow/backbone';
+import type { RunConfig } from './config.js';
+
+/** Builds the encoder a configuration names (pretrained asset, a path, or seeded random weights). */
+export async function encoderFromConfig(config: RunConfig): Promise<Encoder> {
+  const { arch, weights, tap } = config.encoder;
+  return createEncoder({
+    arch: typeof arch === 'string' ? arch : { block: arch.block, layers: arch.layers, ...(arch.widthPerGroup !== undefined ? { widthPerGroup: arch.widthPerGroup } : {}) },
+    ...(weights === 'pretrained' ? {} : { weights }),
+    taps: [tap],
+    seed: config.train.seed,
+  });
+}
+

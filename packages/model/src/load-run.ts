@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Encoder } from '@aeflow/backbone';
+import { readSafetensorsHeader } from '@aeflow/tensor';
+import { encoderFromConfig } from './encoder-config.js';
+import { AEFlow } from './model.js';
+import type { LoopState } from './run-files.js';
+import { RunFolder } from './run-folder.js';
+
+/**
+ * Loads a trained model from a run folder (`model.safetensors`, or `checkpoint.safetensors` with
+ * `which: 'last'`), with the β chosen on validation when the run has `score.beta: 'auto'`.
+ */
+export async function loadRun(runDir: string, options: { encoder?: Encoder; which?: 'best' | 'last' } = {}): Promise<AEFlow> {
+  const folder = new RunFolder(runDir);
+  const config = await folder.read('config');
+  const which = options.which === 'last' ? 'checkpoint' : 'model';
+  const file = folder.path(which);
+  let chosenBeta: number | undefined;
+  if (config.score.beta === 'auto') {
+    const meta = (await readSafetensorsHeader(file)).metadata;
+    const fromState = meta.state ? (JSON.parse(meta.state) as Partial<LoopState>).beta : undefined;
+    chosenBeta = meta.beta !== undefined ? Number(meta.beta) : fromState;
+    if (chosenBeta === undefined || !Number.isFinite(chosenBeta)) {
+      throw new Error(`${file}: the run has score.beta "auto" but the file records no chosen β (no validation with anomalies has run yet)`);
+    }
+  }
+  const tensors = await folder.readWeights(which, { filter: (k) => k.startsWith('flow.') || k.startsWith('decoder.') || k === 'memory.bank' });
+  const encoder = options.encoder ?? (await encoderFromConfig(config));
+  const model = new AEFlow(config, encoder);
+  try {
+    if (chosenBeta !== undefined) model.setBeta(chosenBeta);
+    model.setWeights(tensors);
+  } catch (err) {
+    model.dispose(options.encoder !== undefined);
+    throw err;
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  return model;
+}
