@@ -1,0 +1,91 @@
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '@aeflow/model';
+import { exportWebFolder, readWebManifest } from './export.js';
+
+let dir: string;
+let page: string;
+
+async function makeRun(name: string, overrides: object, files: { weights?: boolean; calibration?: string } = {}): Promise<string> {
+  const run = join(dir, name);
+  await mkdir(run, { recursive: true });
+  await writeFile(join(run, 'config.json'), JSON.stringify(resolveConfig(overrides), null, 2));
+  if (files.weights ?? true) await writeFile(join(run, 'model.safetensors'), new Uint8Array([1, 2, 3, 4, 5]));
+  if (files.calibration) await writeFile(join(run, 'calibration.json'), files.calibration);
+  return run;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aeflow-web-export-'));
+  page = join(dir, 'page');
+  await mkdir(join(page, 'assets'), { recursive: true });
+  await writeFile(join(page, 'index.html'), '<!doctype html><title>page</title>');
+  await writeFile(join(page, 'assets', 'main.js'), 'console.log(1)');
+});
+
+describe('exportWebFolder', () => {
+  it('writes the page at the root and the run with its manifest under run/', async () => {
+    const run = await makeRun('chest', { encoder: { weights: 'random' } }, { calibration: '{"beta":1}' });
+    const out = join(dir, 'site');
+    const result = await exportWebFolder({ run, out, page });
+    expect((await readdir(out)).sort()).toEqual(['assets', 'index.html', 'run']);
+    expect((await readdir(join(out, 'run'))).sort()).toEqual(['calibration.json', 'config.json', 'encoder', 'manifest.json', 'model.safetensors']);
+    const manifest = await readWebManifest(out);
+    expect(manifest).toEqual(result.manifest);
+    expect(manifest.name).toBe('chest');
+    expect(manifest.weights).toEqual({ path: 'model.safetensors', bytes: 5 });
+    expect(manifest.calibration).toEqual({ path: 'calibration.json', bytes: 10 });
+    expect(manifest.encoder.files).toEqual([]); // seeded random weights are made again from the seed
+    expect(await readFile(join(out, 'run', 'config.json'), 'utf8')).toBe(await readFile(join(run, 'config.json'), 'utf8'));
+    expect(result.files).toBe(6); // index.html, assets/main.js, config, weights, calibration, manifest
+    // nothing left beside it
+    expect((await readdir(dir)).sort()).toEqual(['chest', 'page', 'site']);
+  });
+
+  it('carries the pretrained MobileNet files from the asset cache, and no calibration when the run has none', async () => {
+    const run = await makeRun('mn', {});
+    const home = join(dir, 'home');
+    const assets = join(home, 'assets', 'mobilenet_v1_1.0_224');
+    await mkdir(assets, { recursive: true });
+    await writeFile(join(assets, 'model.json'), '{}');
+    await writeFile(join(assets, 'group1-shard1of1'), new Uint8Array(16));
+    await writeFile(join(assets, 'README.txt'), 'not a weight file');
+    const { manifest } = await exportWebFolder({ run, out: join(dir, 'site'), page, assetHome: home });
+    expect(manifest.calibration).toBeNull();
+    expect(manifest.encoder.files).toEqual([
+      { path: 'encoder/group1-shard1of1', bytes: 16 },
+      { path: 'encoder/model.json', bytes: 2 },
+    ]);
+  });
+
+  it('refuses a non-empty folder unless it is an earlier export and overwrite is asked for', async () => {
+    const run = await makeRun('r', { encoder: { weights: 'random' } });
+    const out = join(dir, 'site');
+    await mkdir(out);
+    await writeFile(join(out, 'thesis.docx'), 'precious');
+    await expect(exportWebFolder({ run, out, page })).rejects.toThrow(/site: the folder is not empty; name a new folder/);
+    await expect(exportWebFolder({ run, out, page, overwrite: true })).rejects.toThrow(/not an earlier web export .*refusing to replace it/);
+    expect(await readFile(join(out, 'thesis.docx'), 'utf8')).toBe('precious');
+    const again = join(dir, 'again');
+    await exportWebFolder({ run, out: again, page });
+    await expect(exportWebFolder({ run, out: again, page })).rejects.toThrow(/not empty/);
+    await exportWebFolder({ run, out: again, page, overwrite: true });
+    expect((await readWebManifest(again)).name).toBe('r');
+    expect((await readdir(dir)).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('names the file and the fix for a run it cannot export', async () => {
+    await expect(exportWebFolder({ run: join(dir, 'nope'), out: join(dir, 'o1'), page })).rejects.toThrow(/--run .*nope: no such folder/);
+    const noWeights = await makeRun('untrained', { encoder: { weights: 'random' } }, { weights: false });
+    await expect(exportWebFolder({ run: noWeights, out: join(dir, 'o2'), page })).rejects.toThrow(/model\.safetensors: missing; the run has no trained weights/);
+    const wide = await makeRun('wide', { preset: 'paper' });
+    await expect(exportWebFolder({ run: wide, out: join(dir, 'o3'), page })).rejects.toThrow(/MobileNet V1 only/);
+    const run = await makeRun('ok', { encoder: { weights: 'random' } });
+    await expect(exportWebFolder({ run, out: join(dir, 'no', 'parent'), page })).rejects.toThrow(/parent folder .* does not exist/);
+    await expect(exportWebFolder({ run, out: join(run, 'web'), page })).rejects.toThrow(/inside the run folder/);
+    await expect(exportWebFolder({ run, out: join(dir, 'o4'), page: join(dir, 'nopage') })).rejects.toThrow(/the web page is not built/);
+    expect((await readdir(dir)).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+});
