@@ -27,7 +27,8 @@ beforeEach(async () => {
 
 describe('exportWebFolder', () => {
   it('writes the page at the root and the run with its manifest under run/', async () => {
-    const run = await makeRun('chest', { encoder: { weights: 'random' } }, { calibration: '{"beta":1}' });
+    const calibration = { beta: 1, betaRule: 'auto', threshold: -0.25, thresholdRule: 'best-f1', fittedOn: { split: 'chest-xray/val', images: 16, normal: 8, anomalous: 8 }, date: '2026-12-06T13:00:00.000Z' };
+    const run = await makeRun('chest', { encoder: { weights: 'random' } }, { calibration: JSON.stringify(calibration) });
     const out = join(dir, 'site');
     const result = await exportWebFolder({ run, out, page });
     expect((await readdir(out)).sort()).toEqual(['assets', 'index.html', 'run']);
@@ -36,7 +37,8 @@ describe('exportWebFolder', () => {
     expect(manifest).toEqual(result.manifest);
     expect(manifest.name).toBe('chest');
     expect(manifest.weights).toEqual({ path: 'model.safetensors', bytes: 5 });
-    expect(manifest.calibration).toEqual({ path: 'calibration.json', bytes: 10 });
+    expect(manifest.calibration?.path).toBe('calibration.json');
+    expect(JSON.parse(await readFile(join(out, 'run', 'calibration.json'), 'utf8'))).toEqual(calibration);
     expect(manifest.encoder.files).toEqual([]); // seeded random weights are made again from the seed
     expect(await readFile(join(out, 'run', 'config.json'), 'utf8')).toBe(await readFile(join(run, 'config.json'), 'utf8'));
     expect(result.files).toBe(6); // index.html, assets/main.js, config, weights, calibration, manifest
@@ -58,6 +60,15 @@ describe('exportWebFolder', () => {
       { path: 'encoder/group1-shard1of1', bytes: 16 },
       { path: 'encoder/model.json', bytes: 2 },
     ]);
+  });
+
+  it("migrates a previous release's threshold.json into calibration.json", async () => {
+    const run = await makeRun('old', { encoder: { weights: 'random' } });
+    await writeFile(join(run, 'threshold.json'), JSON.stringify({ threshold: 0.5, rule: 'best-f1', split: 'chest-xray/val', beta: 0.9, images: 20 }));
+    const out = join(dir, 'site');
+    await exportWebFolder({ run, out, page });
+    const written = JSON.parse(await readFile(join(out, 'run', 'calibration.json'), 'utf8')) as Record<string, unknown>;
+    expect(written).toMatchObject({ beta: 0.9, threshold: 0.5, thresholdRule: 'best-f1', fittedOn: { split: 'chest-xray/val', images: 20 }, migratedFrom: 'threshold.json' });
   });
 
   it('refuses a non-empty folder unless it is an earlier export and overwrite is asked for', async () => {

@@ -1,7 +1,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { MOBILENET_V1_ASSETS } from '@aeflow/backbone';
-import { parseRunConfig, type RunConfig } from '@aeflow/model';
+import { RUN_FILE_CODECS, type RunConfig } from '@aeflow/model';
+import { RunFolder } from '@aeflow/model/node';
 import { aeflowHome } from '@aeflow/tensor';
 
 /** Thrown when a run cannot go to the web; names the file and the fix. */
@@ -16,15 +17,11 @@ export interface RunForWeb {
   calibrationText: string | null;
 }
 
-async function readText(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-/** The run's files the page needs, checked: config.json parses, model.safetensors is there. */
+/**
+ * The run's files the page needs, read through the run-folder owner (`RunFolder` of
+ * `@aeflow/model/node`): config.json validated, model.safetensors present, and the calibration —
+ * calibration.json, or a previous release's threshold.json migrated — written out in today's form.
+ */
 export async function readRunForWeb(runDir: string): Promise<RunForWeb> {
   let st;
   try {
@@ -33,24 +30,18 @@ export async function readRunForWeb(runDir: string): Promise<RunForWeb> {
     throw new WebRunError(`--run ${runDir}: no such folder; name a run folder written by aeflow-train`);
   }
   if (!st.isDirectory()) throw new WebRunError(`--run ${runDir}: is a file, not a run folder`);
-  const configPath = join(runDir, 'config.json');
-  const configText = await readText(configPath);
-  if (configText === null) throw new WebRunError(`${configPath}: missing; --run must name a run folder written by aeflow-train`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(configText);
-  } catch (err) {
-    throw new WebRunError(`${configPath}: not valid JSON (${(err as Error).message})`);
-  }
-  const config = parseRunConfig(raw, configPath);
-  const weightsPath = join(runDir, 'model.safetensors');
+  const run = new RunFolder(runDir);
+  if (!(await run.exists('config'))) throw new WebRunError(`${run.path('config')}: missing; --run must name a run folder written by aeflow-train`);
+  const config = await run.read('config');
+  const configText = await readFile(run.path('config'), 'utf8');
+  const weightsPath = run.path('model');
   try {
     await stat(weightsPath);
   } catch {
     throw new WebRunError(`${weightsPath}: missing; the run has no trained weights yet (train it, or resume it with aeflow-train --resume)`);
   }
-  const calibrationText = await readText(join(runDir, 'calibration.json'));
-  return { config, configText, weightsPath, calibrationText };
+  const calibration = await run.readCalibration();
+  return { config, configText, weightsPath, calibrationText: calibration === null ? null : RUN_FILE_CODECS.calibration.format(calibration) };
 }
 
 /** A file of the encoder's weights: its name in the export's `encoder/` folder and where it is now. */

@@ -61,7 +61,7 @@ describe.skipIf(skipReason !== null)(`same numbers in the browser as aeflow-scor
     const out = join(dir, 'cli');
     await run(process.execPath, [join(REPO, 'apps', 'scorer', 'dist', 'cli.js'), '--run', fx.run, '--data', ...files, '--out', out, '--backend', 'wasm', '--quiet'], { env: { ...process.env }, maxBuffer: 1 << 24 });
     const { rows, columns } = parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8'));
-    cli = new Map(rows.map((r) => [basename(r.id), { total: r.total, part1: columns.primary === null ? null : r.primary, part2: columns.recon === null ? null : r.recon }]));
+    cli = new Map(rows.map((r) => [basename(r.id), { total: r.total, part1: columns.flow === null ? null : r.flow, part2: columns.recon === null ? null : r.recon }]));
   });
 
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AEFlow, calibrationFileSchema, parseRunConfig, type CalibrationFile } from '@aeflow/model';
+import { AEFlow, RUN_FILE_CODECS, type CalibrationFile } from '@aeflow/model';
 import { decodeSafetensors, registerWasmTrainingKernels } from '@aeflow/tensor';
 import { parseWebManifest, WEB_MANIFEST_FILE, type WebManifestFile } from '../manifest.js';
 import { describeRun, type RunInfo } from '../run-info.js';
@@ -52,13 +52,9 @@ export async function openRun(base: URL, backend: string, onProgress: (loaded: n
     onProgress(loaded, total);
   };
   const text = async (f: WebManifestFile) => new TextDecoder().decode(await fetchBytes(base, f, count));
-  const config = parseRunConfig(JSON.parse(await text(manifest.config)), `run/${manifest.config.path}`);
-  let calibration: CalibrationFile | null = null;
-  if (manifest.calibration) {
-    const parsed = calibrationFileSchema.safeParse(JSON.parse(await text(manifest.calibration)));
-    if (!parsed.success) throw new Error(`run/${manifest.calibration.path}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}; export the run again`);
-    calibration = parsed.data;
-  }
+  // the run-folder owner's codecs: the same validation (and messages) as the CLI's reads
+  const config = RUN_FILE_CODECS.config.parse(await text(manifest.config), `run/${manifest.config.path}`);
+  const calibration: CalibrationFile | null = manifest.calibration ? RUN_FILE_CODECS.calibration.parse(await text(manifest.calibration), `run/${manifest.calibration.path}`) : null;
   const encoderFiles = new Map<string, Uint8Array>();
   for (const f of manifest.encoder.files) encoderFiles.set(f.path.replace(/^encoder\//, ''), await fetchBytes(base, f, count));
   const weights = await fetchBytes(base, manifest.weights, count);
