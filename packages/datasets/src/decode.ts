@@ -7,7 +7,7 @@ import { InvalidImageError, messageOf } from './errors.js';
 import { checkPixelLimit, DEFAULT_MAX_PIXELS, type Raster } from './raster.js';
 
 /** File extensions the folder loaders pick up (lower case, with the dot). */
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.dcm', '.dicom'] as const;
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.dcm', '.dicom'] as const;
 
 /** Is this the 132-byte DICOM Part 10 preamble + "DICM"? */
 function isDicomPart10(b: Uint8Array): boolean {

@@ -1,5 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@aeflow/tensor';
@@ -8,6 +10,8 @@ import { batches } from './batches.js';
 import { InvalidImageError, writeSkipReport } from './errors.js';
 import { chestXrayDataset, filesDataset, folderDataset, oct2017Dataset } from './folder.js';
 import { makeBmp, makeDicom, tempDir } from './test-helpers.js';
+
+const run = promisify(execFile);
 
 async function png(value: number, width = 8, height = 8): Promise<Buffer> {
   return sharp(new Uint8Array(width * height).fill(value), { raw: { width, height, channels: 1 } })
@@ -99,6 +103,110 @@ describe('folderDataset', () => {
     expect(new Set(cx.items.map((i) => i.className))).toEqual(new Set(['NORMAL', 'PNEUMONIA']));
     const oct = await oct2017Dataset(join(dir, 'xray'), { split: 'train', skipInvalid: true });
     expect(oct.items.every((i) => i.className === 'NORMAL')).toBe(true);
+  });
+});
+
+describe('odd entries in dataset folders', () => {
+  /** A dataset with every kind of odd entry, each in its own class folder where it matters. */
+  async function oddDataset(name: string, odd: (cls: string) => Promise<void>): Promise<string> {
+    const root = join(dir, name);
+    await mkdir(join(root, 'NORMAL'), { recursive: true });
+    await writeFile(join(root, 'NORMAL', 'n0.png'), await png(20));
+    await mkdir(join(root, 'SICK'), { recursive: true });
+    await writeFile(join(root, 'SICK', 's0.png'), await png(200));
+    await odd(join(root, 'SICK'));
+    return root;
+  }
+
+  it('a dangling symlink is one bad file: named in the error (no raw ENOENT), or skipped and listed under skipInvalid', async () => {
+    const root = await oddDataset('dangling', (cls) => symlink(join(cls, 'gone.png'), join(cls, 'broken.png')));
+    const err = (await folderDataset(root, { normalClasses: ['NORMAL'] }).catch((e: unknown) => e)) as InvalidImageError;
+    expect(err).toBeInstanceOf(InvalidImageError);
+    expect(err.path).toBe(join(root, 'SICK', 'broken.png'));
+    expect(err.reason).toMatch(/^dangling symlink → .*gone\.png: its target does not exist$/);
+    expect(err.message).not.toMatch(/ENOENT/);
+    const ds = await folderDataset(root, { normalClasses: ['NORMAL'], skipInvalid: true });
+    expect(ds.items.map((i) => i.id)).toEqual(['NORMAL/n0.png', 'SICK/s0.png']);
+    expect(ds.skipped).toEqual([{ path: join(root, 'SICK', 'broken.png'), reason: expect.stringMatching(/^dangling symlink/) }]);
+  });
+
+  it('a symlink loop (a link to itself, and a folder linking back up) is one bad entry, not ELOOP or endless recursion', async () => {
+    const root = await oddDataset('loop', async (cls) => {
+      await symlink(join(cls, 'self.png'), join(cls, 'self.png'));
+      await symlink(cls, join(cls, 'again')); // SICK/again → SICK
+    });
+    const err = (await folderDataset(root, { normalClasses: ['NORMAL'] }).catch((e: unknown) => e)) as InvalidImageError;
+    expect(err).toBeInstanceOf(InvalidImageError);
+    expect(err.message).not.toMatch(/ELOOP/);
+    const ds = await folderDataset(root, { normalClasses: ['NORMAL'], skipInvalid: true });
+    expect(ds.items.map((i) => i.id)).toEqual(['NORMAL/n0.png', 'SICK/s0.png']);
+    expect(ds.skipped.map((s) => [s.path.slice(root.length + 1), s.reason.replace(/ → .*?:/, ':').split(':')[0]])).toEqual([
+      ['SICK/again', 'symlink loop'],
+      ['SICK/self.png', 'symlink loop'],
+    ]);
+  });
+
+  it('a FIFO named like an image is invalid (never opened: reading it would block); one without an image name is listed as ignored', async () => {
+    const root = await oddDataset('fifo', async (cls) => {
+      await run('mkfifo', [join(cls, 'pipe.png'), join(cls, 'pipe')]);
+    });
+    await expect(folderDataset(root, { normalClasses: ['NORMAL'] })).rejects.toThrow(/pipe\.png: a FIFO \(named pipe\), not a regular file/);
+    const ds = await folderDataset(root, { normalClasses: ['NORMAL'], skipInvalid: true });
+    expect(ds.items.map((i) => i.id)).toEqual(['NORMAL/n0.png', 'SICK/s0.png']);
+    expect(ds.skipped.map((s) => [s.path.slice(root.length + 1), s.reason.split(',')[0]])).toEqual([
+      ['SICK/pipe', 'ignored: a FIFO (named pipe)'],
+      ['SICK/pipe.png', 'a FIFO (named pipe)'],
+    ]);
+  });
+
+  it('a folder named x.png is listed (ignored as an image), its files are listed with the class', async () => {
+    const root = await oddDataset('dirpng', async (cls) => {
+      await mkdir(join(cls, 'x.png'));
+      await mkdir(join(cls, 'y.png'));
+      await writeFile(join(cls, 'y.png', 'inside.png'), await png(210));
+    });
+    const ds = await folderDataset(root, { normalClasses: ['NORMAL'] });
+    expect(ds.items.map((i) => i.id)).toEqual(['NORMAL/n0.png', 'SICK/s0.png', 'SICK/y.png/inside.png']);
+    expect(ds.skipped.map((s) => [s.path.slice(root.length + 1), s.reason.split(' (')[0]])).toEqual([
+      ['SICK/x.png', 'ignored: a folder named like an image file'],
+      ['SICK/y.png', 'ignored: a folder named like an image file'],
+    ]);
+  });
+
+  it('.webp in a folder is an image, as when passed as a file', async () => {
+    const root = await oddDataset('webp', async (cls) => {
+      await writeFile(join(cls, 'w.webp'), await sharp(new Uint8Array(8 * 8 * 3).fill(120), { raw: { width: 8, height: 8, channels: 3 } }).webp({ lossless: true }).toBuffer());
+    });
+    const ds = await folderDataset(root, { normalClasses: ['NORMAL'] });
+    expect(ds.items.map((i) => i.id)).toEqual(['NORMAL/n0.png', 'SICK/s0.png', 'SICK/w.webp']);
+    const fromFolder = await ds.load(ds.items[2]!, { size: 4, channels: 1 });
+    const files = await filesDataset(join(root, 'SICK', 'w.webp'));
+    const fromFile = await files.load(files.items[0]!, { size: 4, channels: 1 });
+    expect(Array.from(fromFolder.data)).toEqual(Array.from(fromFile.data));
+    expect(fromFolder.data[0]).toBeCloseTo(120 / 255, 5);
+  });
+
+  it('a class folder that is a symlink to a folder is followed (ids keep the link name); a dangling class link is named', async () => {
+    const root = join(dir, 'linked');
+    const store = join(dir, 'linked-store');
+    await mkdir(join(store, 'normal-images'), { recursive: true });
+    await mkdir(join(store, 'sick-images'), { recursive: true });
+    await writeFile(join(store, 'normal-images', 'a.png'), await png(30));
+    await writeFile(join(store, 'sick-images', 'b.png'), await png(230));
+    await mkdir(root, { recursive: true });
+    await symlink(join(store, 'normal-images'), join(root, 'NORMAL'));
+    await symlink(join(store, 'sick-images'), join(root, 'SICK'));
+    const ds = await folderDataset(root, { normalClasses: ['NORMAL'] });
+    expect(ds.items.map((i) => [i.id, i.label])).toEqual([
+      ['NORMAL/a.png', 0],
+      ['SICK/b.png', 1],
+    ]);
+    expect((await ds.load(ds.items[1]!, { size: 2, channels: 1 })).data[0]).toBeCloseTo(230 / 255, 5);
+    await symlink(join(store, 'no-such-folder'), join(root, 'LOST'));
+    await expect(folderDataset(root, { normalClasses: ['NORMAL'] })).rejects.toThrow(/LOST: class folder dangling symlink/);
+    const skipping = await folderDataset(root, { normalClasses: ['NORMAL'], skipInvalid: true });
+    expect(skipping.items).toHaveLength(2);
+    expect(skipping.skipped.map((s) => s.path)).toEqual([join(root, 'LOST')]);
   });
 });
 

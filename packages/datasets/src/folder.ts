@@ -1,7 +1,8 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readlink, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { IMAGE_EXTENSIONS } from './decode.js';
-import { InvalidImageError } from './errors.js';
+import { InvalidImageError, messageOf } from './errors.js';
 import { loadFileItem } from './image.js';
 import type { ImageDataset, ImageItem, Label, SkippedFile } from './types.js';
 
@@ -23,15 +24,68 @@ export interface FolderDatasetOptions {
   name?: string;
 }
 
-async function listFilesRecursive(dir: string): Promise<string[]> {
+/** One entry found under a dataset folder: a regular file, or something that is not one and why. */
+type ListedEntry = { path: string; kind: 'file'; size: number } | { path: string; kind: 'bad'; reason: string } | { path: string; kind: 'ignored'; reason: string };
+
+/** What a non-regular directory entry is, in words. */
+function describeSpecial(s: Stats): string {
+  if (s.isFIFO()) return 'a FIFO (named pipe)';
+  if (s.isSocket()) return 'a socket';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/** Why a symlink cannot be followed, from the error of `stat` on it (never the raw code alone). */
+async function brokenLinkReason(path: string, err: unknown): Promise<string> {
+  const code = (err as NodeJS.ErrnoException).code;
+  let target = '';
+  try {
+    target = ` → ${await readlink(path)}`;
+  } catch {
+    // the link itself vanished: the reason below still holds
+  }
+  if (code === 'ENOENT') return `dangling symlink${target}: its target does not exist`;
+  if (code === 'ELOOP') return `symlink loop${target}: the link resolves back to itself`;
+  if (code === 'EACCES' || code === 'EPERM') return `symlink${target} cannot be followed: permission denied`;
+  return `symlink${target} cannot be followed (${messageOf(err)})`;
+}
+
+/**
+ * Lists every entry under `dir`, recursively, in name order: regular files with their size, and
+ * each entry that is not one (a dangling symlink, a symlink loop, a FIFO, a folder that links back
+ * to one of its ancestors) with the reason. Symlinks are followed, to files and to folders;
+ * `ancestors` holds the real paths of the folders above, so a link back up is reported, not walked.
+ */
+async function listEntries(dir: string, ancestors: ReadonlySet<string>): Promise<ListedEntry[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const out: string[] = [];
+  const out: ListedEntry[] = [];
   for (const e of entries) {
     if (e.name.startsWith('.')) continue; // .DS_Store, ._* resource forks, hidden folders
     const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await listFilesRecursive(p)));
-    else if (e.isFile() || e.isSymbolicLink()) out.push(p);
+    let s: Stats;
+    try {
+      s = await stat(p); // follows symlinks
+    } catch (err) {
+      out.push({ path: p, kind: 'bad', reason: e.isSymbolicLink() ? await brokenLinkReason(p, err) : `cannot be read (${messageOf(err)})` });
+      continue;
+    }
+    if (s.isDirectory()) {
+      const real = await realpath(p);
+      if (ancestors.has(real)) {
+        out.push({ path: p, kind: 'bad', reason: `symlink loop: the folder links back to ${real}, which holds it` });
+        continue;
+      }
+      if ((IMAGE_EXTENSIONS as readonly string[]).includes(extname(e.name).toLowerCase())) {
+        out.push({ path: p, kind: 'ignored', reason: 'ignored: a folder named like an image file (its files, if any, are listed with the class)' });
+      }
+      out.push(...(await listEntries(p, new Set([...ancestors, real]))));
+    } else if (s.isFile()) {
+      out.push({ path: p, kind: 'file', size: s.size });
+    } else {
+      out.push({ path: p, kind: 'bad', reason: `${describeSpecial(s)}, not a regular file: it cannot be read as an image` });
+    }
   }
   return out;
 }
@@ -51,8 +105,10 @@ export function invalid(skipped: SkippedFile[], skipInvalid: boolean, path: stri
 }
 
 /**
- * Lists the image files under `dir` (recursively) as items: image extensions are kept, zero-byte
- * files are invalid, anything else (notes, CSVs) is listed in `skipped` as ignored.
+ * Lists the image files under `dir` (recursively, following symlinks) as items: image extensions
+ * are kept; zero-byte files, dangling symlinks, symlink loops and image-named FIFOs or devices are
+ * invalid (stop, or are skipped and listed under `skipInvalid`); anything else (notes, CSVs, a FIFO
+ * without an image name) is listed in `skipped` as ignored.
  */
 export async function listImageFiles(
   dir: string,
@@ -64,15 +120,26 @@ export async function listImageFiles(
 ): Promise<ImageItem[]> {
   const items: ImageItem[] = [];
   const exts: readonly string[] = IMAGE_EXTENSIONS;
-  for (const path of await listFilesRecursive(dir)) {
+  for (const entry of await listEntries(dir, new Set([await realpath(dir)]))) {
+    const { path } = entry;
     const name = basename(path);
     if (name === 'Thumbs.db' || name === 'desktop.ini') continue;
-    if (!exts.includes(extname(path).toLowerCase())) {
+    const imageNamed = exts.includes(extname(path).toLowerCase());
+    if (entry.kind === 'ignored') {
+      skipped.push({ path, reason: entry.reason });
+      continue;
+    }
+    if (entry.kind === 'bad') {
+      // a link that cannot be followed may well point at an image: it is a bad file either way
+      if (imageNamed || /symlink/.test(entry.reason)) invalid(skipped, skipInvalid, path, entry.reason);
+      else skipped.push({ path, reason: `ignored: ${entry.reason}` });
+      continue;
+    }
+    if (!imageNamed) {
       skipped.push({ path, reason: `ignored: ${extname(path) || 'no extension'} is not an image type (${IMAGE_EXTENSIONS.join(' ')})` });
       continue;
     }
-    const size = (await stat(path)).size;
-    if (size === 0) {
+    if (entry.size === 0) {
       invalid(skipped, skipInvalid, path, 'empty file (0 bytes)');
       continue;
     }
@@ -84,7 +151,28 @@ export async function listImageFiles(
 }
 
 /**
- * A dataset laid out as `<root>/<split>/<CLASS>/*.{png,jpg,jpeg,bmp,tif,tiff,dcm}` (Kermany's Chest
+ * The class folders in `dir`: real folders and symlinks to folders (a common way to lay out a
+ * dataset), in name order. A class-level link that cannot be followed is one bad entry.
+ */
+async function listClassFolders(dir: string, skipped: SkippedFile[], skipInvalid: boolean): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isDirectory()) out.push(e.name);
+    else if (e.isSymbolicLink()) {
+      const p = join(dir, e.name);
+      try {
+        if ((await stat(p)).isDirectory()) out.push(e.name);
+      } catch (err) {
+        invalid(skipped, skipInvalid, p, `class folder ${await brokenLinkReason(p, err)}`);
+      }
+    }
+  }
+  return out.sort();
+}
+
+/**
+ * A dataset laid out as `<root>/<split>/<CLASS>/*.{png,jpg,jpeg,bmp,tif,tiff,webp,dcm}` (Kermany's Chest
  * X-ray and OCT2017, MIIC, most ImageFolder datasets). Files are listed, not decoded: a corrupt file
  * is found when it is loaded. Ids are paths relative to the root with `/`.
  */
@@ -102,13 +190,13 @@ export async function folderDataset(root: string, options: FolderDatasetOptions)
   if (!options.normalClasses || options.normalClasses.length === 0) {
     throw new Error('folderDataset: normalClasses is required: name the class folder(s) holding normal images, e.g. ["NORMAL"]');
   }
-  const classDirs = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const skipped: SkippedFile[] = [];
+  const skipInvalid = options.skipInvalid ?? false;
+  const classDirs = await listClassFolders(dir, skipped, skipInvalid);
   const missing = options.normalClasses.filter((c) => !classDirs.includes(c));
   if (missing.length === options.normalClasses.length) {
     throw new Error(`folderDataset: no normal class folder ${options.normalClasses.map((c) => `"${c}"`).join(' or ')} in ${dir} (class folders there: ${classDirs.join(', ') || 'none'}); set normalClasses to the folder holding normal images`);
   }
-  const skipped: SkippedFile[] = [];
-  const skipInvalid = options.skipInvalid ?? false;
   const items: ImageItem[] = [];
   let normals = 0;
   for (const cls of classDirs) {
@@ -124,7 +212,7 @@ export async function folderDataset(root: string, options: FolderDatasetOptions)
     items.push(...found);
   }
   if (normals === 0) {
-    throw new Error(`folderDataset: the normal class folder(s) ${options.normalClasses.map((c) => join(dir, c)).join(', ')} hold no usable images (.png .jpg .jpeg .bmp .tif .tiff .dcm); nothing to train on`);
+    throw new Error(`folderDataset: the normal class folder(s) ${options.normalClasses.map((c) => join(dir, c)).join(', ')} hold no usable images (${IMAGE_EXTENSIONS.join(' ')}); nothing to train on`);
   }
   const maxPixels = options.maxPixels;
   return {
