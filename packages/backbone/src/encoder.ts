@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensorsHeader, resolveAsset, type ResolveAssetOptions } from '@aeflow/tensor';
 import { MOBILENET_V1_ASSETS, WIDE_RESNET50_2_TV_IN1K } from './assets.js';
+import { mobilenetGraph, resnetGraph, type EncoderGraph } from './graph.js';
 import { sha256Arrays, sha256File, sha256Files } from './hash.js';
 import {
   buildMobileNet,
@@ -104,6 +105,11 @@ export interface Encoder<T extends string = string> {
   /** Multiply-adds per image of the given size up to the deepest tap (FLOPs = 2 × this). */
   multiplyAdds(height: number, width: number): number;
   describe(): EncoderDescription;
+  /**
+   * The network up to the taps as plain data (NCHW, OIHW filters, BatchNorm folded as here):
+   * what an exporter (ONNX) writes. Runs on any backend; reads the weights once.
+   */
+  graph(): EncoderGraph;
   dispose(): void;
 }
 
@@ -112,6 +118,7 @@ const IMAGENET: Normalization = { kind: 'imagenet', mean: [0.485, 0.456, 0.406],
 interface Network {
   forward(x: tf.Tensor4D): Map<string, tf.Tensor4D>;
   macs(height: number, width: number): number;
+  graph(): EncoderGraph;
   dispose(): void;
 }
 
@@ -205,6 +212,7 @@ async function resnetNetwork(
       return new Map([...stages].map(([t, s]) => [t, out.get(s)!]));
     },
     macs: (h, w) => resnetMacs(model, h, w),
+    graph: () => resnetGraph(model, stages),
     dispose: () => disposeResNet(model),
   };
   return { net, info, weights, weightsHash };
@@ -260,6 +268,7 @@ async function mobilenetNetwork(
       return new Map(taps.map((t) => [t, out.get(layerOf.get(t)!)!]));
     },
     macs: (h, w) => mobilenetMacs(model, h, w),
+    graph: () => mobilenetGraph(model, layerOf),
     dispose: () => disposeMobileNet(model),
   };
   return { net, info, weights, weightsHash };
@@ -396,6 +405,11 @@ class FrozenEncoder<T extends string> implements Encoder<T> {
 
   multiplyAdds(height: number, width: number): number {
     return this.net.macs(height, width);
+  }
+
+  graph(): EncoderGraph {
+    this.alive('graph');
+    return this.net.graph();
   }
 
   describe(): EncoderDescription {

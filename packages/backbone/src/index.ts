@@ -4,3 +4,4 @@ export { RESNET_ARCHS, RESNET_TAPS } from './resnet.js';
 export type { ResNetArch, ResNetName } from './resnet.js';
 export { MOBILENET_TAP_ALIASES } from './mobilenet.js';
 export { WIDE_RESNET50_2_TV_IN1K, MOBILENET_V1_ASSETS } from './assets.js';
+export type { EncoderGraph, EncoderGraphNode } from './graph.js';
