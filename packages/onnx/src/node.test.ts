@@ -89,8 +89,7 @@ describe('a tiny synthetic run, exported from its folder', () => {
 describe('real chest X-rays', () => {
   const home = process.env.AEFLOW_HOME;
   it.skipIf(!home)('the cpu preset (pretrained MobileNet V1, 128 px) exported and run by ONNX Runtime matches tfjs within 1e-4 (needs AEFLOW_HOME: set it to the shared folder)', async () => {
-    const { chestXrayDataset } = await import('@aeflow/datasets');
-    const { loadBatch } = await import('@aeflow/model');
+    const { chestXrayDataset, loadImageBatch } = await import('@aeflow/datasets');
     // A run folder with the cpu preset's real encoder and non-trivial flow/decoder weights (seeded):
     // what is checked is the export, not a training result.
     const config = resolveConfig({ preset: 'cpu', score: { beta: 0.9, flow: 'density' } });
@@ -107,7 +106,9 @@ describe('real chest X-rays', () => {
     const scorer = await OnnxScorer.create(file, { threads: 2 });
     const data = await chestXrayDataset(join(home!, 'data', 'chest-xray', 'val'));
     const items = [...data.items.filter((i) => i.label === 0).slice(0, 4), ...data.items.filter((i) => i.label === 1).slice(0, 4)];
-    const images = await loadBatch(data, items, config.size);
+    // gray, as the X-rays are: the graph repeats the channel as tfjs does
+    const { images } = await loadImageBatch(data, items, { size: config.size, channels: 1 });
+    expect(images.shape).toEqual([8, 128, 128, 1]);
     try {
       const r = await bothScores(model, scorer, images);
       expect(r.want).toHaveLength(8);
