@@ -2,7 +2,8 @@ import { request, type ClientRequest } from 'node:http';
 import { connect } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -111,6 +112,12 @@ describe('aeflow-score serve', () => {
     const r = await send(server, 'POST', '/score', dcm, { 'content-type': 'application/dicom' });
     expect(r.status, r.body.toString()).toBe(200);
     expect(typeof json(r).scores.total).toBe('number');
+    // compressed DICOM as PACS exports it (fixtures of @aeflow/datasets, made with DCMTK and GDCM)
+    const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'packages', 'datasets', 'fixtures', 'dicom');
+    for (const name of ['mono16.jpegls.dcm', 'mono16.j2k.dcm', 'rgb8.jpeg-baseline.dcm', 'mono16.rle.dcm']) {
+      const c = await send(server, 'POST', '/score', await readFile(join(fixtures, name)), { 'content-type': 'application/dicom' });
+      expect(c.status, `${name}: ${c.body.toString()}`).toBe(200);
+    }
   });
 
   it('answers bad requests with a 4xx and a reason, and keeps serving', async () => {

@@ -28,21 +28,28 @@ afterAll(async () => {
 
 const script = (load: string) => `
 ${load}
+const FIX = ${JSON.stringify(join(pkg, 'fixtures', 'dicom') + '/')};
 const v = await m.readNiftiVolume(${JSON.stringify('DIR/v.nii.gz')});
 const d = await m.decodeImageFile(${JSON.stringify('DIR/a.dcm')});
-console.log(JSON.stringify({ nifti: Array.from(v.data), dicom: Array.from(d.data), sharp: typeof m.decodeImageBytes }));
+const same = async (a, b) => {
+  const [x, y] = [await m.decodeImageFile(FIX + a), await m.decodeImageFile(FIX + b)];
+  return x.data.length === y.data.length && x.data.every((v, i) => v === y.data[i]);
+};
+// the wasm codecs are imported lazily from the built code (CommonJS and ES module builds alike)
+const codecs = [await same('mono16.jpegls.dcm', 'mono16.dcm'), await same('rgb8.j2k.dcm', 'rgb8.dcm'), (await m.decodeImageFile(FIX + 'rgb8.jpeg-baseline.dcm')).width];
+console.log(JSON.stringify({ nifti: Array.from(v.data), dicom: Array.from(d.data), sharp: typeof m.decodeImageBytes, codecs }));
 `;
 
 describe('the built package', () => {
-  it('loads nifti-reader-js (ESM only), dicom-parser (UMD) and sharp from the CommonJS build', async () => {
+  it('loads nifti-reader-js (ESM only), dicom-parser (UMD), sharp and the DICOM wasm codecs from the CommonJS build', async () => {
     const code = script(`const m = require(${JSON.stringify(join(out, 'index.cjs'))});`).replaceAll('DIR', dir);
     const { stdout } = await run(process.execPath, ['-e', `(async () => {${code}})().catch((e) => { console.error(e); process.exit(1); })`], { cwd: pkg });
-    expect(JSON.parse(stdout)).toEqual({ nifti: [1, 2, 3, 4], dicom: [0, 1], sharp: 'function' });
+    expect(JSON.parse(stdout)).toEqual({ nifti: [1, 2, 3, 4], dicom: [0, 1], sharp: 'function', codecs: [true, true, 64] });
   });
 
   it('and from the ESM build', async () => {
     const code = script(`const m = await import(${JSON.stringify(join(out, 'index.js'))});`).replaceAll('DIR', dir);
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code], { cwd: pkg });
-    expect(JSON.parse(stdout)).toEqual({ nifti: [1, 2, 3, 4], dicom: [0, 1], sharp: 'function' });
+    expect(JSON.parse(stdout)).toEqual({ nifti: [1, 2, 3, 4], dicom: [0, 1], sharp: 'function', codecs: [true, true, 64] });
   });
 });

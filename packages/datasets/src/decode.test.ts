@@ -215,9 +215,12 @@ describe('DICOM', () => {
     values(r).forEach((x, i) => expect(x).toBeCloseTo([1, 0, 0, 0, 0.2, 1][i]!, 6));
   });
 
-  it('compressed transfer syntax: a clear error naming the syntax', async () => {
-    const dcm = makeDicom({ rows: 1, cols: 2, pixels: [1, 2], transferSyntax: '1.2.840.10008.1.2.4.90' });
-    await expectInvalid(decodeImageBytes(dcm, 'j2k.dcm'), 'j2k.dcm', /JPEG 2000 Image Compression \(Lossless Only\) \(1\.2\.840\.10008\.1\.2\.4\.90\), which is not supported/, 'unsupported');
+  it('a transfer syntax without a decoder: a clear error naming the syntax (compressed ones are in dicom-codecs.test.ts)', async () => {
+    const dcm = makeDicom({ rows: 1, cols: 2, pixels: [1, 2], transferSyntax: '1.2.840.10008.1.2.4.201' });
+    await expectInvalid(decodeImageBytes(dcm, 'htj2k.dcm'), 'htj2k.dcm', /High-Throughput JPEG 2000 \(Lossless Only\) \(1\.2\.840\.10008\.1\.2\.4\.201\), which is not supported/, 'unsupported');
+    // a JPEG 2000 syntax over pixel data that is not encapsulated: the file contradicts itself
+    const j2k = makeDicom({ rows: 1, cols: 2, pixels: [1, 2], transferSyntax: '1.2.840.10008.1.2.4.90' });
+    await expectInvalid(decodeImageBytes(j2k, 'j2k.dcm'), 'j2k.dcm', /not encapsulated, but the transfer syntax JPEG 2000 Image Compression \(Lossless Only\)/);
   });
 
   it('a DICOM without pixel data is a no-image error naming what is missing (not a size error)', async () => {

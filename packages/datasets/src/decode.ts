@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import sharp from 'sharp';
 import { BmpError, decodeBmp } from './bmp.js';
-import { DicomError, decodeDicom } from './dicom.js';
+import { DicomError, decodeDicomAsync } from './dicom.js';
+import { dicomCodecs } from './dicom-codecs.js';
 import { InvalidImageError, messageOf } from './errors.js';
 import { checkPixelLimit, DEFAULT_MAX_PIXELS, type Raster } from './raster.js';
 
@@ -16,7 +17,7 @@ function isDicomPart10(b: Uint8Array): boolean {
 
 /**
  * Decodes an image in memory to a `Raster` at its stored size. DICOM (by its "DICM" marker, or a
- * `.dcm` name) goes to dicom-parser, BMP to the built-in decoder, everything else to sharp (PNG,
+ * `.dcm` name) goes to dicom-parser and, when compressed, the Cornerstone codecs, BMP to the built-in decoder, everything else to sharp (PNG,
  * JPEG incl. CMYK and progressive, TIFF, WebP, GIF). 16-bit PNG/TIFF stay 16-bit. Every failure is
  * an `InvalidImageError` naming `path`.
  */
@@ -24,8 +25,8 @@ export async function decodeImageBytes(bytes: Uint8Array, path: string, maxPixel
   if (bytes.length === 0) throw new InvalidImageError(path, 'empty file (0 bytes)');
   const ext = extname(path).toLowerCase();
   try {
-    if (isDicomPart10(bytes)) return decodeDicom(bytes, maxPixels);
-    if (ext === '.dcm' || ext === '.dicom') return decodeDicom(bytes, maxPixels, true);
+    if (isDicomPart10(bytes)) return await decodeDicomAsync(bytes, { maxPixels, codecs: dicomCodecs });
+    if (ext === '.dcm' || ext === '.dicom') return await decodeDicomAsync(bytes, { maxPixels, assumeRawDataset: true, codecs: dicomCodecs });
     if (bytes[0] === 0x42 && bytes[1] === 0x4d) return decodeBmp(bytes, maxPixels);
   } catch (err) {
     if (err instanceof DicomError || err instanceof BmpError) throw new InvalidImageError(path, err.message, err.code);

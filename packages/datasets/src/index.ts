@@ -5,7 +5,10 @@ export { DEFAULT_MAX_PIXELS, resizeRaster, resampleTaps, convertChannels } from 
 export type { Raster } from './raster.js';
 export { decodeImageFile, decodeImageBytes, IMAGE_EXTENSIONS } from './decode.js';
 export { decodeBmp } from './bmp.js';
-export { decodeDicom, applyWindow } from './dicom.js';
+export { decodeDicom, decodeDicomAsync, applyWindow, TRANSFER_SYNTAX } from './dicom.js';
+export type { DecodeDicomOptions, DicomCodecs, DicomCodecName, DicomFrameDecoder, DecodedFrame } from './dicom.js';
+export { decodeRle } from './dicom-rle.js';
+export type { RleFrameShape } from './dicom-rle.js';
 export { readNiftiVolume } from './nifti.js';
 export type { Volume } from './nifti.js';
 export { parseNpy, readNpz } from './npy.js';
