@@ -1,6 +1,6 @@
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -10,6 +10,15 @@ import { fixture, skipReason } from './env.js';
 
 /** Screenshots a person looks at: apps/web/test-results/. */
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
+
+async function rows(page: Page): Promise<{ name: string; total: number; verdict: string }[]> {
+  return page.$$eval('#results tbody tr', (trs) => trs.map((tr) => ({ name: (tr as HTMLElement).dataset.name!, total: Number((tr as HTMLElement).dataset.total), verdict: (tr as HTMLElement).dataset.verdict! })));
+}
+
+async function scoreFiles(page: Page, files: string[], expectedRows: number): Promise<void> {
+  await page.setInputFiles('#files', files);
+  await page.waitForFunction((n) => document.querySelectorAll('#results tbody tr').length + document.querySelectorAll('#errors li').length >= n && document.body.dataset.state === 'ready', expectedRows, { timeout: 120_000 });
+}
 
 describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let browser: Browser;
@@ -31,7 +40,7 @@ describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason 
     origin = new URL(server.url).origin;
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
-    // every request of every page and worker of the context
+    // every request of every page, worker and service worker of the context
     context.on('request', (r) => requests.push(r.url()));
     context.on('requestfailed', (r) => failed.set(r.url(), r.failure()?.errorText ?? '?'));
     page = await context.newPage();
@@ -48,25 +57,75 @@ describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason 
     await server?.close();
   });
 
-  it('loads the exported run, says which backend it started and why not the others', async () => {
-    expect(await page.textContent('#run-status')).toMatch(/^Loaded/);
+  it('loads the run and says which backend it started, and shows the empty page', async () => {
+    expect(await page.textContent('#run-status')).toMatch(/^Ready/);
     const backend = await page.getAttribute('body', 'data-backend');
     expect(['webgpu', 'webgl', 'wasm']).toContain(backend);
     expect(await page.textContent('#backend')).not.toBe('starting…');
-    expect(await page.textContent('#run-info')).toContain('MobileNet V1');
+    expect(await page.textContent('#run-info')).toContain('MobileNet');
     await page.screenshot({ path: join(SHOTS, 'empty.png'), fullPage: true });
   });
 
-  it('is reachable from the keyboard: Tab reaches the skip link, the file picker has a visible label', async () => {
+  it('is usable from the keyboard: Tab goes from the skip link to the file picker', async () => {
     await page.focus('body');
-    await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.className)).toBe('skip');
+    const reached: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab');
+      reached.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.className || ''));
+    }
+    expect(reached[0]).toBe('skip');
+    expect(reached).toContain('files');
     expect(await page.$eval('label[for="files"]', (l) => l.textContent)).toMatch(/Choose images/);
     expect(await page.$eval('label[for="progress"]', (l) => l.textContent)).toMatch(/Progress/);
     expect(await page.getAttribute('html', 'lang')).toBe('en');
   });
 
-  it('the Content-Security-Policy refuses a request to another origin before it leaves the page', async () => {
+  it('scores a normal image: score, verdict at the calibrated threshold, parts, heat map', async () => {
+    const { normal } = fixture();
+    await scoreFiles(page, [normal[0]!], 1);
+    const [row] = await rows(page);
+    expect(row!.name).toBe(basename(normal[0]!));
+    expect(Number.isFinite(row!.total)).toBe(true);
+    expect(['normal', 'anomalous']).toContain(row!.verdict);
+    expect(await page.textContent('#run-threshold')).toMatch(/chosen by best F1/);
+    expect(await page.isVisible('#detail')).toBe(true);
+    expect(await page.getAttribute('#fig-overlay', 'src')).toMatch(/^blob:/);
+    await page.screenshot({ path: join(SHOTS, 'scored-normal.png'), fullPage: true });
+  });
+
+  it('scores a pneumonia image and shows its heat map', async () => {
+    const { pneumonia } = fixture();
+    await scoreFiles(page, [pneumonia[0]!], 2);
+    const name = basename(pneumonia[0]!);
+    await page.click(`button[aria-label="Show the heat map of ${name}"]`);
+    await page.waitForFunction((n) => document.getElementById('detail-title')?.textContent === n, name);
+    await page.screenshot({ path: join(SHOTS, 'scored-pneumonia.png'), fullPage: true });
+  });
+
+  it('scores several images at once with a progress bar, and lists a file it cannot read', async () => {
+    const { normal, pneumonia } = fixture();
+    const junk = join(await mkdtemp(join(tmpdir(), 'aeflow-web-junk-')), 'notes.png');
+    await writeFile(junk, 'not an image');
+    await scoreFiles(page, [normal[1]!, pneumonia[1]!, junk], 5);
+    expect(await rows(page)).toHaveLength(4);
+    expect(await page.textContent('#errors')).toContain('notes.png');
+    expect(await page.getAttribute('#progress', 'value')).toBe(await page.getAttribute('#progress', 'max'));
+    expect(await page.textContent('#progress-text')).toMatch(/Scored 4 images; 1 could not be read/);
+  });
+
+  it('sorts the table by score from the column heading, both ways', async () => {
+    await page.click('th[data-key="total"] button');
+    expect(await page.getAttribute('th[data-key="total"]', 'aria-sort')).toBe('ascending');
+    const up = (await rows(page)).map((r) => r.total);
+    expect(up).toEqual([...up].sort((a, b) => a - b));
+    await page.click('th[data-key="total"] button');
+    expect(await page.getAttribute('th[data-key="total"]', 'aria-sort')).toBe('descending');
+    const down = (await rows(page)).map((r) => r.total);
+    expect(down).toEqual([...up].sort((a, b) => b - a));
+    expect(await page.getAttribute('th[data-key="index"]', 'aria-sort')).toBe('none');
+  });
+
+  it('the Content-Security-Policy refuses a request to another origin', async () => {
     const csp = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
     expect(csp).toContain("connect-src 'self'");
     expect(csp).toContain("default-src 'self'");
@@ -81,6 +140,7 @@ describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason 
       }
     });
     expect(outcome).toMatch(/^blocked/);
+    // refused before it left the page: the network never saw it
     expect(requests.slice(before).filter((u) => u.includes('example.com'))).toEqual([]);
     const image = await page.evaluate(
       () =>
@@ -96,14 +156,24 @@ describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason 
     expect(failed.get('http://example.com/pixel.png')).toBe('csp');
   });
 
-  it('made no request outside its origin, and every request succeeded', () => {
+  it('keeps working offline once loaded: the server is stopped and images still score', async () => {
+    const { normal, pneumonia } = fixture();
+    await server!.close();
+    server = null;
+    const before = requests.length;
+    await scoreFiles(page, [normal[2]!, pneumonia[2]!], 7);
+    expect(await rows(page)).toHaveLength(6);
+    expect(requests.slice(before).filter((u) => !u.startsWith('blob:') && !u.startsWith('data:'))).toEqual([]);
+  });
+
+  it('made no request outside its origin while loading and scoring', () => {
     const outside = requests.filter((u) => !u.startsWith('blob:') && !u.startsWith('data:') && new URL(u).origin !== origin);
     // only the CSP test's own probes, each blocked by the policy
     expect(outside.filter((u) => !PROBES.includes(u))).toEqual([]);
     for (const u of outside) expect(failed.get(u), u).toBe('csp');
     expect([...failed.keys()].filter((u) => !PROBES.includes(u))).toEqual([]);
-    expect(requests.some((u) => u.endsWith('/run/model.safetensors'))).toBe(true);
     expect(requests.some((u) => u.includes('/run/encoder/'))).toBe(true);
-    expect(consoleErrors.filter((e) => !/Content Security Policy|example\.com|Failed to fetch|ERR_BLOCKED/.test(e))).toEqual([]);
+    expect(requests.some((u) => u.endsWith('/run/model.safetensors'))).toBe(true);
+    expect(consoleErrors.filter((e) => !/Content Security Policy|example\.com|Failed to fetch/.test(e))).toEqual([]);
   });
 });

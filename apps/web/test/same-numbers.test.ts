@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { parseScoresCsv } from '@aeflow/model';
+import { exportWebFolder, serveFolder, type ServedFolder } from '../src/node.js';
+import { launchChromium } from './chromium.js';
+import { fixture, skipReason } from './env.js';
+import { REPO } from './fixture.js';
+
+const run = promisify(execFile);
+
+interface Scores {
+  total: number;
+  part1: number | null;
+  part2: number | null;
+}
+
+/** Relative difference, with a floor so that a part that is ~0 in both is compared absolutely. */
+function relDiff(a: number, b: number): number {
+  return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), 1e-3);
+}
+
+async function scoreInPage(browser: Browser, url: string, files: string[]): Promise<Map<string, Scores>> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(url);
+    await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', undefined, { timeout: 120_000 });
+    expect(await page.textContent('#run-status')).toMatch(/^Ready/);
+    await page.setInputFiles('#files', files);
+    await page.waitForFunction((n) => document.querySelectorAll('#results tbody tr').length === n && document.body.dataset.state === 'ready', files.length, { timeout: 120_000 });
+    const rows = await page.$$eval('#results tbody tr', (trs) =>
+      trs.map((tr) => {
+        const d = (tr as HTMLElement).dataset;
+        return { name: d.name!, total: Number(d.total), part1: d.part1 === '' ? null : Number(d.part1), part2: d.part2 === '' ? null : Number(d.part2), backend: document.body.dataset.backend };
+      }),
+    );
+    return new Map(rows.map((r) => [r.name, { total: r.total, part1: r.part1, part2: r.part2 }]));
+  } finally {
+    await page.close();
+  }
+}
+
+describe.skipIf(skipReason !== null)(`same numbers in the browser as aeflow-score${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let browser: Browser;
+  let server: ServedFolder;
+  let files: string[];
+  let cli: Map<string, Scores>;
+
+  beforeAll(async () => {
+    const fx = fixture();
+    files = [...fx.normal, ...fx.pneumonia];
+    const dir = await mkdtemp(join(tmpdir(), 'aeflow-web-same-'));
+    await exportWebFolder({ run: fx.run, out: join(dir, 'site') });
+    server = await serveFolder(join(dir, 'site'), { port: 0 });
+    browser = await launchChromium();
+    // the CLI as a user runs it, on the same files, on wasm (tfjs in Node)
+    const out = join(dir, 'cli');
+    await run(process.execPath, [join(REPO, 'apps', 'scorer', 'dist', 'cli.js'), '--run', fx.run, '--data', ...files, '--out', out, '--backend', 'wasm', '--quiet'], { env: { ...process.env }, maxBuffer: 1 << 24 });
+    const { rows, columns } = parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8'));
+    cli = new Map(rows.map((r) => [basename(r.id), { total: r.total, part1: columns.flow === null ? null : r.flow, part2: columns.recon === null ? null : r.recon }]));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('the page on wasm gives the CLI scores within 1e-4 relative (total and both parts)', async () => {
+    const page = await scoreInPage(browser, `${server.url}?backend=wasm`, files);
+    expect(page.size).toBe(files.length);
+    for (const f of files) {
+      const name = basename(f);
+      const a = page.get(name)!;
+      const b = cli.get(name)!;
+      expect(b, `${name} is missing from the CLI's scores.csv`).toBeDefined();
+      expect(relDiff(a.total, b.total), `${name}: total ${a.total} (page) vs ${b.total} (CLI)`).toBeLessThan(1e-4);
+      for (const k of ['part1', 'part2'] as const) {
+        expect(a[k] === null, `${name}: ${k} present in one only`).toBe(b[k] === null);
+        if (a[k] !== null) expect(relDiff(a[k], b[k]!), `${name}: ${k} ${a[k]} (page) vs ${b[k]} (CLI)`).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  it('the page on the backend it picks by itself agrees too', async () => {
+    const page = await scoreInPage(browser, server.url, files);
+    for (const f of files) {
+      const name = basename(f);
+      expect(relDiff(page.get(name)!.total, cli.get(name)!.total), `${name}`).toBeLessThan(1e-4);
+    }
+  });
+});
