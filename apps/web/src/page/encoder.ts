@@ -10,5 +10,5 @@ export async function encoderFromFiles(config: RunConfig, files: ReadonlyMap<str
   const archOption = typeof arch === 'string' ? arch : { block: arch.block, layers: arch.layers, ...(arch.widthPerGroup !== undefined ? { widthPerGroup: arch.widthPerGroup } : {}) };
   if (weights === 'random') return createEncoder({ arch: archOption, weights: 'random', taps: [tap], seed: config.train.seed });
   if (files.size === 0) throw new Error(`the export carries no encoder weights for ${JSON.stringify(arch)} (${weights}); export the run again`);
-  throw new Error('encoderFromFiles: waiting for @aeflow/backbone to build an encoder from bytes');
+  throw new Error(`this page cannot build the pretrained ${arch === 'mobilenet_v1' ? 'MobileNet V1' : 'ResNet'} encoder yet (@aeflow/backbone builds encoders from bytes with issue 15); score this run with aeflow-score meanwhile`);
 }

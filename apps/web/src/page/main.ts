@@ -1,7 +1,7 @@
 import { backendFromQuery, startBackend, type BackendChoice } from './backend.js';
 import { decodeFile, PageImageError, toModelInput } from './decode.js';
 import { openRun, type RunSession, type PageScore } from './engine.js';
-import { makeFigures, releaseFigures, type Figures } from './figures.js';
+import { makeFigures, type Figures } from './figures.js';
 
 /** One scored image: its numbers (kept at full precision in data-* attributes for checks), its pictures. */
 interface Row {
