@@ -1,0 +1,129 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { scoresToRecords, type AEFlow, type ImageScore } from '@aeflow/model';
+import { exportOnnx } from './export.js';
+import { loadOnnxRuntime, OnnxScorer, type OnnxScorerOptions } from './onnx-scorer.js';
+
+/** Where scores are computed: ONNX Runtime (the exported graph) or TensorFlow.js (the model itself). */
+export type ScoreRuntime = 'onnx' | 'tfjs';
+export const SCORE_RUNTIMES = ['onnx', 'tfjs'] as const;
+
+/** What a scoring loop needs: the same records whichever runtime computes them. */
+export interface ImageScorer {
+  readonly runtime: ScoreRuntime;
+  /** One line for the start-up log: runtime, version, provider/backend, threads. */
+  describe(): string;
+  /**
+   * Scores NHWC images in [0, 1] ([n, size, size, 1 or 3], as @aeflow/datasets loads them): one
+   * record per image, as `AEFlow.score`; with `reconstruction: true` also x′ ([n, size, size, 3]
+   * in [0, 1], NHWC; the caller disposes it), for models with a decoder.
+   */
+  score(images: tf.Tensor4D, options?: { reconstruction?: boolean }): Promise<{ scores: ImageScore[]; reconstruction?: tf.Tensor4D }>;
+  dispose(): Promise<void>;
+}
+
+export interface CreateImageScorerOptions extends OnnxScorerOptions {
+  /** `onnx`, `tfjs`, or `auto` (default): ONNX Runtime wherever onnxruntime-node loads, tfjs otherwise. */
+  runtime?: ScoreRuntime | 'auto';
+}
+
+/** The tfjs path: the model's own `scoreTensors`. */
+class TfjsImageScorer implements ImageScorer {
+  readonly runtime = 'tfjs' as const;
+  constructor(
+    private readonly model: AEFlow,
+    private readonly why: string | undefined,
+  ) {}
+
+  describe(): string {
+    return `runtime tfjs (backend ${tf.getBackend()})${this.why ? `; not onnx: ${this.why}` : ''}`;
+  }
+
+  async score(images: tf.Tensor4D, options: { reconstruction?: boolean } = {}): Promise<{ scores: ImageScore[]; reconstruction?: tf.Tensor4D }> {
+    const s = this.model.scoreTensors(images, { reconstruction: options.reconstruction === true });
+    try {
+      const scores = await scoresToRecords(s);
+      return { scores, ...(s.reconstruction ? { reconstruction: s.reconstruction } : {}) };
+    } finally {
+      tf.dispose([s.flow, s.recon, s.total, s.residual]);
+    }
+  }
+
+  dispose(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** The ONNX Runtime path: the model exported in memory and run by onnxruntime-node. */
+class OnnxImageScorer implements ImageScorer {
+  readonly runtime = 'onnx' as const;
+  constructor(private readonly scorer: OnnxScorer) {}
+
+  describe(): string {
+    return this.scorer.describe();
+  }
+
+  async score(images: tf.Tensor4D, options: { reconstruction?: boolean } = {}): Promise<{ scores: ImageScore[]; reconstruction?: tf.Tensor4D }> {
+    const [n, h, w] = images.shape;
+    const pixels = (await images.data()) as Float32Array;
+    const out = await this.scorer.scoreNhwc(pixels, images.shape, options);
+    if (!out.reconstruction) return { scores: out.scores };
+    // NCHW → NHWC, the layout the tfjs path returns
+    const nchw = out.reconstruction;
+    const nhwc = new Float32Array(nchw.length);
+    for (let b = 0; b < n; b++) for (let c = 0; c < 3; c++) for (let i = 0; i < h * w; i++) nhwc[(b * h * w + i) * 3 + c] = nchw[(b * 3 + c) * h * w + i]!;
+    return { scores: out.scores, reconstruction: tf.tensor4d(nhwc, [n, h, w, 3]) };
+  }
+
+  dispose(): Promise<void> {
+    return this.scorer.dispose();
+  }
+}
+
+/**
+ * A scorer for a loaded model on the runtime asked for. `auto` (the default) takes ONNX Runtime
+ * when onnxruntime-node loads here and tfjs otherwise (its `describe()` says why); `onnx` fails
+ * with the reason when it does not load. The ONNX path exports the model in memory (no file).
+ */
+export async function createImageScorer(model: AEFlow, options: CreateImageScorerOptions = {}): Promise<ImageScorer> {
+  const runtime = options.runtime ?? 'auto';
+  if (runtime !== 'auto' && runtime !== 'onnx' && runtime !== 'tfjs') throw new Error(`createImageScorer: runtime must be onnx, tfjs or auto, got ${String(runtime)}`);
+  if (runtime === 'tfjs') return new TfjsImageScorer(model, undefined);
+  const loaded = await loadOnnxRuntime();
+  if ('error' in loaded) {
+    if (runtime === 'onnx') throw new Error(`runtime onnx: ${loaded.error}; use --runtime tfjs`);
+    return new TfjsImageScorer(model, loaded.error);
+  }
+  const { runtime: _ignored, ...scorerOptions } = options;
+  return new OnnxImageScorer(await OnnxScorer.create(exportOnnx(model).bytes, scorerOptions));
+}
+
+/**
+ * Score images/s of a scorer on `batch` copies of a fixed pattern at the model's size: the median
+ * of `steps` timed batches after a warm-up (a benchmark helper for `aeflow-train bench`).
+ */
+export async function measureScoring(scorer: ImageScorer, size: number, options: { batch?: number; steps?: number } = {}): Promise<{ images_per_s: number; runtime: ScoreRuntime; described: string }> {
+  const batch = options.batch ?? 8;
+  const steps = options.steps ?? 5;
+  const pixels = new Float32Array(batch * size * size * 3);
+  for (let i = 0; i < pixels.length; i++) {
+    const f = Math.sin(i * 12.9898) * 43758.5453; // a fixed pseudo-random pattern in [0, 1)
+    pixels[i] = f - Math.floor(f);
+  }
+  const images = tf.tensor4d(pixels, [batch, size, size, 3]);
+  try {
+    const once = async (): Promise<void> => {
+      await scorer.score(images);
+    };
+    await once();
+    const times: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      await once();
+      times.push((performance.now() - t0) / 1000);
+    }
+    times.sort((a, b) => a - b);
+    return { images_per_s: batch / times[Math.floor(times.length / 2)]!, runtime: scorer.runtime, described: scorer.describe() };
+  } finally {
+    images.dispose();
+  }
+}
