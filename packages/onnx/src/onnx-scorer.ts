@@ -66,6 +66,8 @@ export class OnnxScorer {
     readonly executionProviders: string[],
     /** Intra-op threads asked for (undefined: ONNX Runtime's default). */
     readonly threads: number | undefined,
+    /** Why the providers asked for were not used (the CPU was), when so. */
+    readonly providerFallback: string | undefined,
   ) {}
 
   /** Opens an exported model (a file path or its bytes). Throws when onnxruntime-node does not load here. */
@@ -74,25 +76,39 @@ export class OnnxScorer {
     if ('error' in loaded) throw new Error(`OnnxScorer: ${loaded.error}; score with the tfjs runtime instead (--runtime tfjs)`);
     const { ort } = loaded;
     const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
-    const executionProviders = options.executionProviders ?? providersFromEnv() ?? ['cpu'];
-    const session = await ort.InferenceSession.create(bytes, {
-      executionProviders,
-      graphOptimizationLevel: 'all',
-      ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-    });
+    let executionProviders = options.executionProviders ?? providersFromEnv() ?? ['cpu'];
+    const open = (providers: string[]) =>
+      ort.InferenceSession.create(bytes, {
+        executionProviders: providers,
+        graphOptimizationLevel: 'all',
+        ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      });
+    let session: Ort.InferenceSession;
+    let fallback: string | undefined;
+    try {
+      session = await open(executionProviders);
+    } catch (err) {
+      // A GPU provider asked for but not installed (its libraries are not in the npm package):
+      // score on the CPU, and say so in describe() (the start-up line) rather than stop.
+      if (executionProviders.every((p) => p === 'cpu')) throw err;
+      fallback = `${executionProviders.join(', ')} failed: ${(err as Error).message.split('\n')[0]}`;
+      executionProviders = ['cpu'];
+      session = await open(executionProviders);
+    }
     const metadata = readOnnxMetadata(bytes);
     const pre = metadata['aeflow.preprocessing'];
     const size = pre ? (JSON.parse(pre) as { size: [number, number] }).size[0] : NaN;
     if (!Number.isInteger(size)) {
       throw new Error(`OnnxScorer: ${typeof model === 'string' ? model : 'the model'} has no aeflow.preprocessing metadata with its size; export it with exportOnnx / aeflow-score export --onnx`);
     }
-    return new OnnxScorer(ort, session, size, metadata, executionProviders, options.threads);
+    return new OnnxScorer(ort, session, size, metadata, executionProviders, options.threads, fallback);
   }
 
   /** One line for a log: the runtime, its version, the providers asked for and the threads. */
   describe(): string {
     const version = (this.ort.env as { versions?: { node?: string; common?: string } }).versions;
-    return `runtime onnx (onnxruntime-node ${version?.node ?? version?.common ?? 'unknown version'}, providers ${this.executionProviders.join(', ')}, ${this.threads ?? 'default'} threads)`;
+    const fallback = this.providerFallback ? `; ${this.providerFallback}` : '';
+    return `runtime onnx (onnxruntime-node ${version?.node ?? version?.common ?? 'unknown version'}, providers ${this.executionProviders.join(', ')}, ${this.threads ?? 'default'} threads${fallback})`;
   }
 
   /** The outputs the model has. */

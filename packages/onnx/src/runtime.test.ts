@@ -51,6 +51,15 @@ describe('createImageScorer: one scoring interface, two runtimes', () => {
       model.dispose();
     }
     expect(providersFromEnv({ AEFLOW_ORT_PROVIDERS: 'cuda, cpu' })).toEqual(['cuda', 'cpu']);
+    // no CUDA provider files here (the install skips them): the CPU scores, and the start-up line says why
+    const cudaModel = await perturbedModel(tinyConfig());
+    const scorer = await createImageScorer(cudaModel, { runtime: 'onnx', executionProviders: ['cuda', 'cpu'] });
+    try {
+      expect(scorer.describe()).toMatch(/providers cpu, default threads; cuda, cpu failed: /);
+    } finally {
+      await scorer.dispose();
+      cudaModel.dispose();
+    }
     expect(providersFromEnv({})).toBeUndefined();
     expect(() => providersFromEnv({ AEFLOW_ORT_PROVIDERS: ' , ' })).toThrow(/names no provider/);
   });
