@@ -5,7 +5,7 @@ import { exportOnnx, type OnnxExport, type OnnxExportOptions } from './export.js
 export * from './index.js';
 export { loadOnnxRuntime, OnnxScorer, onnxScorerFromModel, providersFromEnv } from './onnx-scorer.js';
 export type { OnnxScoreResult, OnnxScorerOptions } from './onnx-scorer.js';
-export { createImageScorer, measureScoring, SCORE_RUNTIMES } from './runtime.js';
+export { benchmarkScoreRuntime, createImageScorer, measureScoring, SCORE_RUNTIMES } from './runtime.js';
 export type { CreateImageScorerOptions, ImageScorer, ScoreRuntime } from './runtime.js';
 
 /**

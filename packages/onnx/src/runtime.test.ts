@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@aeflow/tensor';
-import { createImageScorer, measureScoring, providersFromEnv } from './node.js';
+import { benchmarkScoreRuntime, createImageScorer, measureScoring, providersFromEnv } from './node.js';
 import { maxRelativeError, maxScaleError, perturbedModel, testImages, tinyConfig } from './test-helpers.js';
 
 beforeAll(async () => {
@@ -41,6 +41,17 @@ describe('createImageScorer: one scoring interface, two runtimes', () => {
       await tfjs.dispose();
       model.dispose();
     }
+  });
+
+  it('benchmarkScoreRuntime builds the configured model and times it on the default runtime, leaving no tensor', async () => {
+    const before = tf.memory().numTensors;
+    const r = await benchmarkScoreRuntime(tinyConfig(), { batch: 2, steps: 1, threads: 1 });
+    expect(r.runtime).toBe('onnx');
+    expect(r.described).toMatch(/^runtime onnx/);
+    expect(r.images_per_s).toBeGreaterThan(0);
+    const t = await benchmarkScoreRuntime(tinyConfig(), { runtime: 'tfjs', batch: 2, steps: 1 });
+    expect(t.runtime).toBe('tfjs');
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('rejects an unknown runtime and reads AEFLOW_ORT_PROVIDERS', async () => {

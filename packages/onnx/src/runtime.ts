@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { scoresToRecords, type AEFlow, type ImageScore } from '@aeflow/model';
+import { AEFlow, encoderFromConfig, scoresToRecords, type ImageScore, type RunConfig } from '@aeflow/model';
 import { exportOnnx } from './export.js';
 import { loadOnnxRuntime, OnnxScorer, type OnnxScorerOptions } from './onnx-scorer.js';
 
@@ -125,5 +125,25 @@ export async function measureScoring(scorer: ImageScorer, size: number, options:
     return { images_per_s: batch / times[Math.floor(times.length / 2)]!, runtime: scorer.runtime, described: scorer.describe() };
   } finally {
     images.dispose();
+  }
+}
+
+/**
+ * Score images/s of a configuration (e.g. the one `runBenchmark` resolved) on a runtime (default
+ * `auto`: ONNX Runtime wherever it loads): builds the model (its encoder from the config, e.g.
+ * random weights), measures with {@link measureScoring}, disposes everything. For `aeflow-train bench`.
+ */
+export async function benchmarkScoreRuntime(config: RunConfig, options: CreateImageScorerOptions & { batch?: number; steps?: number } = {}): Promise<{ images_per_s: number; runtime: ScoreRuntime; described: string }> {
+  const { batch, steps, ...scorerOptions } = options;
+  const model = new AEFlow(config, await encoderFromConfig(config));
+  try {
+    const scorer = await createImageScorer(model, scorerOptions);
+    try {
+      return await measureScoring(scorer, config.size, { ...(batch !== undefined ? { batch } : {}), ...(steps !== undefined ? { steps } : {}) });
+    } finally {
+      await scorer.dispose();
+    }
+  } finally {
+    model.dispose();
   }
 }
