@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend, SeededRandom } from '@aeflow/tensor';
 import type { ENCODER_ARCHS} from './config.js';
 import { resolveConfig, type PresetName, type RunConfig } from './config.js';
-import { AEFlow } from './model.js';
+import { createModel } from './model.js';
 import { encoderFromConfig } from './encoder-config.js';
 import { Trainer } from './train-step.js';
 
@@ -103,7 +103,7 @@ export async function runBenchmark(options: BenchmarkOptions = {}): Promise<Benc
   });
   say(`building ${config.encoder.arch as string} (${config.encoder.weights}) at ${config.size} px, batch ${batch}`);
   const encoder = await encoderFromConfig(config);
-  const model = new AEFlow(config, encoder);
+  const model = createModel(config, encoder);
   const trainer = new Trainer(model, { lr: config.train.lr, weightDecay: config.train.weightDecay });
   const images = new SeededRandom(0).uniformTensor([batch, config.size, config.size, 3]) as tf.Tensor4D;
   const encoderMacs = encoder.multiplyAdds(config.size, config.size);

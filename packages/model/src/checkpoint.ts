@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Adam } from './adam.js';
-import type { AEFlow } from './model.js';
+import type { AnomalyModel } from './model-types.js';
 import { formatHistory, type HistoryRecord, type LoopState } from './run-files.js';
 import type { RunFolder } from './run-folder.js';
 
@@ -9,14 +9,14 @@ import type { RunFolder } from './run-folder.js';
  * `optimizer.`): what a checkpoint holds and what the loop snapshots at the start of an epoch.
  * New tensors: the caller disposes them.
  */
-export function trainingState(model: AEFlow, optimizer: Adam): Record<string, tf.Tensor> {
+export function trainingState(model: AnomalyModel, optimizer: Adam): Record<string, tf.Tensor> {
   const all: Record<string, tf.Tensor> = { ...model.getWeights() };
   for (const [k, v] of Object.entries(optimizer.getState())) all[`optimizer.${k}`] = v;
   return all;
 }
 
 /** Loads a {@link trainingState} record back into the model and the optimizer (at `optimizerStep`). */
-export function restoreTrainingState(model: AEFlow, optimizer: Adam, from: Record<string, tf.Tensor>, optimizerStep: number): void {
+export function restoreTrainingState(model: AnomalyModel, optimizer: Adam, from: Record<string, tf.Tensor>, optimizerStep: number): void {
   const weights: Record<string, tf.Tensor> = {};
   const opt: Record<string, tf.Tensor> = {};
   for (const [k, v] of Object.entries(from)) {
@@ -33,7 +33,7 @@ export function restoreTrainingState(model: AEFlow, optimizer: Adam, from: Recor
  * of step. (history.jsonl is written after it; a kill in between is repaired by the resume, which
  * rewrites history.jsonl from the checkpoint.)
  */
-export async function writeCheckpoint(folder: RunFolder, model: AEFlow, optimizer: Adam, state: LoopState, history: readonly HistoryRecord[]): Promise<void> {
+export async function writeCheckpoint(folder: RunFolder, model: AnomalyModel, optimizer: Adam, state: LoopState, history: readonly HistoryRecord[]): Promise<void> {
   const tensors = trainingState(model, optimizer);
   try {
     await folder.writeWeights('checkpoint', tensors, { format: 'aeflow-checkpoint', epoch: String(state.epoch), state: JSON.stringify(state), history: formatHistory(history) });
@@ -46,7 +46,7 @@ export async function writeCheckpoint(folder: RunFolder, model: AEFlow, optimize
  * Reads a checkpoint into the model and optimizer; returns its loop state and the history it
  * carries (null for a checkpoint of the previous release, which had none).
  */
-export async function readCheckpoint(folder: RunFolder, model: AEFlow, optimizer: Adam): Promise<{ state: LoopState; history: HistoryRecord[] | null }> {
+export async function readCheckpoint(folder: RunFolder, model: AnomalyModel, optimizer: Adam): Promise<{ state: LoopState; history: HistoryRecord[] | null }> {
   const { state, history } = await folder.readWeightsMetadata('checkpoint');
   const tensors = await folder.readWeights('checkpoint');
   try {

@@ -3,14 +3,14 @@ import type { ImageItem, SkippedFile } from '@aeflow/datasets';
 import { yieldToEventLoop } from './event-loop.js';
 import type { FeatureCache } from './feature-cache.js';
 import { featureBatches, type DataSplit } from './feature-batches.js';
-import type { AEFlow } from './model.js';
+import type { AnomalyModel } from './model-types.js';
 
 /**
  * Scores of a split (eval mode): total/flow/recon per item of `items` — the split's items, less any
  * skipped because they failed to decode (`dataset.skipInvalid`, listed in `skipped`) — and the mean losses.
  */
 export async function evaluateSplit(
-  model: AEFlow,
+  model: AnomalyModel,
   split: Required<DataSplit>,
   cache: FeatureCache | null,
   batchSize: number,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadImageBatch, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
 import type { FeatureCache } from './feature-cache.js';
-import type { AEFlow } from './model.js';
+import type { AnomalyModel } from './model-types.js';
 
 /** A dataset and the items of it to use (default: all of its items). */
 export interface DataSplit {
@@ -34,7 +34,7 @@ export interface FeatureBatch {
  * cache, or by loading and encoding (prefetching the next load). Without a cache, files that fail
  * to decode are skipped when `dataset.skipInvalid` and reported in each batch's `skipped`.
  */
-export async function* featureBatches(model: AEFlow, split: Required<DataSplit>, cache: FeatureCache | null, order: readonly number[], batchSize: number): AsyncGenerator<FeatureBatch> {
+export async function* featureBatches(model: AnomalyModel, split: Required<DataSplit>, cache: FeatureCache | null, order: readonly number[], batchSize: number): AsyncGenerator<FeatureBatch> {
   const chunks: ImageItem[][] = [];
   for (let i = 0; i < order.length; i += batchSize) chunks.push(order.slice(i, i + batchSize).map((k) => split.items[k]!));
   if (cache) {

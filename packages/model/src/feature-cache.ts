@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadImageBatch, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
 import { float16BitsToFloat32, float32ToFloat16Bits, readSafetensors, writeFileAtomic, writeSafetensors } from '@aeflow/tensor';
-import type { AEFlow } from './model.js';
+import type { AnomalyModel } from './model-types.js';
 import { removeStaleTempFiles } from './run-folder.js';
 
 /** Rounds through float16, the cache's storage precision, so fresh and reloaded entries are identical. */
@@ -44,7 +44,7 @@ export class FeatureCache {
   ) {}
 
   /** The cache key of a model and dataset: features depend on nothing else. */
-  static key(model: AEFlow, datasetName: string): string {
+  static key(model: AnomalyModel, datasetName: string): string {
     const h = createHash('sha256');
     h.update(JSON.stringify([model.encoder.id, model.encoder.weightsHash, model.tap, model.config.size, datasetName]));
     return h.digest('hex').slice(0, 24);
@@ -54,7 +54,7 @@ export class FeatureCache {
    * Opens (or creates) the cache of a model and dataset under `root`, loading the shards already
    * there. `root` undefined: memory only.
    */
-  static async open(model: AEFlow, datasetName: string, root: string | undefined): Promise<FeatureCache> {
+  static async open(model: AnomalyModel, datasetName: string, root: string | undefined): Promise<FeatureCache> {
     const shape: [number, number, number] = [model.featureSize, model.featureSize, model.featureChannels];
     const dir = root ? join(root, FeatureCache.key(model, datasetName)) : undefined;
     const cache = new FeatureCache(dir, shape, model.config.size);
@@ -113,7 +113,7 @@ export class FeatureCache {
    * are returned (the dataset is not changed).
    */
   async fill(
-    model: AEFlow,
+    model: AnomalyModel,
     dataset: ImageDataset,
     items: readonly ImageItem[],
     batchSize: number,

@@ -1,5 +1,17 @@
-export { AEFlow, combineScores, scoresToRecords } from './model.js';
-export type { FlowModel, ImageScore, LossTensors, ScoreOptions, ScoreTensors } from './model.js';
+export {
+  AEFlow,
+  AEFlowModel,
+  AutoencoderModel,
+  EncoderModel,
+  FastFlowModel,
+  FlowModelBase,
+  KnnModel,
+  MemoryBank,
+  combineScores,
+  createModel,
+  scoresToRecords,
+} from './model.js';
+export type { AnomalyModel, FlowModel, ImageScore, LossOptions, LossTensors, ModelParts, ScoreOptions, ScoreTensors, ValidationMeasures } from './model.js';
 export { ssimMap, ssimPerImage } from './ssim.js';
 export type { SsimOptions } from './ssim.js';
 export { Adam } from './adam.js';

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Encoder } from '@aeflow/backbone';
 import { readSafetensorsHeader } from '@aeflow/tensor';
 import { encoderFromConfig } from './encoder-config.js';
-import { AEFlow } from './model.js';
+import { createModel } from './model.js';
+import type { AnomalyModel } from './model-types.js';
 import type { LoopState } from './run-files.js';
 import { RunFolder } from './run-folder.js';
 
@@ -10,7 +11,7 @@ import { RunFolder } from './run-folder.js';
  * Loads a trained model from a run folder (`model.safetensors`, or `checkpoint.safetensors` with
  * `which: 'last'`), with the β chosen on validation when the run has `score.beta: 'auto'`.
  */
-export async function loadRun(runDir: string, options: { encoder?: Encoder; which?: 'best' | 'last' } = {}): Promise<AEFlow> {
+export async function loadRun(runDir: string, options: { encoder?: Encoder; which?: 'best' | 'last' } = {}): Promise<AnomalyModel> {
   const folder = new RunFolder(runDir);
   const config = await folder.read('config');
   const which = options.which === 'last' ? 'checkpoint' : 'model';
@@ -26,7 +27,7 @@ export async function loadRun(runDir: string, options: { encoder?: Encoder; whic
   }
   const tensors = await folder.readWeights(which, { filter: (k) => k.startsWith('flow.') || k.startsWith('decoder.') || k === 'memory.bank' });
   const encoder = options.encoder ?? (await encoderFromConfig(config));
-  const model = new AEFlow(config, encoder);
+  const model = createModel(config, encoder);
   try {
     if (chosenBeta !== undefined) model.setBeta(chosenBeta);
     model.setWeights(tensors);

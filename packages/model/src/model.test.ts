@@ -26,7 +26,8 @@ import {
   type TrainEvent,
 } from './index.js';
 import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
-import { parseScoresCsv } from './run-files.js';
+import { parseScoresCsv, scoreColumns } from './run-files.js';
+import { AEFlowModel, AutoencoderModel, createModel, FastFlowModel, KnnModel, type AnomalyModel } from './model.js';
 import { RunFolder } from './run-folder.js';
 
 let encoder: Encoder;
@@ -360,6 +361,37 @@ describe('β: auto', () => {
     // the validation AUROC recorded is that of the total at the chosen β (the model's own scores)
     const scored = await scoreRun({ runDir, data: { dataset: va }, encoder, write: false });
     expect(scored.metrics!.auroc).toBeCloseTo(result.best!.value, 5);
+  });
+});
+
+describe('one interface, four kinds', () => {
+  it('createModel builds one class per kind (so does the old constructor); each names its score parts as scores.csv does', async () => {
+    const encoder = await tinyEncoder();
+    const cases = [
+      ['aeflow', AEFlowModel, 'gradient'],
+      ['ae', AutoencoderModel, 'gradient'],
+      ['fastflow', FastFlowModel, 'gradient'],
+      ['knn', KnnModel, 'memory'],
+    ] as const;
+    const measures = { total: Float32Array.from([1, 3]), loss: 10, flowNll: 20, reconLoss: 30 };
+    const expectedLoss = { aeflow: 20, ae: 30, fastflow: 20, knn: 2 };
+    for (const [kind, cls, fitting] of cases) {
+      for (const flowScore of ['density', 'nll', 'knn'] as const) {
+        const config = tinyConfig({ model: kind, score: { flow: flowScore } });
+        const model: AnomalyModel = createModel(config, encoder);
+        expect(model).toBeInstanceOf(cls);
+        expect([model.kind, model.fitting]).toEqual([kind, fitting]);
+        expect(model.scoreParts).toEqual(scoreColumns(config));
+        expect(model.hasMemory).toBe(kind === 'knn' || (flowScore === 'knn' && kind !== 'ae'));
+        expect(model.trainableVariables.length > 0).toBe(kind !== 'knn');
+        expect(model.validationLoss(measures)).toBe(expectedLoss[kind]);
+        const old = new AEFlow(config, encoder);
+        expect(old).toBeInstanceOf(cls);
+        old.dispose(true);
+        model.dispose(true);
+      }
+    }
+    encoder.dispose();
   });
 });
 

@@ -12,7 +12,7 @@ import { evaluateSplit } from './evaluate-split.js';
 import { yieldToEventLoop } from './event-loop.js';
 import { featureBatches, resolveSplit, type DataSplit } from './feature-batches.js';
 import { FeatureCache } from './feature-cache.js';
-import { AEFlow } from './model.js';
+import { createModel } from './model.js';
 import { skippedFileList, type DataSource, type HistoryRecord, type LoopState } from './run-files.js';
 import { RunFolder } from './run-folder.js';
 import { Trainer, type StepResult } from './train-step.js';
@@ -124,12 +124,12 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
   // checked before any work (the feature cache may take minutes)
   if (autoBeta && !(validation?.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0))) throw autoBetaError();
   const encoder = options.encoder ?? (await encoderFromConfig(config));
-  const model = new AEFlow(config, encoder);
+  const model = createModel(config, encoder);
   const trainer = new Trainer(model, { lr: config.train.lr, weightDecay: config.train.weightDecay });
   const optimizer = trainer.optimizer;
   const emit = options.onEvent ?? (() => undefined);
-  // the knn model's one pass fills its memory; a second would add every image twice
-  const epochs = config.model === 'knn' ? 1 : (options.epochs ?? config.train.epochs);
+  // a memory model's one pass fills its memory (knn); a second would add every image twice
+  const epochs = model.fitting === 'memory' ? 1 : (options.epochs ?? config.train.epochs);
   let history: HistoryRecord[] = [];
   let state: LoopState = {
     epoch: 0,
@@ -278,7 +278,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
         }
         const stepNumber = state.step + 1;
         let r: StepResult;
-        if (config.model === 'knn') {
+        if (model.fitting === 'memory') {
           model.addToMemory(batch.features);
           r = { loss: 0, flowNll: 0, recon: 0, gradSquaredNorm: 0, finite: true };
         } else {
@@ -332,7 +332,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
         }
         break;
       }
-      if (model.hasMemory && config.model !== 'knn') {
+      if (model.hasMemory && model.fitting === 'gradient') {
         // score.flow 'knn': the flow moved this epoch, so its memory of the training images' pooled z′ is rebuilt
         model.clearMemory();
         for await (const batch of featureBatches(model, train, trainCache, train.items.map((_, i) => i), config.train.batchSize)) {
@@ -375,8 +375,8 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
           state.beta = choice.beta;
           v = { metric: 'auroc', value: choice.auroc, beta: choice.beta };
         } else {
-          // (the knn model: the mean distance of the validation normals to their neighbours)
-          const lossValue = model.flowModel ? ev.flowNll : config.model === 'knn' ? ev.total.reduce((a, b) => a + b, 0) / Math.max(1, ev.total.length) : ev.reconLoss;
+          // without anomalies: the kind's validation loss (flow NLL, reconstruction loss, or the knn model's mean distance)
+          const lossValue = model.validationLoss({ total: ev.total, loss: ev.loss, flowNll: ev.flowNll, reconLoss: ev.reconLoss });
           v = hasAnomalies ? { metric: 'auroc', value: auroc(labels, ev.total) } : { metric: 'loss', value: lossValue };
         }
         epochRecord.validation = v;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Adam } from './adam.js';
-import type { AEFlow } from './model.js';
+import type { AnomalyModel } from './model-types.js';
 
 /** What one training step did. */
 export interface StepResult {
@@ -22,7 +22,7 @@ export class Trainer {
   private readonly vars: tf.Variable[];
 
   constructor(
-    readonly model: AEFlow,
+    readonly model: AnomalyModel,
     config: { lr: number; weightDecay: number },
   ) {
     this.vars = model.trainableVariables;
