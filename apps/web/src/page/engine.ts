@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AEFlow, RUN_FILE_CODECS, type CalibrationFile } from '@aeflow/model';
+import { RUN_FILE_CODECS, createModel, type CalibrationFile } from '@aeflow/model';
 import { decodeSafetensors, registerWasmTrainingKernels } from '@aeflow/tensor';
 import { parseWebManifest, WEB_MANIFEST_FILE, type WebManifestFile } from '../manifest.js';
 import { describeRun, type RunInfo } from '../run-info.js';
@@ -61,7 +61,7 @@ export async function openRun(base: URL, backend: string, onProgress: (loaded: n
   // the CLI's wasm path: aeflow's kernels replace some of wasm's (same numbers, fewer copies)
   if (backend === 'wasm') registerWasmTrainingKernels();
   const encoder = await encoderFromFiles(config, encoderFiles);
-  const model = new AEFlow(config, encoder);
+  const model = createModel(config, encoder);
   const { tensors, metadata } = decodeSafetensors(weights, `run/${manifest.weights.path}`);
   try {
     model.setWeights(Object.fromEntries(Object.entries(tensors).filter(([k]) => k.startsWith('flow.') || k.startsWith('decoder.') || k === 'memory.bank')));
