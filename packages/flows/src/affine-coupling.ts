@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   assertFinite,
   checkInput,
+  checkLayout,
   prefixSpecs,
   prefixWeights,
   setChildWeights,
@@ -12,8 +13,10 @@ import {
 } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { affineCouplingForward, couplingLogDet, type ClampSpec } from './fused.js';
+import { readConfig, type FlowConfig } from './config.js';
 import { seededRandom, type UniformRandom } from './random.js';
 import type { Subnet, SubnetFactory } from './subnet.js';
+import { deserializeSubnet, serializeSubnet } from './subnet-serialization.js';
 
 /**
  * How the log-scale s is bounded:
@@ -37,6 +40,12 @@ export interface AffineCouplingConfig {
   clampMode?: ClampMode;
   /** Scale of the subnet output: a = coefficientScale·subnet(x1). Default 0.1 (FrEIA). */
   coefficientScale?: number;
+  /**
+   * Volume-preserving coupling (GIN, Sorrenson et al. 2019; FrEIA's `gin_block`): the bounded
+   * log-scales j are shifted by their mean over the sample (all channels and positions), so they
+   * sum to 0 and the log-det is 0. Default false.
+   */
+  volumePreserving?: boolean;
   seed?: number;
   random?: UniformRandom;
   name?: string;
@@ -58,6 +67,7 @@ export class AffineCoupling implements FlowLayer {
   readonly clampMode: ClampMode;
   readonly coefficientScale: number;
   readonly conditionChannels: number;
+  readonly volumePreserving: boolean;
   readonly subnet: Subnet;
 
   constructor(config: AffineCouplingConfig) {
@@ -76,6 +86,11 @@ export class AffineCoupling implements FlowLayer {
       throw new Error(`${who}: clampMode must be 'soft' or 'legacy', got ${String(this.clampMode)}`);
     }
     this.coefficientScale = config.coefficientScale ?? 0.1;
+    if (!Number.isFinite(this.coefficientScale) || this.coefficientScale === 0) {
+      throw new Error(`${who}: coefficientScale must be a finite non-zero number, got ${config.coefficientScale}`);
+    }
+    this.volumePreserving = config.volumePreserving ?? false;
+    if (typeof this.volumePreserving !== 'boolean') throw new Error(`${who}: volumePreserving must be true or false, got ${String(config.volumePreserving)}`);
     this.conditionChannels = config.conditionChannels ?? 0;
     if (!Number.isInteger(this.conditionChannels) || this.conditionChannels < 0) {
       throw new Error(`${who}: conditionChannels must be a whole number >= 0, got ${config.conditionChannels}`);
@@ -126,19 +141,28 @@ export class AffineCoupling implements FlowLayer {
   private coefficients(x1: tf.Tensor, training: boolean, condition: tf.Tensor | undefined): { j: tf.Tensor; t: tf.Tensor } {
     const a = tf.mul(this.subnet.apply(this.subnetInput(x1, condition), training), this.coefficientScale);
     const [s, t] = tf.split(a, [this.activeChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
-    const j =
+    const bounded =
       this.clampMode === 'soft' ? tf.mul(tf.tanh(tf.div(s, this.clamp)), this.clamp) : tf.mul(tf.tanh(s), this.clamp);
-    return { j, t };
+    if (!this.volumePreserving) return { j: bounded, t };
+    // GIN: remove the sample's mean log-scale, so Σ j = 0 (FrEIA normalises over C2·H·W the same way).
+    const axes = Array.from({ length: bounded.rank - 1 }, (_, i) => i + 1);
+    return { j: tf.sub(bounded, tf.mean(bounded, axes, true)), t };
   }
 
   forward(x: tf.Tensor, options: FlowOptions = {}): FlowResult {
     const who = `AffineCoupling "${this.name}"`;
     checkInput(x, who, this.channels);
+    checkLayout(x, who, this.channels, options.layout);
     this.checkCondition(x, options.condition, who);
     const check = options.checkFinite !== false;
     if (check) assertFinite(x, `${who}: forward input`);
     const out = tf.tidy(() => {
       const [x1, x2] = tf.split(x, [this.passiveChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
+      if (this.volumePreserving) {
+        // Plain ops: the fused forms below have no mean shift.
+        const { j, t } = this.coefficients(x1, options.training ?? false, options.condition);
+        return { y: tf.concat([x1, tf.add(tf.mul(x2, tf.exp(j)), t)], -1), logDet: tf.zeros<tf.Rank.R1>([x.shape[0]]) };
+      }
       const raw = this.subnet.apply(this.subnetInput(x1, options.condition), options.training ?? false);
       // Memory-lean forms of y2 = x2·exp(j) + t and Σ j (fused.ts): this is the training path.
       const y2 = affineCouplingForward(x2, raw, this.clampSpec);
@@ -151,6 +175,7 @@ export class AffineCoupling implements FlowLayer {
   inverse(y: tf.Tensor, options: FlowOptions = {}): InverseResult {
     const who = `AffineCoupling "${this.name}"`;
     checkInput(y, who, this.channels);
+    checkLayout(y, who, this.channels, options.layout);
     this.checkCondition(y, options.condition, who);
     const check = options.checkFinite !== false;
     if (check) assertFinite(y, `${who}: inverse input`);
@@ -158,7 +183,8 @@ export class AffineCoupling implements FlowLayer {
       const [y1, y2] = tf.split(y, [this.passiveChannels, this.activeChannels], -1) as [tf.Tensor, tf.Tensor];
       const { j, t } = this.coefficients(y1, options.training ?? false, options.condition);
       const x2 = tf.mul(tf.sub(y2, t), tf.exp(tf.neg(j)));
-      return { x: tf.concat([y1, x2], -1), logDet: tf.neg<tf.Tensor1D>(sumPerSample(j)) };
+      const logDet = this.volumePreserving ? tf.zeros<tf.Rank.R1>([y.shape[0]]) : tf.neg<tf.Tensor1D>(sumPerSample(j));
+      return { x: tf.concat([y1, x2], -1), logDet };
     });
     if (check) assertFinite(out.x, `${who}: inverse output (the subnet produced NaN/Inf)`);
     return out;
@@ -166,6 +192,39 @@ export class AffineCoupling implements FlowLayer {
 
   get trainableVariables(): tf.Variable[] {
     return this.subnet.trainableVariables;
+  }
+
+  static readonly className = 'AffineCoupling';
+
+  getClassName(): string {
+    return AffineCoupling.className;
+  }
+
+  /** The settings as JSON-able values, the subnet as `{ className, config }` (tfjs-layers' convention); weights are separate. */
+  getConfig(): FlowConfig {
+    return {
+      channels: this.channels,
+      subnet: serializeSubnet(this.subnet, `AffineCoupling "${this.name}".getConfig`) as unknown as FlowConfig,
+      clamp: this.clamp,
+      clampMode: this.clampMode,
+      coefficientScale: this.coefficientScale,
+      conditionChannels: this.conditionChannels,
+      volumePreserving: this.volumePreserving,
+      name: this.name,
+    };
+  }
+
+  /** Rebuilds the layer a config describes (initial weights from seed 0: load the saved ones with setWeights). */
+  static fromConfig(config: FlowConfig): AffineCoupling {
+    const owner = 'AffineCoupling.fromConfig';
+    const c = readConfig(config, owner, ['channels', 'subnet', 'clamp', 'clampMode', 'coefficientScale', 'conditionChannels', 'volumePreserving', 'name']);
+    const subnet = deserializeSubnet(c.subnet, owner);
+    try {
+      return new AffineCoupling({ ...(c as unknown as AffineCouplingConfig), subnet });
+    } catch (err) {
+      subnet.dispose();
+      throw err;
+    }
   }
 
   getWeights(): Record<string, tf.Tensor> {

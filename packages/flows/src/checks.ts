@@ -131,13 +131,40 @@ export function checkInput(
   }
   const c = x.shape[x.rank - 1];
   if (c !== channels) {
+    const looksNchw = x.rank === 4 && x.shape[1] === channels;
     throw new Error(
       `${what} has ${c} channels (last axis of shape ${shapeString(x.shape)}) but the layer was built for ${channels}; ` +
-        `layout is channels-last (NHWC): transpose NCHW input first`,
+        (looksNchw
+          ? `it looks NCHW [batch, channels, height, width] (axis 1 is ${channels}); flows take NHWC [batch, height, width, channels]: ` +
+            `transpose it first (tf.transpose(x, [0, 2, 3, 1]))`
+          : `layout is channels-last (NHWC [batch, height, width, channels]): transpose NCHW input first`),
     );
   }
   if (x.dtype !== 'float32') {
     throw new Error(`${what} has dtype ${x.dtype}; flows need float32 (use x.toFloat() / tf.cast(x, 'float32'))`);
+  }
+}
+
+/**
+ * Catches an NCHW tensor that passes the channel check by accident: `[batch, C, H, W]` with
+ * W = C has the right last axis. Seen as NHWC its height is then C while its width is not; an
+ * encoder's feature map is rarely that shape, an NCHW tensor with W = C always is. When the
+ * height equals the channel count and the width does not, the input is refused with both
+ * layouts named, unless the caller declares `layout: 'NHWC'` (a real NHWC map of height C).
+ * (H = W = C cannot be told apart from the shape: both readings agree on every axis size.)
+ */
+export function checkLayout(x: tf.Tensor, owner: string, channels: number, declared: 'NHWC' | undefined): void {
+  if (declared !== undefined && declared !== 'NHWC') {
+    throw new Error(`${owner}: options.layout must be 'NHWC' (the only layout flows take) or absent, got ${String(declared)}`);
+  }
+  if (declared === 'NHWC' || x.rank !== 4) return;
+  const [, h, w] = x.shape as [number, number, number, number];
+  if (h === channels && w !== channels) {
+    throw new Error(
+      `${owner}: input of shape ${shapeString(x.shape)} looks NCHW [batch, channels=${channels}, height=${w}, width=${channels}], ` +
+        `not NHWC [batch, height, width, channels=${channels}]: its axis 1 equals the layer's ${channels} channels and axis 2 does not. ` +
+        `Transpose NCHW input first (tf.transpose(x, [0, 2, 3, 1])); if it really is NHWC with height ${h}, pass { layout: 'NHWC' }`,
+    );
   }
 }
 

@@ -1,16 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkInput, checkPositiveInt, prefixSpecs, prefixWeights, rejectUnknownKeys, setChildWeights, type WeightSpec } from './checks.js';
+import { readConfig, type FlowConfig } from './config.js';
 import { Conv } from './modules.js';
-import type { UniformRandom } from './random.js';
+import { seededRandom, type UniformRandom } from './random.js';
 import type { Subnet, SubnetConfig, SubnetFactory } from './subnet.js';
 
 /**
- * FastFlow's subnet: 3×3 conv → ReLU → 1×1 conv (keys `conv1.*`, `conv2.*`). NHWC input only.
+ * The paper's conv subnet: 3×3 conv → ReLU → 1×1 conv (keys `conv1.*`, `conv2.*`; the
+ * "conv31" of the FrEIA fixtures). NHWC input only. FastFlow's subnet, the same k×k kernel
+ * twice, is `DoubleConvSubnet`.
  */
 export class ConvSubnet implements Subnet {
   readonly name = 'conv';
   readonly conv1: Conv;
   readonly conv2: Conv;
+  readonly hiddenChannels: number;
+  readonly zeroInitLast: boolean;
 
   constructor(
     readonly inChannels: number,
@@ -18,10 +23,29 @@ export class ConvSubnet implements Subnet {
     random: UniformRandom,
     config: SubnetConfig = {},
   ) {
-    const hidden = config.hiddenChannels ?? outChannels;
+    const hidden = (this.hiddenChannels = config.hiddenChannels ?? outChannels);
+    checkPositiveInt(inChannels, 'ConvSubnet', 'inChannels');
+    checkPositiveInt(outChannels, 'ConvSubnet', 'outChannels');
     checkPositiveInt(hidden, 'ConvSubnet', 'hiddenChannels');
+    this.zeroInitLast = config.zeroInitLast !== false;
     this.conv1 = new Conv(inChannels, hidden, 3, 'pytorch', random);
-    this.conv2 = new Conv(hidden, outChannels, 1, config.zeroInitLast === false ? 'pytorch' : 'zeros', random);
+    this.conv2 = new Conv(hidden, outChannels, 1, this.zeroInitLast ? 'zeros' : 'pytorch', random);
+  }
+
+  static readonly className = 'ConvSubnet';
+
+  getClassName(): string {
+    return ConvSubnet.className;
+  }
+
+  getConfig(): FlowConfig {
+    return { inChannels: this.inChannels, outChannels: this.outChannels, hiddenChannels: this.hiddenChannels, zeroInitLast: this.zeroInitLast };
+  }
+
+  /** Rebuilds the subnet a config describes (initial values from seed 0; load the weights after). */
+  static fromConfig(config: FlowConfig): ConvSubnet {
+    const c = readConfig(config, 'ConvSubnet.fromConfig', ['inChannels', 'outChannels', 'hiddenChannels', 'zeroInitLast']);
+    return new ConvSubnet(c.inChannels as number, c.outChannels as number, seededRandom(0), c);
   }
 
   apply(x: tf.Tensor, _training: boolean): tf.Tensor {

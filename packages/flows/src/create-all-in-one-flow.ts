@@ -1,6 +1,7 @@
 import { AllInOneBlock, type AllInOneBlockConfig } from './all-in-one-block.js';
 import { checkPositiveInt } from './checks.js';
 import { convSubnet } from './conv-subnet.js';
+import { doubleConvSubnet } from './double-conv-subnet.js';
 import { mlpSubnet } from './mlp-subnet.js';
 import { seededRandom } from './random.js';
 import { resnetSubnet } from './resnet-subnet.js';
@@ -13,12 +14,15 @@ export interface AllInOneFlowConfig extends Omit<AllInOneBlockConfig, 'subnet' |
   blocks?: number;
   /**
    * The coupling subnet: `resnet` (default; the paper's ResNet-type subnet, NHWC input),
-   * `conv` (FastFlow's 3×3 → ReLU → 1×1, NHWC input), `mlp` (per-position MLP, any rank, e.g.
-   * [batch, features]) or your own factory.
+   * `conv` (the paper's 3×3 → ReLU → 1×1, NHWC input), `double-conv` (FastFlow's: the same k×k
+   * kernel twice, NHWC input), `mlp` (per-position MLP, any rank, e.g. [batch, features]) or
+   * your own factory.
    */
-  subnet?: 'conv' | 'resnet' | 'mlp' | SubnetFactory;
-  /** Hidden width of the built-in subnets. Default: 2·⌊C/2⌋ (≈ C; at least 16 for `mlp`). */
+  subnet?: 'conv' | 'double-conv' | 'resnet' | 'mlp' | SubnetFactory;
+  /** Hidden width of the built-in subnets. Default: 2·⌊C/2⌋ (≈ C; at least 16 for `mlp`; C − ⌊C/2⌋ for `double-conv`, FastFlow's ratio 1). */
   hiddenChannels?: number;
+  /** Kernel size of the `double-conv` subnet. Default 3. */
+  kernelSize?: number;
 }
 
 /**
@@ -37,8 +41,12 @@ export function createAllInOneFlow(config: AllInOneFlowConfig): SequenceFlow {
   if (typeof subnetChoice === 'function') factory = subnetChoice;
   else if (subnetChoice === 'resnet') factory = resnetSubnet(sub);
   else if (subnetChoice === 'conv') factory = convSubnet(sub);
+  else if (subnetChoice === 'double-conv') factory = doubleConvSubnet({ ...sub, kernelSize: config.kernelSize });
   else if (subnetChoice === 'mlp') factory = mlpSubnet(sub);
-  else throw new Error(`createAllInOneFlow: subnet must be 'resnet', 'conv', 'mlp' or a factory, got ${String(subnetChoice)}`);
+  else throw new Error(`createAllInOneFlow: subnet must be 'resnet', 'conv', 'double-conv', 'mlp' or a factory, got ${String(subnetChoice)}`);
+  if (config.kernelSize !== undefined && subnetChoice !== 'double-conv') {
+    throw new Error(`createAllInOneFlow: kernelSize applies to the 'double-conv' subnet only (subnet is ${typeof subnetChoice === 'function' ? 'a factory' : `'${subnetChoice}'`})`);
+  }
   const layers = Array.from(
     { length: blocks },
     (_, i) =>
@@ -48,6 +56,8 @@ export function createAllInOneFlow(config: AllInOneFlowConfig): SequenceFlow {
         clamp: config.clamp,
         clampMode: config.clampMode,
         permutation: config.permutation,
+        reversePermutation: config.reversePermutation,
+        volumePreserving: config.volumePreserving,
         actnorm: config.actnorm,
         actnormDataInit: config.actnormDataInit,
         conditionChannels: config.conditionChannels,

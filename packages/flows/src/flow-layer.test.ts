@@ -22,12 +22,14 @@ import { AllInOneBlock } from './all-in-one-block.js';
 import { convSubnet } from './conv-subnet.js';
 import { createAllInOneFlow } from './create-all-in-one-flow.js';
 import { nllPerDim } from './density.js';
+import { doubleConvSubnet } from './double-conv-subnet.js';
 import type { FlowLayer, FlowOptions } from './flow-layer.js';
 import { InvertibleConv1x1 } from './invertible-conv1x1.js';
 import { mlpSubnet } from './mlp-subnet.js';
 import { Permute } from './permute.js';
 import { positionalEncoding2d } from './positional-encoding.js';
 import { resnetSubnet } from './resnet-subnet.js';
+import { deserializeFlow, serializeFlow } from './serialization.js';
 
 interface LayerCase {
   name: string;
@@ -40,6 +42,14 @@ interface LayerCase {
   convFilters: boolean;
   /** Has BatchNorm: check both modes. */
   batchNorm?: boolean;
+  /** Log-det 0 by construction (a permutation, a GIN block). */
+  volumePreserving?: boolean;
+}
+
+/** A test wrapper around a layer: the layer itself and how to wrap a rebuilt copy the same way. */
+interface Wrapped {
+  inner: FlowLayer;
+  rewrap(layer: FlowLayer): FlowLayer;
 }
 
 /**
@@ -59,7 +69,9 @@ function conditionedOnPosition(layer: FlowLayer, channels: number): FlowLayer {
         condition.dispose();
       }
     };
-  return {
+  const wrapped: FlowLayer & Wrapped = {
+    inner: layer,
+    rewrap: (other) => conditionedOnPosition(other, channels),
     name: layer.name,
     forward: withCondition((x, o) => layer.forward(x, o)),
     inverse: withCondition((y, o) => layer.inverse(y, o)),
@@ -70,6 +82,7 @@ function conditionedOnPosition(layer: FlowLayer, channels: number): FlowLayer {
     setWeights: (w) => layer.setWeights(w),
     dispose: () => layer.dispose(),
   };
+  return wrapped;
 }
 
 const NHWC = [2, 3, 3, 4];
@@ -114,6 +127,21 @@ const CASES: LayerCase[] = [
     convFilters: false,
   },
   {
+    name: 'ActNorm (sigmoid, FrEIA SIGMOID)',
+    build: () => new ActNorm({ channels: 4, scaleActivation: 'sigmoid', initScale: 0.7 }),
+    shape: NHWC,
+    jacobianShape: NHWC_ONE,
+    convFilters: false,
+  },
+  {
+    name: 'AffineCoupling (double-conv subnet, volume-preserving GIN)',
+    build: (seed) => new AffineCoupling({ channels: 4, subnet: doubleConvSubnet({ hiddenChannels: 6 }), volumePreserving: true, seed }),
+    shape: NHWC,
+    jacobianShape: NHWC_ONE,
+    convFilters: true,
+    volumePreserving: true,
+  },
+  {
     name: 'ActNorm (exp, [batch, features])',
     build: () => new ActNorm({ channels: 3, scaleActivation: 'exp', initScale: 0.5 }),
     shape: [4, 3],
@@ -156,6 +184,37 @@ const CASES: LayerCase[] = [
     shape: NHWC,
     jacobianShape: NHWC_ONE,
     convFilters: true,
+  },
+  {
+    name: 'AllInOneBlock (conv, soft permutation = fixed invertible 1×1, reverse permutation, sigmoid actnorm)',
+    build: (seed) =>
+      new AllInOneBlock({
+        channels: 5,
+        subnet: convSubnet({ hiddenChannels: 8 }),
+        permutation: 'soft',
+        reversePermutation: true,
+        actnorm: 'sigmoid',
+        seed,
+      }),
+    shape: [2, 3, 2, 5],
+    jacobianShape: [1, 1, 2, 5],
+    convFilters: true,
+  },
+  {
+    name: 'AllInOneBlock (double-conv kernel 1, random permutation, reverse permutation, GIN)',
+    build: (seed) =>
+      new AllInOneBlock({
+        channels: 4,
+        subnet: doubleConvSubnet({ kernelSize: 1 }),
+        permutation: 'random',
+        reversePermutation: true,
+        volumePreserving: true,
+        seed,
+      }),
+    shape: NHWC,
+    jacobianShape: NHWC_ONE,
+    convFilters: false,
+    volumePreserving: true,
   },
   {
     name: 'SequenceFlow: 8-block AllInOne flow (conv, random permutation)',
@@ -215,7 +274,8 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
         expect(back.logDet.shape).toEqual([c.shape[0]]);
         expect(maxAbsDiff(tf.neg(back.logDet), logDet)).toBeLessThan(1e-4 * Math.max(1, tf.max(tf.abs(logDet)).dataSync()[0]!));
         // A non-trivial transform (except a permutation, whose log-det is 0).
-        if (!c.name.startsWith('Permute')) expect(Math.abs(logDet.dataSync()[0]!)).toBeGreaterThan(1e-3);
+        if (!c.name.startsWith('Permute') && !c.volumePreserving) expect(Math.abs(logDet.dataSync()[0]!)).toBeGreaterThan(1e-3);
+        if (c.volumePreserving) expect(Math.abs(logDet.dataSync()[0]!)).toBeLessThan(1e-6);
         expect(maxAbsDiff(y, x)).toBeGreaterThan(1e-3);
         tf.dispose([x, y, logDet, back.x, back.logDet]);
       }
@@ -293,6 +353,38 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       const c2 = layer.forward(x);
       expect(maxAbsDiff(a.y, c2.y)).toBe(0);
       tf.dispose([x, a.y, a.logDet, b.y, b.logDet, ai.x, ai.logDet, bi.x, bi.logDet, c2.y, c2.logDet]);
+    });
+
+    it('getConfig → JSON → fromConfig + setWeights rebuilds it: same outputs, same log-det', () => {
+      const wrapped = layer as Partial<Wrapped>;
+      const inner = wrapped.inner ?? layer;
+      const described = serializeFlow(inner);
+      const json = JSON.stringify(described);
+      // JSON-able: nothing is lost through JSON.
+      expect(JSON.parse(json)).toEqual(described);
+      const x = randomInput(c.shape, 9);
+      if (c.batchNorm) tf.dispose(layer.forward(x, { training: true })); // non-trivial running statistics
+      const before = tf.memory().numTensors;
+      const rebuiltInner = deserializeFlow(JSON.parse(json));
+      expect(serializeFlow(rebuiltInner)).toEqual(described);
+      const rebuilt = wrapped.rewrap ? wrapped.rewrap(rebuiltInner) : rebuiltInner;
+      const saved = layer.getWeights();
+      rebuilt.setWeights(saved);
+      tf.dispose(Object.values(saved));
+      expect(rebuilt.trainableVariables.map((v) => v.shape)).toEqual(layer.trainableVariables.map((v) => v.shape));
+      const a = layer.forward(x);
+      const b = rebuilt.forward(x);
+      expect(maxAbsDiff(a.y, b.y)).toBe(0);
+      expect(maxAbsDiff(a.logDet, b.logDet)).toBe(0);
+      const ai = layer.inverse(a.y);
+      const bi = rebuilt.inverse(a.y);
+      expect(maxAbsDiff(ai.x, bi.x)).toBe(0);
+      expect(maxAbsDiff(ai.logDet, bi.logDet)).toBe(0);
+      tf.dispose([a.y, a.logDet, b.y, b.logDet, ai.x, ai.logDet, bi.x, bi.logDet]);
+      rebuilt.dispose();
+      // Building from JSON, passes and disposing leave nothing behind (only the original layer's inverse cache may appear).
+      expect(tf.memory().numTensors - before).toBeLessThanOrEqual(c.name.includes('1×1') || c.name.includes('Invertible') ? 1 : 0);
+      x.dispose();
     });
 
     it('keeps the tensor count flat across training steps and passes', (ctx) => {
@@ -374,6 +466,16 @@ describe.each(BACKENDS)('every layer on %s', (backend) => {
       values[1] = Number.POSITIVE_INFINITY;
       const withInf = tf.tensor(values, c.shape);
       expect(() => layer.inverse(withInf)).toThrow(/inverse input contains NaN or Inf/);
+      if (c.shape.length === 4) {
+        // NCHW whose width equals the channel count: the last axis matches, the layout does not.
+        const nchw = randomInput([c.shape[0]!, channels, channels + 1, channels], 8);
+        expect(() => layer.forward(nchw)).toThrow(/looks NCHW \[batch, channels=\d+, height=\d+, width=\d+\], not NHWC/);
+        expect(() => layer.inverse(nchw)).toThrow(/looks NCHW/);
+        // Declared NHWC (height = C is legitimate then), it runs.
+        const ok = layer.forward(nchw, { layout: 'NHWC' });
+        expect(ok.y.shape).toEqual(nchw.shape);
+        tf.dispose([nchw, ok.y, ok.logDet]);
+      }
 
       const weights = layer.getWeights();
       const keys = Object.keys(weights);

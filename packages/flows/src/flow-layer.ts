@@ -22,6 +22,12 @@ export interface FlowOptions {
    * must get the same one. Layers without a coupling ignore it.
    */
   condition?: tf.Tensor;
+  /**
+   * Declares the input NHWC. Layers refuse a rank-4 input whose height equals their channel
+   * count while its width does not (the shape of an NCHW tensor whose width happens to equal its
+   * channel count); pass `'NHWC'` when such a shape really is NHWC.
+   */
+  layout?: 'NHWC';
 }
 
 /**

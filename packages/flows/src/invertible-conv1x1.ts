@@ -3,12 +3,14 @@ import {
   assertFinite,
   assignWeight,
   checkInput,
+  checkLayout,
   checkPositiveInt,
   FlowWeightError,
   positionsPerSample,
   validateWeights,
   type WeightSpec,
 } from './checks.js';
+import { readConfig, type FlowConfig } from './config.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { invertUnitLower, invertUpper, luDecompose, matMul64, randomOrthogonal } from './linalg.js';
 import { channelMatMul, checkPermutation, invertPermutation, ownedVariable, permuteLastAxis } from './modules.js';
@@ -16,6 +18,17 @@ import { seededRandom, type UniformRandom } from './random.js';
 
 export interface InvertibleConv1x1Config {
   channels: number;
+  /**
+   * The initial matrix W (row-major C×C, y = W·x at every position), e.g. FrEIA's soft
+   * permutation `w_perm` [C, C, 1, 1] read as [C, C]; it is LU-decomposed (with pivoting) into
+   * the layer's parameters. Default: a random orthogonal matrix from `seed` / `random`.
+   */
+  matrix?: ArrayLike<number>;
+  /**
+   * Whether `lower`, `upper` and `log_scale` are trained. Default true (Glow). False holds a
+   * fixed rotation, as FrEIA's `permute_soft` (whose `w_perm` is not a parameter it trains).
+   */
+  trainable?: boolean;
   seed?: number;
   random?: UniformRandom;
   name?: string;
@@ -34,6 +47,7 @@ export interface InvertibleConv1x1Config {
 export class InvertibleConv1x1 implements FlowLayer {
   readonly name: string;
   readonly channels: number;
+  readonly trainable: boolean;
   readonly lower: tf.Variable;
   readonly upper: tf.Variable;
   readonly logScale: tf.Variable;
@@ -49,8 +63,24 @@ export class InvertibleConv1x1 implements FlowLayer {
     this.name = config.name ?? 'invconv';
     checkPositiveInt(config.channels, `InvertibleConv1x1 "${this.name}"`, 'channels');
     const n = (this.channels = config.channels);
-    const q = randomOrthogonal(n, config.random ?? seededRandom(config.seed ?? 0));
-    const { rows, lower, upper } = luDecompose(q, n);
+    this.trainable = config.trainable ?? true;
+    if (typeof this.trainable !== 'boolean') throw new Error(`InvertibleConv1x1 "${this.name}": trainable must be true or false, got ${String(config.trainable)}`);
+    let q: ArrayLike<number>;
+    if (config.matrix !== undefined) {
+      if (config.matrix.length !== n * n || !Array.from(config.matrix).every(Number.isFinite)) {
+        throw new Error(`InvertibleConv1x1 "${this.name}": matrix must hold ${n}×${n} = ${n * n} finite numbers (row-major), got ${config.matrix.length} values`);
+      }
+      q = config.matrix;
+    } else {
+      q = randomOrthogonal(n, config.random ?? seededRandom(config.seed ?? 0));
+    }
+    let decomposition: ReturnType<typeof luDecompose>;
+    try {
+      decomposition = luDecompose(q, n);
+    } catch (err) {
+      throw new Error(`InvertibleConv1x1 "${this.name}": matrix is not invertible (${(err as Error).message})`);
+    }
+    const { rows, lower, upper } = decomposition;
     const perm = invertPermutation(rows);
     const lowerV = new Float32Array(n * n);
     const upperV = new Float32Array(n * n);
@@ -65,9 +95,9 @@ export class InvertibleConv1x1 implements FlowLayer {
       logS[i] = Math.log(Math.abs(d));
       sign[i] = d < 0 ? -1 : 1;
     }
-    this.lower = ownedVariable(tf.tensor2d(lowerV, [n, n]), true);
-    this.upper = ownedVariable(tf.tensor2d(upperV, [n, n]), true);
-    this.logScale = ownedVariable(tf.tensor1d(logS), true);
+    this.lower = ownedVariable(tf.tensor2d(lowerV, [n, n]), this.trainable);
+    this.upper = ownedVariable(tf.tensor2d(upperV, [n, n]), this.trainable);
+    this.logScale = ownedVariable(tf.tensor1d(logS), this.trainable);
     this.sign = tf.tensor1d(sign);
     this.perm = tf.tensor1d(perm, 'int32');
     this.inversePerm = tf.tensor1d(rows, 'int32');
@@ -103,6 +133,7 @@ export class InvertibleConv1x1 implements FlowLayer {
   forward(x: tf.Tensor, options: FlowOptions = {}): FlowResult {
     const who = `InvertibleConv1x1 "${this.name}"`;
     checkInput(x, who, this.channels);
+    checkLayout(x, who, this.channels, options.layout);
     const check = options.checkFinite !== false;
     if (check) assertFinite(x, `${who}: forward input`);
     const out = tf.tidy(() => ({ y: channelMatMul(x, this.weightTransposed()), logDet: this.logDetFor(x.shape) }));
@@ -113,6 +144,7 @@ export class InvertibleConv1x1 implements FlowLayer {
   inverse(y: tf.Tensor, options: FlowOptions = {}): InverseResult {
     const who = `InvertibleConv1x1 "${this.name}"`;
     checkInput(y, who, this.channels);
+    checkLayout(y, who, this.channels, options.layout);
     const check = options.checkFinite !== false;
     if (check) assertFinite(y, `${who}: inverse input`);
     const m = this.inverseTransposed();
@@ -156,7 +188,23 @@ export class InvertibleConv1x1 implements FlowLayer {
   }
 
   get trainableVariables(): tf.Variable[] {
-    return [this.lower, this.upper, this.logScale];
+    return this.trainable ? [this.lower, this.upper, this.logScale] : [];
+  }
+
+  static readonly className = 'InvertibleConv1x1';
+
+  getClassName(): string {
+    return InvertibleConv1x1.className;
+  }
+
+  /** The settings as JSON-able values; W itself is in the weights (`getWeights`). */
+  getConfig(): FlowConfig {
+    return { channels: this.channels, trainable: this.trainable, name: this.name };
+  }
+
+  static fromConfig(config: FlowConfig): InvertibleConv1x1 {
+    const c = readConfig(config, 'InvertibleConv1x1.fromConfig', ['channels', 'trainable', 'seed', 'name']);
+    return new InvertibleConv1x1(c as unknown as InvertibleConv1x1Config);
   }
 
   /** New tensors (the caller disposes them); matrices in math layout [row, column], as glow-pytorch. */

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkInput, checkPositiveInt, prefixSpecs, prefixWeights, rejectUnknownKeys, setChildWeights, type WeightSpec } from './checks.js';
+import { readConfig, type FlowConfig } from './config.js';
 import { Conv } from './modules.js';
-import type { UniformRandom } from './random.js';
+import { seededRandom, type UniformRandom } from './random.js';
 import type { Subnet, SubnetConfig, SubnetFactory } from './subnet.js';
 
 export interface MlpSubnetConfig extends SubnetConfig {
@@ -17,6 +18,9 @@ export interface MlpSubnetConfig extends SubnetConfig {
 export class MlpSubnet implements Subnet {
   readonly name = 'mlp';
   readonly layers: Conv[];
+  readonly hiddenChannels: number;
+  readonly hiddenLayers: number;
+  readonly zeroInitLast: boolean;
 
   constructor(
     readonly inChannels: number,
@@ -24,17 +28,42 @@ export class MlpSubnet implements Subnet {
     random: UniformRandom,
     config: MlpSubnetConfig = {},
   ) {
-    const hidden = config.hiddenChannels ?? Math.max(outChannels, 16);
+    const hidden = (this.hiddenChannels = config.hiddenChannels ?? Math.max(outChannels, 16));
+    checkPositiveInt(inChannels, 'MlpSubnet', 'inChannels');
+    checkPositiveInt(outChannels, 'MlpSubnet', 'outChannels');
     checkPositiveInt(hidden, 'MlpSubnet', 'hiddenChannels');
-    const depth = config.hiddenLayers ?? 2;
+    const depth = (this.hiddenLayers = config.hiddenLayers ?? 2);
     checkPositiveInt(depth, 'MlpSubnet', 'hiddenLayers');
+    this.zeroInitLast = config.zeroInitLast !== false;
     this.layers = [];
     let width = inChannels;
     for (let i = 0; i < depth; i++) {
       this.layers.push(new Conv(width, hidden, 1, 'pytorch', random, true, 'linear'));
       width = hidden;
     }
-    this.layers.push(new Conv(width, outChannels, 1, config.zeroInitLast === false ? 'pytorch' : 'zeros', random, true, 'linear'));
+    this.layers.push(new Conv(width, outChannels, 1, this.zeroInitLast ? 'zeros' : 'pytorch', random, true, 'linear'));
+  }
+
+  static readonly className = 'MlpSubnet';
+
+  getClassName(): string {
+    return MlpSubnet.className;
+  }
+
+  getConfig(): FlowConfig {
+    return {
+      inChannels: this.inChannels,
+      outChannels: this.outChannels,
+      hiddenChannels: this.hiddenChannels,
+      hiddenLayers: this.hiddenLayers,
+      zeroInitLast: this.zeroInitLast,
+    };
+  }
+
+  /** Rebuilds the subnet a config describes (initial values from seed 0; load the weights after). */
+  static fromConfig(config: FlowConfig): MlpSubnet {
+    const c = readConfig(config, 'MlpSubnet.fromConfig', ['inChannels', 'outChannels', 'hiddenChannels', 'hiddenLayers', 'zeroInitLast']);
+    return new MlpSubnet(c.inChannels as number, c.outChannels as number, seededRandom(0), c);
   }
 
   apply(x: tf.Tensor, _training: boolean): tf.Tensor {

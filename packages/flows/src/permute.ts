@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertFinite, checkInput, checkPositiveInt, FlowWeightError, rejectUnknownKeys, takeWeight, type WeightSpec } from './checks.js';
+import { assertFinite, checkInput, checkLayout, checkPositiveInt, FlowWeightError, rejectUnknownKeys, takeWeight, type WeightSpec } from './checks.js';
+import { readConfig, type FlowConfig } from './config.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
 import { checkPermutation, invertPermutation, permuteLastAxis } from './modules.js';
 import { randomPermutation, seededRandom, type UniformRandom } from './random.js';
@@ -59,6 +60,7 @@ export class Permute implements FlowLayer {
   private run(x: tf.Tensor, p: tf.Tensor1D, pInv: tf.Tensor1D, direction: string, options: FlowOptions): FlowResult {
     const who = `Permute "${this.name}"`;
     checkInput(x, who, this.channels);
+    checkLayout(x, who, this.channels, options.layout);
     if (options.checkFinite !== false) assertFinite(x, `${who}: ${direction} input`);
     return tf.tidy(() => ({
       y: permuteLastAxis(x, p, pInv),
@@ -68,6 +70,22 @@ export class Permute implements FlowLayer {
 
   get trainableVariables(): tf.Variable[] {
     return [];
+  }
+
+  static readonly className = 'Permute';
+
+  getClassName(): string {
+    return Permute.className;
+  }
+
+  /** The settings as JSON-able values; the permutation itself is part of them (it is fixed, not learned). */
+  getConfig(): FlowConfig {
+    return { channels: this.channels, permutation: this.permutation, name: this.name };
+  }
+
+  static fromConfig(config: FlowConfig): Permute {
+    const c = readConfig(config, 'Permute.fromConfig', ['channels', 'permutation', 'seed', 'name']);
+    return new Permute(c as unknown as PermuteConfig);
   }
 
   /** A new int32 tensor (the caller disposes it). */

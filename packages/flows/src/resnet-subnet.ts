@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkInput, checkPositiveInt, prefixSpecs, prefixWeights, rejectUnknownKeys, setChildWeights, type WeightSpec } from './checks.js';
 import { twoLinearWithBias } from './fused.js';
+import { readConfig, type FlowConfig } from './config.js';
 import { BatchNorm, Conv } from './modules.js';
-import type { UniformRandom } from './random.js';
+import { seededRandom, type UniformRandom } from './random.js';
 import type { Subnet, SubnetConfig, SubnetFactory } from './subnet.js';
 
 export interface ResNetSubnetConfig extends SubnetConfig {
@@ -26,6 +27,9 @@ export class ResNetSubnet implements Subnet {
   readonly bn1: BatchNorm;
   readonly conv2: Conv;
   readonly shortcut: Conv;
+  readonly hiddenChannels: number;
+  readonly zeroInitLast: boolean;
+  readonly batchNormMomentum: number;
 
   constructor(
     readonly inChannels: number,
@@ -33,14 +37,43 @@ export class ResNetSubnet implements Subnet {
     random: UniformRandom,
     config: ResNetSubnetConfig = {},
   ) {
-    const hidden = config.hiddenChannels ?? outChannels;
+    const hidden = (this.hiddenChannels = config.hiddenChannels ?? outChannels);
+    checkPositiveInt(inChannels, 'ResNetSubnet', 'inChannels');
+    checkPositiveInt(outChannels, 'ResNetSubnet', 'outChannels');
     checkPositiveInt(hidden, 'ResNetSubnet', 'hiddenChannels');
-    const last = config.zeroInitLast === false ? 'pytorch' : 'zeros';
+    this.zeroInitLast = config.zeroInitLast !== false;
+    this.batchNormMomentum = config.batchNormMomentum ?? 0.1;
+    if (!(this.batchNormMomentum >= 0 && this.batchNormMomentum <= 1)) {
+      throw new Error(`ResNetSubnet: batchNormMomentum must be a number in [0, 1], got ${config.batchNormMomentum}`);
+    }
+    const last = this.zeroInitLast ? 'zeros' : 'pytorch';
     // No bias before BatchNorm: the mean subtraction would cancel it.
     this.conv1 = new Conv(inChannels, hidden, 3, 'pytorch', random, false);
-    this.bn1 = new BatchNorm(hidden, config.batchNormMomentum ?? 0.1);
+    this.bn1 = new BatchNorm(hidden, this.batchNormMomentum);
     this.conv2 = new Conv(hidden, outChannels, 1, last, random);
     this.shortcut = new Conv(inChannels, outChannels, 1, last, random);
+  }
+
+  static readonly className = 'ResNetSubnet';
+
+  getClassName(): string {
+    return ResNetSubnet.className;
+  }
+
+  getConfig(): FlowConfig {
+    return {
+      inChannels: this.inChannels,
+      outChannels: this.outChannels,
+      hiddenChannels: this.hiddenChannels,
+      zeroInitLast: this.zeroInitLast,
+      batchNormMomentum: this.batchNormMomentum,
+    };
+  }
+
+  /** Rebuilds the subnet a config describes (initial values from seed 0; load the weights after). */
+  static fromConfig(config: FlowConfig): ResNetSubnet {
+    const c = readConfig(config, 'ResNetSubnet.fromConfig', ['inChannels', 'outChannels', 'hiddenChannels', 'zeroInitLast', 'batchNormMomentum']);
+    return new ResNetSubnet(c.inChannels as number, c.outChannels as number, seededRandom(0), c);
   }
 
   apply(x: tf.Tensor, training: boolean): tf.Tensor {

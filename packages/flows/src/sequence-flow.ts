@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { prefixSpecs, prefixWeights, setChildWeights, specsOf, validateWeights, type WeightSpec } from './checks.js';
 import type { FlowLayer, FlowOptions, FlowResult, InverseResult } from './flow-layer.js';
+import { readConfig, type FlowConfig } from './config.js';
 import { legacyToPyTorchLayout } from './legacy-weights.js';
+import { deserializeFlowLayer, serializeFlow } from './serialization.js';
 
 /**
  * Layers applied in order; forward sums their log-dets, inverse runs them backwards. Keys are
@@ -71,5 +73,34 @@ export class SequenceFlow implements FlowLayer {
 
   dispose(): void {
     for (const l of this.layers) l.dispose();
+  }
+
+  static readonly className = 'SequenceFlow';
+
+  getClassName(): string {
+    return SequenceFlow.className;
+  }
+
+  /** `{ name, layers: [{ className, config }, …] }` (tfjs-layers' convention); weights are separate. */
+  getConfig(): FlowConfig {
+    return { name: this.name, layers: this.layers.map((l) => serializeFlow(l) as unknown as FlowConfig) };
+  }
+
+  /** Rebuilds the sequence a config describes (initial weights from seed 0: load the saved ones with setWeights). */
+  static fromConfig(config: FlowConfig): SequenceFlow {
+    const owner = 'SequenceFlow.fromConfig';
+    const c = readConfig(config, owner, ['name', 'layers']);
+    if (!Array.isArray(c.layers) || c.layers.length === 0) {
+      throw new Error(`${owner}: field "layers" must be a non-empty array of { className, config }, got ${JSON.stringify(c.layers)}`);
+    }
+    if (c.name !== undefined && typeof c.name !== 'string') throw new Error(`${owner}: field "name" must be a string, got ${JSON.stringify(c.name)}`);
+    const layers: FlowLayer[] = [];
+    try {
+      c.layers.forEach((l, i) => layers.push(deserializeFlowLayer(l, `${owner}: layers[${i}]`)));
+    } catch (err) {
+      for (const l of layers) l.dispose();
+      throw err;
+    }
+    return new SequenceFlow(layers, c.name);
   }
 }

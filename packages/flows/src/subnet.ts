@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { WeightSpec } from './checks.js';
+import type { FlowConfig } from './config.js';
 import type { UniformRandom } from './random.js';
 
 /**
@@ -24,6 +25,13 @@ export interface Subnet {
   dispose(): void;
   /** Multiply-adds per input position of one forward pass (for FLOP counts in benchmarks). */
   readonly macsPerPosition: number;
+  /**
+   * The registered class name (see `registerSubnet`): with `getConfig` it lets a flow holding
+   * this subnet be saved as JSON (`serializeFlow`). The built-in subnets have both.
+   */
+  getClassName?(): string;
+  /** The subnet's settings as JSON-able values, including `inChannels` and `outChannels`. */
+  getConfig?(): FlowConfig;
 }
 
 /** Builds a subnet for a coupling: the constructor argument of `AffineCoupling`. */
