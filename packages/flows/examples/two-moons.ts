@@ -17,7 +17,7 @@ await initBackend({ backend: 'wasm' });
 const heldOut = twoMoons(4000, noise, 2);
 const reference = twoMoonsReferenceNll(heldOut, noise);
 const start = Date.now();
-const flow = trainTwoMoons({
+const flow = await trainTwoMoons({
   steps,
   noise,
   onProgress: (step, nll) => {

@@ -32,11 +32,11 @@ describe('two moons', () => {
     expect(mass).toBeCloseTo(1, 3);
   });
 
-  it('an 8-block AllInOne flow reaches a held-out NLL within 0.1 nats of the exact density, and its samples lie on the moons', () => {
+  it('an 8-block AllInOne flow reaches a held-out NLL within 0.1 nats of the exact density, and its samples lie on the moons', async () => {
     const heldOut = twoMoons(2000, NOISE, 2);
     const reference = twoMoonsReferenceNll(heldOut, NOISE);
     const before = tf.memory().numTensors;
-    const flow = trainTwoMoons({ steps: 500, noise: NOISE, seed: 1 });
+    const flow = await trainTwoMoons({ steps: 500, noise: NOISE, seed: 1 });
     const nll = flowNll(flow, heldOut);
     console.log(`two moons: held-out NLL ${nll.toFixed(4)} nats, exact density ${reference.toFixed(4)}, gap ${(nll - reference).toFixed(4)}`);
     expect(nll - reference).toBeLessThan(0.1);

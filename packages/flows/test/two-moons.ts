@@ -72,9 +72,10 @@ export interface TrainTwoMoonsOptions {
 /**
  * Trains an 8-block AllInOne flow (per-position MLP subnets, reverse permutation, Glow's
  * data-dependent actnorm initialisation) on fresh two-moons batches. NLL in nats per point
- * (2 dims × per-dim NLL).
+ * (2 dims × per-dim NLL). Yields to the event loop every 20 steps: a test worker that blocks it
+ * for minutes on a loaded machine misses vitest's RPC deadline ("Timeout calling onTaskUpdate").
  */
-export function trainTwoMoons(options: TrainTwoMoonsOptions): SequenceFlow {
+export async function trainTwoMoons(options: TrainTwoMoonsOptions): Promise<SequenceFlow> {
   const noise = options.noise ?? 0.1;
   const lr = options.learningRate ?? 1e-2;
   const batch = options.batch ?? 512;
@@ -107,6 +108,7 @@ export function trainTwoMoons(options: TrainTwoMoonsOptions): SequenceFlow {
     }
     loss?.dispose();
     x.dispose();
+    if (step % 20 === 19) await new Promise<void>((resolve) => setImmediate(resolve));
   }
   optimizer.dispose();
   return flow;
