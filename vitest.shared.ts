@@ -20,12 +20,16 @@ export function aeflowVitest(overrides: { testTimeout?: number } = {}): UserConf
     tfCore = undefined; // packages that do not use tensors (metrics)
   }
   return {
-    resolve: tfCore ? { alias: { '@tensorflow/tfjs-core': tfCore } } : {},
+    // Exactly the bare name: `@tensorflow/tfjs-core/dist/…` subpaths (the gradient modules) stay files.
+    resolve: tfCore ? { alias: [{ find: /^@tensorflow\/tfjs-core$/, replacement: tfCore }] } : {},
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       testTimeout: overrides.testTimeout ?? 120_000,
       hookTimeout: 120_000,
       pool: 'forks',
+      // tfjs-core's ES-module files (its gradients and chained ops, imported by @aeflow/tensor's
+      // src) cannot be loaded by Node itself: let vite transform them, as tsup bundles them.
+      server: { deps: { inline: [/@tensorflow\/tfjs-core\/dist\/(?!tf-core)/] } },
       globalSetup: [fileURLToPath(new URL('./vitest.tmpdir.shared.ts', import.meta.url))],
       reporters: ['default', 'json'],
       outputFile: { json: 'test-results.json' },

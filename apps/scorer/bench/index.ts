@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { folderDataset } from '@aeflow/datasets';
 import { trainRun } from '@aeflow/model';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { combineScores, evaluateScores, renderReport, startScoreServer } from '../src/index.js';
 import { syntheticRows, TINY_CONFIG, writeFolderDataset } from '../src/fixtures.test-helpers.js';
 

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { folderDataset } from '@aeflow/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadRun, trainRun } from '@aeflow/model';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';
 import type { ScoreMetrics } from './evaluate.js';
 import { main } from './main.js';

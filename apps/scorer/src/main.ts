@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BACKEND_NAMES, initBackend, type BackendName } from '@aeflow/tensor';
+import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { EvaluationError, InterruptedError, MAX_FOLDS } from './evaluate.js';
 import { OUTPUT_FILES, parseThresholdOption, scoreToFolder } from './outputs.js';
 import { DATASET_KINDS, DataError, openData } from './data.js';

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
 import { bestF1 } from '@aeflow/metrics';
 import { chooseBeta, combineScores as combineModelScores, loadRun, RUN_FILES, type AEFlow } from '@aeflow/model';
-import { writeFileAtomic } from '@aeflow/tensor';
+import { writeFileAtomic } from '@aeflow/tensor/node';
 import { countLabels, crossValidate, evaluateScores, EvaluationError, InterruptedError, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
 import { imageToPng, mapScale, mapToPng, overlayToPng } from './images.js';
 import { renderReport, selectExamples, type ReportGroup } from './report.js';

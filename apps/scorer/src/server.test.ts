@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { folderDataset } from '@aeflow/datasets';
 import { trainRun } from '@aeflow/model';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { minimalDicom, TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';
 import { startScoreServer, type RunningScoreServer } from './server.js';
 

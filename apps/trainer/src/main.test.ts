@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MODEL_KINDS, runConfigSchema } from '@aeflow/model';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { TINY_SETTINGS, writeFolderDataset } from './fixtures.test-helpers.js';
 import { main } from './main.js';
 

@@ -5,7 +5,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { SkippedFile } from '@aeflow/datasets';
 import { ENCODER_ARCHS, PRESET_NAMES, RUN_FILES, runBenchmark, trainRun, type HistoryRecord, type RunConfig, type TrainEvent } from '@aeflow/model';
 import { DATASET_KINDS, InterruptedError, OUTPUT_FILES, formatDuration, processConsole, scoreToFolder, userMessage, type Console, type OutputMode } from '@aeflow/scorer';
-import { BACKEND_NAMES, initBackend, writeFileAtomic, type BackendName } from '@aeflow/tensor';
+import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
+import { initBackend, writeFileAtomic } from '@aeflow/tensor/node';
 import { buildConfig } from './config.js';
 import { trainingData, type Part, type TrainingData } from './data.js';
 

@@ -3,7 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { MOBILENET_V1_ASSETS } from '@aeflow/backbone';
 import { RUN_FILE_CODECS, type RunConfig } from '@aeflow/model';
 import { RunFolder } from '@aeflow/model/node';
-import { aeflowHome } from '@aeflow/tensor';
+import { aeflowHome } from '@aeflow/tensor/node';
 
 /** Thrown when a run cannot go to the web; names the file and the fix. */
 export class WebRunError extends Error {}

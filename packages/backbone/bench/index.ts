@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cpus } from 'node:os';
 import { writeFile } from 'node:fs/promises';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { createEncoder, type CreateEncoderOptions } from '../src/index.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);

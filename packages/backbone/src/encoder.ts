@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readSafetensorsHeader, resolveAsset, type ResolveAssetOptions } from '@aeflow/tensor';
+import { readSafetensorsHeader, resolveAsset, type ResolveAssetOptions } from '@aeflow/tensor/node';
 import { MOBILENET_V1_ASSETS, WIDE_RESNET50_2_TV_IN1K } from './assets.js';
 import { mobilenetGraph, resnetGraph, type EncoderGraph } from './graph.js';
 import { sha256Arrays, sha256File, sha256Files } from './hash.js';

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { createEncoder } from './index.js';
 import { readKerasModel, readKerasWeights } from './mobilenet.js';
 import { pearson, relativeError } from './test-utils.js';

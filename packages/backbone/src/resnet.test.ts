@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, readSafetensors } from '@aeflow/tensor';
+import { initBackend, readSafetensors } from '@aeflow/tensor/node';
 import { createEncoder, type ResNetArch } from './index.js';
 import { relativeError } from './test-utils.js';
 

@@ -1,4 +1,5 @@
-import { readSafetensors, readSafetensorsHeader, SeededRandom } from '@aeflow/tensor';
+import { SeededRandom } from '@aeflow/tensor';
+import { readSafetensors, readSafetensorsHeader } from '@aeflow/tensor/node';
 
 /** A tensor the network needs: its name in the state dict and the shape it must have. */
 export interface ParamSpec {

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { batches, chestXrayDataset, decodeImageFile, resizeRaster, type ImageItem, type Raster } from '../src/index.js';
 
 const HOME = process.env.AEFLOW_HOME;

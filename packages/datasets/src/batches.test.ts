@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batches, IMAGENET_MEAN, IMAGENET_STD } from './batches.js';
 import { InvalidImageError } from './errors.js';

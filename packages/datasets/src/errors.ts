@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '@aeflow/tensor';
+import { writeFileAtomic } from '@aeflow/tensor/node';
 import type { SkippedFile } from './types.js';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batches } from './batches.js';
 import { InvalidImageError, writeSkipReport } from './errors.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { pathExists } from '@aeflow/tensor';
+import { pathExists } from '@aeflow/tensor/node';
 import { invalid } from './folder.js';
 import { loadFileItem } from './image.js';
 import type { ImageDataset, ImageItem, SkippedFile } from './types.js';

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
-import { resolveAsset, type AssetFile, type ResolveAssetOptions } from '@aeflow/tensor';
+import { type AssetFile } from '@aeflow/tensor';
+import { resolveAsset, type ResolveAssetOptions } from '@aeflow/tensor/node';
 import { InvalidImageError } from './errors.js';
 import { toDecodedImage } from './image.js';
 import { readNpz, type NpyArray } from './npy.js';

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cpus } from 'node:os';
 import { writeFile } from 'node:fs/promises';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { createDecoder } from '../src/index.js';
 
 function median(xs: number[]): number {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, readSafetensors, writeSafetensors } from '@aeflow/tensor';
+import { initBackend, readSafetensors, writeSafetensors } from '@aeflow/tensor/node';
 import { AEFlowDecoder, createDecoder, defaultDecoderWidths } from './index.js';
 
 // Gradients of conv2d / conv2dTranspose need Conv2DBackpropFilter, which the stock wasm backend

@@ -9,8 +9,8 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs';
-import { initBackend, SeededRandom } from '@aeflow/tensor';
+import { SeededRandom } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import type { AllInOneBlock} from '../src/index.js';
 import { createAllInOneFlow, nllPerDim } from '../src/index.js';
 

@@ -5,8 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import '@tensorflow/tfjs';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { encode } from 'fast-png';
 import { flowNll, sampleFlow, trainTwoMoons, twoMoons, twoMoonsReferenceNll, type TwoMoons } from '../test/two-moons.js';
 

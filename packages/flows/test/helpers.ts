@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-// tfjs-core's Node build registers no gradient functions; the union package does (users of
-// @aeflow/flows install it: `npm i @aeflow/flows @tensorflow/tfjs`).
-import '@tensorflow/tfjs';
-import { initBackend, SeededRandom } from '@aeflow/tensor';
+// tfjs-core's Node build registers no gradient functions: @aeflow/tensor (loaded below) registers
+// tfjs-core's own. Users of @aeflow/flows alone get them from `@tensorflow/tfjs` (the README).
+import { SeededRandom } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { luDecompose } from '../src/linalg.js';
 
 export type TestBackend = 'cpu' | 'wasm';

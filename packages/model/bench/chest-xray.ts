@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { chestXrayDataset, holdOutSplit } from '@aeflow/datasets';
-import { aeflowHome, initBackend } from '@aeflow/tensor';
+import { aeflowHome, initBackend } from '@aeflow/tensor/node';
 import { scoreRun, trainRun } from '../src/index.js';
 
 const overrides = JSON.parse(process.argv[2] ?? '{}') as Record<string, unknown>;

@@ -5,7 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { writeFile } from 'node:fs/promises';
-import { currentBackend, initBackend } from '@aeflow/tensor';
+import { currentBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { measureMatMulGflops, runBenchmark, type BenchmarkOptions, type BenchmarkResult } from '../src/index.js';
 
 await initBackend({ quiet: true });

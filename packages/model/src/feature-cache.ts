@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadImageBatch, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
-import { float16BitsToFloat32, float32ToFloat16Bits, readSafetensors, writeFileAtomic, writeSafetensors } from '@aeflow/tensor';
+import { float16BitsToFloat32, float32ToFloat16Bits } from '@aeflow/tensor';
+import { readSafetensors, writeFileAtomic, writeSafetensors } from '@aeflow/tensor/node';
 import type { AnomalyModel } from './model-types.js';
 import { removeStaleTempFiles } from './run-folder.js';
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Encoder } from '@aeflow/backbone';
-import { readSafetensorsHeader } from '@aeflow/tensor';
+import { readSafetensorsHeader } from '@aeflow/tensor/node';
 import { encoderFromConfig } from './encoder-config.js';
 import { createModel } from './model.js';
 import type { AnomalyModel } from './model-types.js';

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoder } from '@aeflow/backbone';
 import { InvalidImageError, loadImageBatch, type ImageDataset, type ImageItem } from '@aeflow/datasets';
 import { auroc, ssim } from '@aeflow/metrics';
-import { pathExists, readSafetensors, readSafetensorsHeader, SeededRandom, writeSafetensors } from '@aeflow/tensor';
+import { SeededRandom } from '@aeflow/tensor';
+import { pathExists, readSafetensors, readSafetensorsHeader, writeSafetensors } from '@aeflow/tensor/node';
 import {
   AEFlow,
   chooseBeta,

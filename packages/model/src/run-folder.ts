@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readSafetensors, readSafetensorsHeader, writeFileAtomic, writeSafetensors } from '@aeflow/tensor';
+import { readSafetensors, readSafetensorsHeader, writeFileAtomic, writeSafetensors } from '@aeflow/tensor/node';
 import {
   calibrationFromLegacyThreshold,
   parseCheckpointMetadata,

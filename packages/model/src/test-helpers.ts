@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createEncoder, type Encoder } from '@aeflow/backbone';
 import type { DecodedImage, ImageDataset, ImageItem } from '@aeflow/datasets';
-import { initBackend, SeededRandom } from '@aeflow/tensor';
+import { SeededRandom } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { resolveConfig, type RunConfig } from './config.js';
 
 /** wasm when it has the training kernels (@aeflow/tensor registers them), else cpu. */

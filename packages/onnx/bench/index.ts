@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { createEncoder } from '@aeflow/backbone';
 import { AEFlow, resolveConfig } from '@aeflow/model';
-import { currentBackend, initBackend } from '@aeflow/tensor';
+import { currentBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { exportOnnx } from '../src/index.js';
 import { OnnxScorer } from '../src/node.js';
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import type { AEFlow } from '@aeflow/model';
 import { exportOnnx, nhwcToNchw, ONNX_IO, readOnnxMetadata } from './index.js';
 import { OnnxScorer } from './node.js';

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, writeSafetensors } from '@aeflow/tensor';
+import { initBackend, writeSafetensors } from '@aeflow/tensor/node';
 import { encoderFromConfig, loadRun, RUN_FILES, resolveConfig, trainRun, type AEFlow } from '@aeflow/model';
 import { exportRunToOnnx, loadOnnxRuntime, OnnxScorer, readOnnxMetadata } from './node.js';
 import { maxRelativeError, maxScaleError, perturbedWeights, syntheticDataset } from './test-helpers.js';

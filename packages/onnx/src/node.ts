@@ -1,5 +1,5 @@
 import { loadRun } from '@aeflow/model';
-import { writeFileAtomic } from '@aeflow/tensor';
+import { writeFileAtomic } from '@aeflow/tensor/node';
 import { exportOnnx, type OnnxExport, type OnnxExportOptions } from './export.js';
 
 export * from './index.js';

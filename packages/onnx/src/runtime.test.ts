@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '@aeflow/tensor';
+import { initBackend } from '@aeflow/tensor/node';
 import { benchmarkScoreRuntime, createImageScorer, measureScoring, providersFromEnv } from './node.js';
 import { maxRelativeError, maxScaleError, perturbedModel, testImages, tinyConfig } from './test-helpers.js';
 

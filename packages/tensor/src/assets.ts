@@ -4,27 +4,10 @@ import { access, constants, mkdir, open, rename, rm, stat } from 'node:fs/promis
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import type { AssetFile } from './asset-file.js';
 import { pathExists } from './files.js';
 
-/**
- * A file that aeflow knows how to fetch: where it lives in the asset cache, where it comes from
- * and how to check it. The cache has the same layout as the project's shared folder:
- * `data/<dataset>/…`, `assets/<model>/…`.
- */
-export interface AssetFile {
-  /** Path inside the asset cache, with forward slashes (e.g. `data/medmnist/breastmnist.npz`). */
-  path: string;
-  /** Public URL of the file. */
-  url: string;
-  /** Hex SHA-256 of the file (preferred) … */
-  sha256?: string;
-  /** … or the MD5 its publisher states, where no SHA-256 is published. */
-  md5?: string;
-  /** Size in bytes, if known (for the progress bar and a quick check). */
-  bytes?: number;
-  /** Licence of the file, for the record. */
-  license?: string;
-}
+export type { AssetFile };
 
 export interface ResolveAssetOptions {
   /** The asset cache (default: `aeflowHome()`). */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { initBackend, parseBackendName } from './backend.js';
+import { initBackend as initBrowserSafeBackend, parseBackendName } from './backend.js';
+import { initBackend } from './backend-node.js';
 
 describe('initBackend', () => {
   it('falls back past native builds that cannot load, with a one-line reason each, and never to cpu when wasm works', async () => {
@@ -47,5 +48,18 @@ describe('initBackend', () => {
     await expect(initBackend({ backend: 'tensorflow-gpu', quiet: true })).rejects.toThrow(
       /backend "tensorflow-gpu" is not available \(tensorflow-gpu: not installed\)/,
     );
+  });
+
+  it('from the browser-safe entry: never loads a native build (says where to get one), still starts wasm with gradients and chained ops', async () => {
+    await expect(initBrowserSafeBackend({ backend: 'tensorflow', quiet: true })).rejects.toThrow(
+      /backend "tensorflow" is not available \(tensorflow: native builds load only through initBackend from @aeflow\/tensor\/node\)/,
+    );
+    const report = await initBrowserSafeBackend({ backend: 'wasm', quiet: true });
+    expect(report.name).toBe('wasm');
+    // tfjs-core's own gradients (not @tensorflow/tfjs's): a conv2d gradient and a chained op.
+    const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+    const g = tf.grad((f: tf.Tensor) => tf.conv2d(x, f as tf.Tensor4D, 1, 'same').square().sum())(tf.ones([1, 1, 1, 1]));
+    expect(Array.from(await g.data())).toEqual([2 * (1 + 4 + 9 + 16)]);
+    tf.dispose([x, g]);
   });
 });

@@ -35,15 +35,36 @@ const TF_BACKEND: Record<BackendName, string> = {
   cpu: 'cpu',
 };
 
-const NATIVE_MODULE: Record<'tensorflow-gpu' | 'tensorflow', string> = {
-  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
-  tensorflow: '@tensorflow/tfjs-node',
-};
-
 let current: BackendReport | undefined;
 
+/**
+ * What only a platform entry can supply: `@aeflow/tensor/node` passes loaders for the native
+ * TensorFlow builds and a wasm-threads starter. The main entry runs without them (browsers, and
+ * Node scripts that only need wasm or cpu).
+ */
+export interface BackendPlatform {
+  /** Loads (imports) a native build's module; throws when it cannot. */
+  loadNative?: (name: 'tensorflow-gpu' | 'tensorflow') => Promise<void>;
+  /** Starts the wasm backend with `threads` threads; returns the threads in use. */
+  startWasmThreads?: (threads: number) => Promise<number>;
+  /** Where the one-line report goes (default: stderr in Node, console.info elsewhere). */
+  log?: (line: string) => void;
+}
+
+/** The environment variables, where there are any (Node); never touches `process` in a browser. */
+function envVar(name: string): string | undefined {
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return proc?.env?.[name];
+}
+
+function defaultLog(line: string): void {
+  const proc = (globalThis as { process?: { stderr?: { write?: (s: string) => unknown } } }).process;
+  if (typeof proc?.stderr?.write === 'function') proc.stderr.write(line + '\n');
+  else console.info(line);
+}
+
 /** Hooks run after a backend is set (the wasm training kernels register here). */
-type BackendSetupHook = (name: BackendName, threads: number) => Promise<number | void> | number | void;
+type BackendSetupHook = (name: BackendName, threads: number, platform: BackendPlatform) => Promise<number | void> | number | void;
 const setupHooks: BackendSetupHook[] = [];
 
 /** @internal Lets other modules of this package add work at backend start-up. */
@@ -76,16 +97,15 @@ function parseThreads(value: string | undefined): number | undefined {
 }
 
 /**
- * Loads one backend's module. Native builds are detected by importing them inside try/catch,
- * never by resolving: pnpm can leave an optional native package installed without its binding,
- * so it resolves but throws on import.
+ * Loads one backend's module. The native builds come from the platform (`@aeflow/tensor/node`
+ * detects them by importing inside try/catch); wasm and cpu are plain packages.
  */
-async function load(name: BackendName): Promise<void> {
+async function load(name: BackendName, platform: BackendPlatform): Promise<void> {
   switch (name) {
     case 'tensorflow-gpu':
     case 'tensorflow':
-      // A variable specifier: bundlers and tsc must not try to resolve an optional native build.
-      await import(/* @vite-ignore */ NATIVE_MODULE[name]);
+      if (!platform.loadNative) throw new Error('native builds load only through initBackend from @aeflow/tensor/node');
+      await platform.loadNative(name);
       break;
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');
@@ -101,16 +121,26 @@ async function load(name: BackendName): Promise<void> {
 
 /**
  * Chooses and starts the tensor backend: the one asked for (option or `AEFLOW_BACKEND`), else
- * the first of tensorflow-gpu, tensorflow, wasm, cpu that loads. Prints one line saying which
+ * the first of tensorflow-gpu, tensorflow, wasm, cpu that loads. This browser-safe one never
+ * loads the native builds and runs wasm on tfjs's own threads setting; in Node,
+ * `initBackend` from `@aeflow/tensor/node` adds both. Prints one line saying which
  * and why the others were not used (unless `quiet`). Calling it again with the same choice is a
  * no-op; with another choice, it switches.
  */
 export async function initBackend(preference?: BackendName | InitBackendOptions): Promise<BackendReport> {
+  return initBackendOn({}, preference);
+}
+
+/**
+ * @internal `initBackend` with what a platform entry supplies (`@aeflow/tensor/node` passes the
+ * native loaders and the wasm-threads starter).
+ */
+export async function initBackendOn(platform: BackendPlatform, preference?: BackendName | InitBackendOptions): Promise<BackendReport> {
   const opts: InitBackendOptions = typeof preference === 'string' ? { backend: preference } : (preference ?? {});
-  const envBackend = process.env.AEFLOW_BACKEND;
+  const envBackend = envVar('AEFLOW_BACKEND');
   const asked =
     opts.backend ?? (envBackend ? parseBackendName(envBackend, 'AEFLOW_BACKEND') : undefined);
-  const threads = opts.threads ?? parseThreads(process.env.AEFLOW_THREADS) ?? 1;
+  const threads = opts.threads ?? parseThreads(envVar('AEFLOW_THREADS')) ?? 1;
   if (current && (asked === undefined || asked === current.name) && tf.getBackend() === TF_BACKEND[current.name]) {
     return current;
   }
@@ -118,14 +148,14 @@ export async function initBackend(preference?: BackendName | InitBackendOptions)
   const unavailable: Partial<Record<BackendName, string>> = {};
   for (const name of candidates) {
     try {
-      await load(name);
+      await load(name, platform);
     } catch (err) {
       unavailable[name] = firstLine(err);
       continue;
     }
     let used = 1;
     for (const hook of setupHooks) {
-      const t = await hook(name, threads);
+      const t = await hook(name, threads, platform);
       if (typeof t === 'number') used = t;
     }
     const why = Object.entries(unavailable)
@@ -135,7 +165,7 @@ export async function initBackend(preference?: BackendName | InitBackendOptions)
       `aeflow: backend ${name}${name === 'wasm' ? ` (${used} thread${used > 1 ? 's' : ''})` : ''}` +
       (why ? ` — not used: ${why}` : asked ? ' (as asked)' : '');
     current = { name, unavailable, threads: used, summary };
-    if (!opts.quiet) process.stderr.write(summary + '\n');
+    if (!opts.quiet) (platform.log ?? defaultLog)(summary);
     return current;
   }
   const detail = Object.entries(unavailable)

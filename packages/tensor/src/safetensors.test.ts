@@ -4,13 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensors,
-  readSafetensorsHeader,
-  writeSafetensors,
-} from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors-file.js';
 
 /** Builds a safetensors file by hand, independent of our encoder, so the reader is tested on its own. */
 function handMade(entries: Record<string, { dtype: string; shape: number[]; bytes: Uint8Array }>, metadata?: Record<string, string>): Uint8Array {

@@ -6,13 +6,12 @@ import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { ensureGradientsRegistered } from './gradients.js';
 import { gatherV2Config, splitVConfig } from './last-axis.js';
 import { sumConfig } from './sum.js';
-import { startWasmThreads, wasmThreadsInUse } from './threads.js';
+import type { BackendPlatform } from '../backend.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
 export { conv2dBackpropFilterNHWC, IM2COL_MAX_FLOATS } from './conv2d-backprop-filter.js';
 export { conv2dBackpropInputNHWC } from './conv2d-backprop-input.js';
 export { ensureGradientsRegistered } from './gradients.js';
-export { startWasmThreads } from './threads.js';
 
 /** The kernel names aeflow supplies or replaces on wasm. */
 export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum', 'GatherV2', 'SplitV', 'Sum'] as const;
@@ -57,14 +56,24 @@ export function registerWasmTrainingKernels(): void {
 }
 
 /**
- * The `initBackend` hook: gradients on every backend, and on wasm the threads asked for and the
- * training kernels. Returns the wasm threads in use.
+ * The `initBackend` hook: gradients on every backend, and on wasm the threads asked for (when the
+ * platform can start them) and the training kernels. Returns the wasm threads in use.
  */
-export async function setupTrainingPath(name: string, threads: number): Promise<number | void> {
+export async function setupTrainingPath(name: string, threads: number, platform: BackendPlatform = {}): Promise<number | void> {
   ensureGradientsRegistered();
   if (name !== 'wasm') return;
   // Threads are fixed when wasm starts: asking for 1 later keeps a running pool (reported as is).
-  const used = threads > 1 ? await startWasmThreads(threads) : wasmThreadsInUse();
+  // Without a starter (browser, or the main entry in Node) tfjs's own thread setting stands.
+  const used = threads > 1 && platform.startWasmThreads ? await platform.startWasmThreads(threads) : await wasmThreadsInUse();
   registerWasmTrainingKernels();
   return used;
+}
+
+/** The wasm threads in use (1 until the backend starts). */
+async function wasmThreadsInUse(): Promise<number> {
+  try {
+    return (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+  } catch {
+    return 1;
+  }
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { initBackend } from '../backend.js';
+import { initBackend } from '../backend-node.js';
 import { SeededRandom } from '../random.js';
 import { randomValues, relativeError, runOn } from './testing.js';
 
