@@ -1,13 +1,7 @@
 import { stat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import {
-  brats2021Dataset,
-  filesDataset,
-  folderDataset,
-  isic2018Dataset,
-  medmnistDataset,
-  type ImageDataset,
-} from '@aeflow/datasets';
+import { type ImageDataset } from '@aeflow/datasets';
+import { brats2021Dataset, filesDataset, folderDataset, isic2018Dataset, medmnistDataset } from '@aeflow/datasets/node';
 
 /** Dataset kinds the CLIs know (`--dataset`). */
 export const DATASET_KINDS = ['folder', 'chest-xray', 'oct2017', 'isic2018', 'brats2021', 'miic', 'medmnist:<name>'] as const;

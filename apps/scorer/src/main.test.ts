@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { folderDataset } from '@aeflow/datasets';
+import { folderDataset } from '@aeflow/datasets/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadRun, trainRun } from '@aeflow/model';
 import { initBackend } from '@aeflow/tensor/node';

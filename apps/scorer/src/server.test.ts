@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { folderDataset } from '@aeflow/datasets';
+import { folderDataset } from '@aeflow/datasets/node';
 import { trainRun } from '@aeflow/model';
 import { initBackend } from '@aeflow/tensor/node';
 import { minimalDicom, TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { cpus } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { initBackend } from '@aeflow/tensor/node';
-import { createEncoder, type CreateEncoderOptions } from '../src/index.js';
+import { createEncoder, type CreateEncoderOptions } from '../src/node.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const BATCH = 8;

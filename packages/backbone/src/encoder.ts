@@ -1,10 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { readSafetensorsHeader, resolveAsset, type ResolveAssetOptions } from '@aeflow/tensor/node';
-import { MOBILENET_V1_ASSETS, WIDE_RESNET50_2_TV_IN1K } from './assets.js';
 import { mobilenetGraph, resnetGraph, type EncoderGraph } from './graph.js';
-import { sha256Arrays, sha256File, sha256Files } from './hash.js';
 import {
   buildMobileNet,
   disposeMobileNet,
@@ -14,16 +9,13 @@ import {
   mobilenetMacs,
   mobilenetParamSpecs,
   mobilenetV1Topology,
-  readKerasModel,
-  readKerasWeights,
-  shardsFor,
+  type KerasModelSpec,
   type MobileNetModel,
 } from './mobilenet.js';
 import {
   buildResNet,
   checkResNetArch,
   disposeResNet,
-  extraBlockKeys,
   RESNET_ARCHS,
   RESNET_TAPS,
   resnetForward,
@@ -36,20 +28,14 @@ import {
   type ResNetModel,
   type ResNetName,
 } from './resnet.js';
-import { randomStateDict, readStateDict, type StateDict } from './state-dict.js';
+import { randomStateDict, type ParamSpec, type StateDict } from './state-dict.js';
 
 /** A named encoder, or the general torchvision ResNet form. */
 export type EncoderArch = ResNetName | 'mobilenet_v1' | ResNetArch;
 
-export interface CreateEncoderOptions<T extends string = string> {
+/** What every way of building an encoder takes (the weights come separately). */
+export interface EncoderOptions<T extends string = string> {
   arch: EncoderArch;
-  /**
-   * Where the weights are: a safetensors file (or a folder holding `model.safetensors`) for the
-   * ResNets; the folder of a TF.js layers model (or its model.json) for MobileNet; or `'random'`
-   * for seeded stand-in weights (benchmarks). Default: the known asset for `wide_resnet50_2` and
-   * `mobilenet_v1` (fetched into the asset cache, checksum verified); other archs need a path.
-   */
-  weights?: string;
   /**
    * Feature maps to return: `layer1` … `layer4` for ResNets; for MobileNet a layer name on the
    * path from the input (e.g. `conv_pw_5_relu`, `conv_pw_11_relu`) or an alias `layer1` (conv_pw_3_relu,
@@ -60,8 +46,6 @@ export interface CreateEncoderOptions<T extends string = string> {
   seed?: number;
   /** Fold eval-mode BatchNorm into the convolutions (default true; false keeps them apart, for checking). */
   foldBatchNorm?: boolean;
-  /** How default assets are fetched (cache folder, offline mode, progress). */
-  asset?: ResolveAssetOptions;
 }
 
 /** The input scaling an encoder was trained with. */
@@ -140,31 +124,33 @@ function checkSeed(seed: number | undefined): number {
   return s;
 }
 
-/** A ResNet weights path: the file itself, or `model.safetensors` / the only `.safetensors` in a folder. */
-async function safetensorsPath(weights: string, archLabel: string): Promise<string> {
-  let s;
-  try {
-    s = await stat(weights);
-  } catch {
-    throw new Error(`createEncoder: weights ${weights} does not exist; pass a ${archLabel} safetensors file (torchvision / timm state-dict names) or 'random'`);
-  }
-  if (s.isFile()) {
-    if (/\.(pth|pt|bin|ckpt)$/i.test(weights)) {
-      throw new Error(`createEncoder: weights ${weights} is a PyTorch pickle; only safetensors are read (timm publishes model.safetensors; or save one with safetensors.torch.save_file)`);
-    }
-    return weights;
-  }
-  const files = (await readdir(weights)).filter((f) => f.endsWith('.safetensors'));
-  if (files.includes('model.safetensors')) return join(weights, 'model.safetensors');
-  if (files.length === 1) return join(weights, files[0]!);
-  throw new Error(`createEncoder: folder ${weights} holds ${files.length === 0 ? 'no' : `${files.length}`} .safetensors files and no model.safetensors; pass the file itself`);
+/** Weights a loader found: the values, where they came from and their SHA-256. */
+export interface LoadedWeights {
+  dict: StateDict;
+  /** A file, a folder, a URL or another label of the source. */
+  weights: string;
+  weightsHash: string;
+}
+
+/**
+ * @internal Where an encoder's weights come from: files and the asset cache
+ * (`createEncoder` in `@aeflow/backbone/node`) or bytes in memory (`buildEncoder`).
+ */
+export interface WeightsLoader {
+  /** A ResNet's checked state dict for `specs` (`label` and `arch` name it; `depth` stages are built). */
+  resnet(label: string, arch: Required<ResNetArch>, depth: number, specs: ParamSpec[]): Promise<LoadedWeights>;
+  /** MobileNet: the parsed model and the weights the layers up to `layers` need. */
+  mobilenet(layers: string[]): Promise<LoadedWeights & { spec: KerasModelSpec }>;
+  /** SHA-256 of generated values (`weights: 'random'`), names and values in order. */
+  hashArrays(entries: Iterable<[string, Float32Array]>): Promise<string>;
 }
 
 async function resnetNetwork(
   archIn: ResNetArch,
   label: string,
   taps: string[],
-  opts: CreateEncoderOptions,
+  opts: EncoderOptions & { weights?: unknown },
+  loader: WeightsLoader,
 ): Promise<{ net: Network; info: Map<string, { channels: number; stride: number }>; weights: string; weightsHash: string }> {
   const arch = checkResNetArch(archIn);
   const stages = new Map<string, number>();
@@ -184,24 +170,9 @@ async function resnetNetwork(
     const seed = checkSeed(opts.seed);
     dict = randomStateDict(specs, seed, torchFanOut);
     weights = `random(seed=${seed})`;
-    weightsHash = sha256Arrays(dict.entries());
+    weightsHash = await loader.hashArrays(dict.entries());
   } else {
-    let path: string;
-    if (opts.weights === undefined) {
-      if (label !== 'wide_resnet50_2') {
-        throw new Error(`createEncoder: ${label} has no default weights; pass weights: '<path of a torchvision/timm model.safetensors>' (or 'random')`);
-      }
-      path = await resolveAsset(WIDE_RESNET50_2_TV_IN1K, opts.asset);
-    } else {
-      path = await safetensorsPath(opts.weights, label);
-    }
-    const extra = extraBlockKeys(arch, depth, Object.keys((await readSafetensorsHeader(path)).entries));
-    if (extra.length > 0) {
-      throw new Error(`${path}: the checkpoint has more blocks than ${label} (${extra.map((k) => `"${k}"`).join(', ')} exist); set arch.layers to the checkpoint's block counts`);
-    }
-    dict = await readStateDict(path, specs, label);
-    weights = path;
-    weightsHash = await sha256File(path);
+    ({ dict, weights, weightsHash } = await loader.resnet(label, arch, depth, specs));
   }
   const model: ResNetModel = buildResNet(arch, depth, dict, opts.foldBatchNorm ?? true);
   const wanted = new Set(stages.values());
@@ -220,7 +191,8 @@ async function resnetNetwork(
 
 async function mobilenetNetwork(
   taps: string[],
-  opts: CreateEncoderOptions,
+  opts: EncoderOptions & { weights?: unknown },
+  loader: WeightsLoader,
 ): Promise<{ net: Network; info: Map<string, { channels: number; stride: number }>; weights: string; weightsHash: string }> {
   const layerOf = new Map(taps.map((t) => [t, MOBILENET_TAP_ALIASES[t] ?? t]));
   const byLayer = new Map<string, string>();
@@ -240,25 +212,12 @@ async function mobilenetNetwork(
     const dict = randomStateDict(mobilenetParamSpecs(topo, layers), seed, kerasFanOut);
     model = buildMobileNet(topo, layers, dict, fold);
     weights = `random(seed=${seed})`;
-    weightsHash = sha256Arrays(dict.entries());
+    weightsHash = await loader.hashArrays(dict.entries());
   } else {
-    let modelPath: string;
-    if (opts.weights === undefined) modelPath = await resolveAsset(MOBILENET_V1_ASSETS['model.json']!, opts.asset);
-    else modelPath = opts.weights;
-    const spec = await readKerasModel(modelPath);
-    const specs = mobilenetParamSpecs(spec, layers);
-    if (opts.weights === undefined) {
-      // Fetch (or find in the cache) just the shards the taps need.
-      for (const shard of shardsFor(spec, specs)) {
-        const asset = MOBILENET_V1_ASSETS[shard];
-        if (!asset) throw new Error(`createEncoder: mobilenet_v1 shard ${shard} is not a known asset; pass weights: '<folder with model.json and its shards>'`);
-        await resolveAsset(asset, opts.asset);
-      }
-    }
-    const { dict, files } = await readKerasWeights(spec, specs);
-    model = buildMobileNet(spec, layers, dict, fold);
-    weights = spec.folder;
-    weightsHash = await sha256Files([spec.source, ...files]);
+    const loaded = await loader.mobilenet(layers);
+    model = buildMobileNet(loaded.spec, layers, loaded.dict, fold);
+    weights = loaded.weights;
+    weightsHash = loaded.weightsHash;
   }
   const info = new Map(taps.map((t) => [t, model.taps.get(layerOf.get(t)!)!]));
   const wanted = new Set(layers);
@@ -279,27 +238,23 @@ function shape(t: tf.Tensor): string {
 }
 
 /**
- * Builds a frozen encoder: reads (or draws) only the weights the taps need, converts them to
- * TensorFlow.js layout once and folds eval-mode BatchNorm into the convolutions.
- *
- * ```ts
- * const enc = await createEncoder({ arch: 'wide_resnet50_2', taps: ['layer2', 'layer3'] });
- * const { layer3 } = enc.features(enc.normalize(images)); // [n, H/16, W/16, 1024]
- * ```
+ * @internal Builds a frozen encoder with weights from `loader` (or drawn, for `weights: 'random'`):
+ * only the weights the taps need, converted to TensorFlow.js layout once, eval-mode BatchNorm
+ * folded into the convolutions. `createEncoder` (files) and `buildEncoder` (bytes) call it.
  */
-export async function createEncoder<T extends string>(options: CreateEncoderOptions<T>): Promise<Encoder<T>> {
+export async function createEncoderWith<T extends string>(
+  loader: WeightsLoader,
+  options: EncoderOptions<T> & { weights?: unknown },
+): Promise<Encoder<T>> {
   if (typeof options !== 'object' || options === null) throw new Error('createEncoder: pass an options object {arch, weights, taps}');
   const taps = checkTaps(options.taps) as T[];
-  if (options.weights !== undefined && (typeof options.weights !== 'string' || options.weights === '')) {
-    throw new Error(`createEncoder: weights must be a path or 'random', got ${JSON.stringify(options.weights)}`);
-  }
   const arch = options.arch;
   let built: Awaited<ReturnType<typeof resnetNetwork>>;
   let id: string;
   let described: ResNetArch | 'mobilenet_v1';
   let normalization: Normalization;
   if (arch === 'mobilenet_v1') {
-    built = await mobilenetNetwork(taps, options);
+    built = await mobilenetNetwork(taps, options, loader);
     id = 'mobilenet_v1';
     described = 'mobilenet_v1';
     normalization = { kind: 'minus-one-to-one' };
@@ -308,14 +263,14 @@ export async function createEncoder<T extends string>(options: CreateEncoderOpti
     if (!named) {
       throw new Error(`createEncoder: unknown arch ${JSON.stringify(arch)}; use ${[...Object.keys(RESNET_ARCHS), 'mobilenet_v1'].join(', ')} or {block, layers, widthPerGroup}`);
     }
-    built = await resnetNetwork(named, arch, taps, options);
+    built = await resnetNetwork(named, arch, taps, options, loader);
     id = arch;
     described = { ...named, layers: [...named.layers] };
     normalization = IMAGENET;
   } else if (typeof arch === 'object' && arch !== null) {
     const a = checkResNetArch(arch);
     id = resnetId(a);
-    built = await resnetNetwork(a, id, taps, options);
+    built = await resnetNetwork(a, id, taps, options, loader);
     described = a;
     normalization = IMAGENET;
   } else {

@@ -1,5 +1,8 @@
-export { createEncoder } from './encoder.js';
-export type { CreateEncoderOptions, Encoder, EncoderArch, EncoderDescription, Normalization } from './encoder.js';
+// The browser-safe face of @aeflow/backbone: encoders from weights already in memory. Building
+// from weight files and the asset cache is `createEncoder` in ./node.ts (`@aeflow/backbone/node`).
+export { buildEncoder } from './encoder-memory.js';
+export type { BuildEncoderOptions, SafetensorsWeights, LayersModelWeights } from './encoder-memory.js';
+export type { EncoderOptions, Encoder, EncoderArch, EncoderDescription, Normalization } from './encoder.js';
 export { RESNET_ARCHS, RESNET_TAPS } from './resnet.js';
 export type { ResNetArch, ResNetName } from './resnet.js';
 export { MOBILENET_TAP_ALIASES } from './mobilenet.js';

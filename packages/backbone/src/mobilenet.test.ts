@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@aeflow/tensor/node';
-import { createEncoder } from './index.js';
-import { readKerasModel, readKerasWeights } from './mobilenet.js';
+import { createEncoder } from './node.js';
+import { readKerasModel, readKerasWeights } from './mobilenet-file.js';
 import { pearson, relativeError } from './test-utils.js';
 
 const HOME = process.env.AEFLOW_HOME;

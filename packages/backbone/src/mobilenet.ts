@@ -1,6 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { applyConvUnit, convUnitCost, disposeConvUnit, makeConvUnit, type Activation, type BatchNormParams, type ConvUnit } from './conv-unit.js';
 import type { ParamSpec, StateDict } from './state-dict.js';
 
@@ -69,27 +67,18 @@ function asLayers(raw: unknown, source: string): KerasLayer[] {
   });
 }
 
-/** Parses a model.json (a path to it, or the folder holding it). */
-export async function readKerasModel(path: string): Promise<KerasModelSpec> {
-  let file = path;
-  try {
-    if ((await stat(path)).isDirectory()) file = join(path, 'model.json');
-  } catch {
-    throw new Error(`mobilenet_v1 weights: ${path} does not exist; pass the folder holding model.json and its weight shards`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`mobilenet_v1 weights: cannot read ${file} (${(err as Error).message})`);
-  }
-  const layers = asLayers(raw, file);
+/**
+ * A parsed model.json (its JSON value). `source` names it in messages; `folder` is what the shard
+ * paths are relative to (a folder in Node, a URL or label elsewhere).
+ */
+export function parseKerasModel(raw: unknown, source: string, folder: string): KerasModelSpec {
+  const layers = asLayers(raw, source);
   const manifest = (raw as { weightsManifest?: unknown }).weightsManifest;
-  if (!Array.isArray(manifest)) throw new Error(`${file}: no weightsManifest`);
+  if (!Array.isArray(manifest)) throw new Error(`${source}: no weightsManifest`);
   const inputLayer = layers.find((l) => l.class_name === 'InputLayer');
   const shape = inputLayer?.config.batch_input_shape;
   const inputChannels = Array.isArray(shape) && typeof shape[3] === 'number' ? shape[3] : 3;
-  return { source: file, layers, groups: manifest as ManifestGroup[], folder: dirname(file), inputChannels };
+  return { source, layers, groups: manifest as ManifestGroup[], folder, inputChannels };
 }
 
 /** The MobileNet V1 1.0 topology as Keras writes it, for `weights: 'random'` (no model.json needed). */
@@ -311,12 +300,24 @@ export function kerasFanOut(spec: ParamSpec): number {
   return h * w * o;
 }
 
+/** Where the weight shards of a TF.js model come from: files (Node), fetched or in-memory bytes. */
+export interface ShardReader {
+  /** The bytes of a shard, by its path in the weightsManifest. */
+  read(path: string): Promise<Uint8Array>;
+  /** How to name that shard in messages and in the weights hash (e.g. its file path). */
+  name(path: string): string;
+}
+
 /**
- * Reads the weights in `specs` from the shards of a TF.js model: only the weight groups that hold
- * one of them are read (a group's shards are concatenated and decoded with tfjs-core's
- * `tf.io.decodeWeights`). Returns the values and the files read (for the weights hash).
+ * Decodes the weights in `specs` from the shards of a TF.js model: only the weight groups that
+ * hold one of them are read (a group's shards are concatenated and decoded with tfjs-core's
+ * `tf.io.decodeWeights`). Returns the values and the names of the shards read (for the weights hash).
  */
-export async function readKerasWeights(spec: KerasModelSpec, specs: readonly ParamSpec[]): Promise<{ dict: StateDict; files: string[] }> {
+export async function decodeKerasWeights(
+  spec: KerasModelSpec,
+  specs: readonly ParamSpec[],
+  shards: ShardReader,
+): Promise<{ dict: StateDict; files: string[] }> {
   const where = new Map<string, { group: ManifestGroup; entry: tf.io.WeightsManifestEntry }>();
   for (const group of spec.groups) for (const entry of group.weights) where.set(entry.name, { group, entry });
   const groups = new Set<ManifestGroup>();
@@ -332,31 +333,29 @@ export async function readKerasWeights(spec: KerasModelSpec, specs: readonly Par
   const files: string[] = [];
   const wanted = new Set(specs.map((s) => s.key));
   for (const group of groups) {
-    const buffers: ArrayBuffer[] = [];
+    const buffers: Uint8Array[] = [];
     for (const p of group.paths) {
-      const file = join(spec.folder, p);
-      let bytes: Buffer;
+      const file = shards.name(p);
       try {
-        bytes = await readFile(file);
+        buffers.push(await shards.read(p));
       } catch (err) {
         const needed = group.weights.filter((e) => wanted.has(e.name)).map((e) => e.name);
-        throw new Error(`${file}: cannot read this weight shard (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); it holds ${needed.join(', ')}, which the requested taps need`);
+        throw new Error(`${file}: cannot read this weight shard (${(err as { code?: string }).code ?? (err as Error).message}); it holds ${needed.join(', ')}, which the requested taps need`);
       }
-      buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
       files.push(file);
     }
     const total = buffers.reduce((a, b) => a + b.byteLength, 0);
     const joined = new Uint8Array(total);
     let off = 0;
     for (const b of buffers) {
-      joined.set(new Uint8Array(b), off);
+      joined.set(b, off);
       off += b.byteLength;
     }
     let tensors: tf.NamedTensorMap;
     try {
       tensors = tf.io.decodeWeights(joined.buffer, group.weights);
     } catch (err) {
-      throw new Error(`${group.paths.map((p) => join(spec.folder, p)).join(' + ')}: cannot decode (${(err as Error).message}); is a shard truncated?`);
+      throw new Error(`${group.paths.map((p) => shards.name(p)).join(' + ')}: cannot decode (${(err as Error).message}); is a shard truncated?`);
     }
     try {
       for (const [name, t] of Object.entries(tensors)) {

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, readSafetensors } from '@aeflow/tensor/node';
-import { createEncoder, type ResNetArch } from './index.js';
+import type { ResNetArch } from './index.js';
+import { createEncoder } from './node.js';
 import { relativeError } from './test-utils.js';
 
 const HOME = process.env.AEFLOW_HOME;

@@ -1,5 +1,5 @@
+import type * as tf from '@tensorflow/tfjs-core';
 import { SeededRandom } from '@aeflow/tensor';
-import { readSafetensors, readSafetensorsHeader } from '@aeflow/tensor/node';
 
 /** A tensor the network needs: its name in the state dict and the shape it must have. */
 export interface ParamSpec {
@@ -15,15 +15,18 @@ export type StateDict = Map<string, Float32Array>;
 const fmt = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
 /**
- * Reads just the tensors in `specs` from a safetensors file, after checking every name and shape
- * against the header (so a wrong file fails before any data is read, naming the key, the file and
- * both shapes). Tensors not listed (`layer4.*`, `fc.*`, …) are never read.
+ * Checks every name and shape in `specs` against a checkpoint's header entries, so a wrong file
+ * fails before any data is read, naming the key, the source and both shapes.
  */
-export async function readStateDict(path: string, specs: readonly ParamSpec[], archLabel: string): Promise<StateDict> {
-  const header = await readSafetensorsHeader(path);
+export function checkStateDictHeader(
+  entries: Readonly<Record<string, { shape: readonly number[] }>>,
+  specs: readonly ParamSpec[],
+  archLabel: string,
+  source: string,
+): void {
   const problems: string[] = [];
   for (const spec of specs) {
-    const entry = header.entries[spec.key];
+    const entry = entries[spec.key];
     if (!entry) problems.push(`"${spec.key}" is missing (${archLabel} needs shape ${fmt(spec.shape)})`);
     else if (entry.shape.length !== spec.shape.length || entry.shape.some((d, i) => d !== spec.shape[i])) {
       problems.push(`"${spec.key}" has shape ${fmt(entry.shape)} but ${archLabel} needs ${fmt(spec.shape)}`);
@@ -32,10 +35,12 @@ export async function readStateDict(path: string, specs: readonly ParamSpec[], a
   if (problems.length > 0) {
     const shown = problems.slice(0, 5).join('; ');
     const more = problems.length > 5 ? `; and ${problems.length - 5} more` : '';
-    throw new Error(`${path}: weights do not fit ${archLabel}: ${shown}${more}. Check the arch (block type, blocks per stage, widthPerGroup) matches the checkpoint.`);
+    throw new Error(`${source}: weights do not fit ${archLabel}: ${shown}${more}. Check the arch (block type, blocks per stage, widthPerGroup) matches the checkpoint.`);
   }
-  const wanted = new Set(specs.map((s) => s.key));
-  const tensors = await readSafetensors(path, { filter: (name) => wanted.has(name) });
+}
+
+/** The values of the tensors in `specs` as a state dict; disposes every tensor given. */
+export async function stateDictFromTensors(tensors: Record<string, tf.Tensor>, specs: readonly ParamSpec[]): Promise<StateDict> {
   const out: StateDict = new Map();
   try {
     for (const spec of specs) {

@@ -5,7 +5,8 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '@aeflow/tensor/node';
-import { batches, chestXrayDataset, decodeImageFile, resizeRaster, type ImageItem, type Raster } from '../src/index.js';
+import { batches, resizeRaster, type ImageItem, type Raster } from '../src/index.js';
+import { chestXrayDataset, decodeImageFile } from '../src/node.js';
 
 const HOME = process.env.AEFLOW_HOME;
 if (!HOME) {

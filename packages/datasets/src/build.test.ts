@@ -19,7 +19,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'v.nii.gz'), makeNifti([2, 2, 1], [1, 2, 3, 4]));
   await writeFile(join(dir, 'a.dcm'), makeDicom({ rows: 1, cols: 2, pixels: [0, 10] }));
   // The same tsup build as `pnpm build` (ESM + CJS, dependencies external), into a scratch folder.
-  await build({ entry: [join(pkg, 'src', 'index.ts')], format: ['esm', 'cjs'], outDir: out, target: 'es2022', dts: false, silent: true, clean: true, config: false });
+  await build({ entry: [join(pkg, 'src', 'index.ts'), join(pkg, 'src', 'node.ts')], format: ['esm', 'cjs'], outDir: out, target: 'es2022', dts: false, silent: true, clean: true, config: false });
 }, 60_000);
 afterAll(async () => {
   await cleanup();
@@ -42,13 +42,13 @@ console.log(JSON.stringify({ nifti: Array.from(v.data), dicom: Array.from(d.data
 
 describe('the built package', () => {
   it('loads nifti-reader-js (ESM only), dicom-parser (UMD), sharp and the DICOM wasm codecs from the CommonJS build', async () => {
-    const code = script(`const m = require(${JSON.stringify(join(out, 'index.cjs'))});`).replaceAll('DIR', dir);
+    const code = script(`const m = require(${JSON.stringify(join(out, 'node.cjs'))});`).replaceAll('DIR', dir);
     const { stdout } = await run(process.execPath, ['-e', `(async () => {${code}})().catch((e) => { console.error(e); process.exit(1); })`], { cwd: pkg });
     expect(JSON.parse(stdout)).toEqual({ nifti: [1, 2, 3, 4], dicom: [0, 1], sharp: 'function', codecs: [true, true, 64] });
   });
 
   it('and from the ESM build', async () => {
-    const code = script(`const m = await import(${JSON.stringify(join(out, 'index.js'))});`).replaceAll('DIR', dir);
+    const code = script(`const m = await import(${JSON.stringify(join(out, 'node.js'))});`).replaceAll('DIR', dir);
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code], { cwd: pkg });
     expect(JSON.parse(stdout)).toEqual({ nifti: [1, 2, 3, 4], dicom: [0, 1], sharp: 'function', codecs: [true, true, 64] });
   });

@@ -1,6 +1,3 @@
-import { writeFileAtomic } from '@aeflow/tensor/node';
-import type { SkippedFile } from './types.js';
-
 /**
  * What kind of unusable input an `InvalidImageError` is, for callers that map it to a status
  * (the scoring server: `too-large` → 413, the rest → 400) without matching message text.
@@ -34,13 +31,4 @@ export function messageOf(err: unknown): string {
   } catch {
     return String(err);
   }
-}
-
-/**
- * Writes the skip report of a run as JSON (`{ count, skipped: [{ path, reason }] }`), atomically.
- * Call it with `dataset.skipped` next to the run's other files.
- */
-export async function writeSkipReport(path: string, skipped: readonly SkippedFile[]): Promise<void> {
-  const body = JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n';
-  await writeFileAtomic(path, body);
 }

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@aeflow/tensor/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batches } from './batches.js';
-import { InvalidImageError, writeSkipReport } from './errors.js';
+import { InvalidImageError } from './errors.js';
+import { writeSkipReport } from './skip-report.js';
 import { chestXrayDataset, filesDataset, folderDataset, oct2017Dataset } from './folder.js';
 import { makeBmp, makeDicom, tempDir } from './test-helpers.js';
 

@@ -1,29 +1,22 @@
+// The browser-safe face of @aeflow/datasets: types, byte decoders (BMP, DICOM, NPY/NPZ), raster
+// operations, splits and batches (the DICOM wasm codecs: `@aeflow/datasets/dicom-codecs`).
+// Datasets read from folders and files, sharp decoding, NIfTI files and the skip report are in
+// ./node.ts (`@aeflow/datasets/node`).
 export type { Label, ImageSource, ImageItem, DecodedImage, LoadOptions, SkippedFile, ImageDataset } from './types.js';
-export { InvalidImageError, writeSkipReport } from './errors.js';
+export { InvalidImageError } from './errors.js';
 export type { InvalidImageCode } from './errors.js';
 export { DEFAULT_MAX_PIXELS, resizeRaster, resampleTaps, convertChannels } from './raster.js';
 export type { Raster } from './raster.js';
-export { decodeImageFile, decodeImageBytes, IMAGE_EXTENSIONS } from './decode.js';
 export { decodeBmp } from './bmp.js';
 export { decodeDicom, decodeDicomAsync, applyWindow, TRANSFER_SYNTAX } from './dicom.js';
 export type { DecodeDicomOptions, DicomCodecs, DicomCodecName, DicomFrameDecoder, DecodedFrame } from './dicom.js';
 export { decodeRle } from './dicom-rle.js';
 export type { RleFrameShape } from './dicom-rle.js';
-export { readNiftiVolume } from './nifti.js';
-export type { Volume } from './nifti.js';
-export { parseNpy, readNpz } from './npy.js';
+export { parseNpy, parseNpz } from './npy.js';
 export type { NpyArray, NpyData, NpzContents } from './npy.js';
-export { folderDataset, chestXrayDataset, oct2017Dataset, filesDataset } from './folder.js';
-export type { FolderDatasetOptions, FilesDatasetOptions } from './folder.js';
-export { isic2018Dataset } from './isic.js';
-export type { Isic2018Options } from './isic.js';
-export { brats2021Dataset } from './brats.js';
-export type { Brats2021Options, BratsModality } from './brats.js';
-export { medmnistDataset, medmnistAsset, MEDMNIST_INFO } from './medmnist.js';
-export type { MedmnistDatasetOptions, MedmnistInfo, MedmnistSize } from './medmnist.js';
 export { shuffleItems, splitItems, trainValSplit, stratifiedKFold, valTestFolds, holdOutSplit } from './splits.js';
 export type { SplitItemsOptions, TrainValSplitOptions, HoldOutSplitOptions } from './splits.js';
 export { batches, IMAGENET_MEAN, IMAGENET_STD } from './batches.js';
+export type { Batch, BatchOptions } from './batches.js';
 export { loadImageBatch } from './load-batch.js';
 export type { LoadImageBatchOptions, LoadedImageBatch } from './load-batch.js';
-export type { Batch, BatchOptions } from './batches.js';

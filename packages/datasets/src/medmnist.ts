@@ -3,7 +3,8 @@ import { type AssetFile } from '@aeflow/tensor';
 import { resolveAsset, type ResolveAssetOptions } from '@aeflow/tensor/node';
 import { InvalidImageError } from './errors.js';
 import { toDecodedImage } from './image.js';
-import { readNpz, type NpyArray } from './npy.js';
+import type { NpyArray } from './npy.js';
+import { readNpz } from './npz-file.js';
 import type { ImageDataset, ImageItem, Label } from './types.js';
 
 /** Image sizes MedMNIST publishes (v2 at 28 px; MedMNIST+ at 64, 128 and 224 px). */

@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
-import { parseNpy, readNpz } from './npy.js';
+import { parseNpy, parseNpz } from './npy.js';
+import { readNpz } from './npz-file.js';
 import { makeNpy, tempDir } from './test-helpers.js';
 
 describe('.npy', () => {
@@ -53,5 +54,14 @@ describe('.npz', () => {
     } finally {
       await cleanup();
     }
+  });
+
+  it('parses npz bytes without a file (browser-safe), naming the source and its arrays in errors', () => {
+    const zip = zipSync({ 'x.npy': makeNpy('<f4', [2], new Uint8Array(Float32Array.from([1.5, -2]).buffer)), 'y.npy': new TextEncoder().encode('junk') });
+    const npz = parseNpz(zip, 'fetched.npz', ['x']);
+    expect(npz.names).toEqual(['x', 'y']);
+    expect(Array.from(npz.arrays.get('x')!.data)).toEqual([1.5, -2]);
+    expect(() => parseNpz(zip, 'fetched.npz')).toThrow(/fetched\.npz:y\.npy: not a \.npy array/);
+    expect(() => parseNpz(new TextEncoder().encode('not a zip'), 'fetched.npz')).toThrow(/fetched\.npz: not a readable \.npz \(zip\) file/);
   });
 });

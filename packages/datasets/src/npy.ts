@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { unzipSync } from 'fflate';
 
 export type NpyData = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
@@ -93,11 +92,11 @@ export interface NpzContents {
 }
 
 /**
- * Reads a `.npz` file; with `only`, decompresses just those arrays (names without `.npy`), so the
- * other splits of a MedMNIST file cost nothing.
+ * Parses the bytes of a `.npz` file (a zip of `.npy` files); `source` names it in messages. With
+ * `only`, decompresses just those arrays (names without `.npy`), so the other splits of a MedMNIST
+ * file cost nothing.
  */
-export async function readNpz(path: string, only?: readonly string[]): Promise<NpzContents> {
-  const bytes = await readFile(path);
+export function parseNpz(bytes: Uint8Array, source = 'npz', only?: readonly string[]): NpzContents {
   let files: Record<string, Uint8Array>;
   const names: string[] = [];
   try {
@@ -109,12 +108,12 @@ export async function readNpz(path: string, only?: readonly string[]): Promise<N
       },
     });
   } catch (err) {
-    throw new Error(`${path}: not a readable .npz (zip) file (${err instanceof Error ? err.message : String(err)})`);
+    throw new Error(`${source}: not a readable .npz (zip) file (${err instanceof Error ? err.message : String(err)})`);
   }
   const arrays = new Map<string, NpyArray>();
   for (const [fileName, content] of Object.entries(files)) {
     const n = fileName.replace(/\.npy$/, '');
-    arrays.set(n, parseNpy(content, `${path}:${fileName}`));
+    arrays.set(n, parseNpy(content, `${source}:${fileName}`));
   }
   return { names, arrays };
 }

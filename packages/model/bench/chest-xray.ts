@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { chestXrayDataset, holdOutSplit } from '@aeflow/datasets';
+import { holdOutSplit } from '@aeflow/datasets';
+import { chestXrayDataset } from '@aeflow/datasets/node';
 import { aeflowHome, initBackend } from '@aeflow/tensor/node';
 import { scoreRun, trainRun } from '../src/index.js';
 

@@ -6,10 +6,11 @@ export type { BackendName, BackendReport, InitBackendOptions } from './backend.j
 export {
   encodeSafetensors,
   decodeSafetensors,
+  decodeSafetensorsHeader,
   parseSafetensorsHeader,
   bytesToTensor,
 } from './safetensors.js';
-export type { SafetensorsDtype, SafetensorsEntry, SafetensorsHeader, WriteSafetensorsOptions } from './safetensors.js';
+export type { SafetensorsDtype, SafetensorsEntry, SafetensorsHeader, WriteSafetensorsOptions, DecodeSafetensorsOptions } from './safetensors.js';
 export { float32ToFloat16Bits, float16BitsToFloat32, float32ToBFloat16Bits, bfloat16BitsToFloat32 } from './half.js';
 export { SeededRandom } from './random.js';
 export type { AssetFile } from './asset-file.js';

@@ -150,14 +150,34 @@ export function bytesToTensor(bytes: Uint8Array, entry: SafetensorsEntry, name =
   }
 }
 
-/** Decodes an in-memory safetensors buffer (e.g. a fetched file in a browser). */
-export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { tensors: Record<string, tf.Tensor>; metadata: Record<string, string> } {
+/** Parses and checks the header of an in-memory safetensors buffer (no tensor is made). */
+export function decodeSafetensorsHeader(bytes: Uint8Array, source = 'safetensors'): SafetensorsHeader {
   const n = headerLength(bytes.subarray(0, 8), bytes.length, source);
-  const header = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, source);
+  return parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, source);
+}
+
+export interface DecodeSafetensorsOptions {
+  /** Make tensors only of the names that pass this test. */
+  filter?: (name: string) => boolean;
+}
+
+/** Decodes an in-memory safetensors buffer (e.g. a fetched file in a browser). */
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  source = 'safetensors',
+  options: DecodeSafetensorsOptions = {},
+): { tensors: Record<string, tf.Tensor>; metadata: Record<string, string> } {
+  const header = decodeSafetensorsHeader(bytes, source);
   const tensors: Record<string, tf.Tensor> = {};
-  for (const [name, entry] of Object.entries(header.entries)) {
-    const [b, e] = entry.dataOffsets;
-    tensors[name] = bytesToTensor(bytes.subarray(header.dataStart + b, header.dataStart + e), entry, `${source}: ${name}`);
+  try {
+    for (const [name, entry] of Object.entries(header.entries)) {
+      if (options.filter && !options.filter(name)) continue;
+      const [b, e] = entry.dataOffsets;
+      tensors[name] = bytesToTensor(bytes.subarray(header.dataStart + b, header.dataStart + e), entry, `${source}: ${name}`);
+    }
+  } catch (err) {
+    Object.values(tensors).forEach((t) => t.dispose());
+    throw err;
   }
   return { tensors, metadata: header.metadata };
 }

@@ -16,6 +16,8 @@ const BROWSER_SAFE = [
   '@aeflow/decoder',
   '@aeflow/flows',
   '@aeflow/metrics',
+  '@aeflow/backbone',
+  '@aeflow/datasets',
   // The model helper adds '@aeflow/model' here once its main entry is browser-safe; the workflow
   // helper adds '@aeflow/eval' and '@aeflow/report' (each also as a devDependency of this package).
 ];
@@ -25,10 +27,8 @@ const BROWSER_SAFE = [
  * checked to still fail, so that the day it passes this list has to be updated (no silent skip).
  */
 const KNOWN_NOT_BROWSER_SAFE: Record<string, string> = {
-  '@aeflow/backbone': 'createEncoder reads weight files and the asset cache (node:fs, node:crypto); next: @aeflow/backbone/node',
-  '@aeflow/datasets': 'folder/file datasets and sharp decoding are still in the main entry; next: @aeflow/datasets/node',
   '@aeflow/model':
-    'its main entry still holds the run folder (checkpoints, feature cache, config files: node:fs, node:path) — the model split of issue 15 moves those behind @aeflow/model/node',
+    'its main entry still builds encoders from files (createEncoder from @aeflow/backbone/node) and reaches node:fs — the model split of issue 15 moves those behind @aeflow/model/node (a browser builds encoders with buildEncoder from @aeflow/backbone)',
 };
 
 const here = fileURLToPath(new URL('.', import.meta.url));
