@@ -11,7 +11,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { createEncoder } from '@aeflow/backbone';
+import { createEncoder } from '@aeflow/backbone/node';
 import { AEFlow, resolveConfig } from '@aeflow/model';
 import { currentBackend } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';

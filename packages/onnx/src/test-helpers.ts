@@ -1,6 +1,7 @@
 // Helpers shared by this package's tests (not exported from the package entry).
 import * as tf from '@tensorflow/tfjs-core';
-import { createEncoder, type Encoder } from '@aeflow/backbone';
+import { type Encoder } from '@aeflow/backbone';
+import { createEncoder } from '@aeflow/backbone/node';
 import { AEFlow, resolveConfig, type RunConfig } from '@aeflow/model';
 import { SeededRandom } from '@aeflow/tensor';
 import type { ImageDataset, ImageItem } from '@aeflow/datasets';

@@ -1,4 +1,5 @@
-import { createEncoder, type Encoder } from '@aeflow/backbone';
+import { type Encoder } from '@aeflow/backbone';
+import { createEncoder } from '@aeflow/backbone/node';
 import type { RunConfig } from '@aeflow/model';
 
 /**
