@@ -18,6 +18,7 @@ const BROWSER_SAFE = [
   '@aeflow/metrics',
   '@aeflow/backbone',
   '@aeflow/datasets',
+  '@aeflow/onnx',
   // The model helper adds '@aeflow/model' here once its main entry is browser-safe; the workflow
   // helper adds '@aeflow/eval' and '@aeflow/report' (each also as a devDependency of this package).
 ];
