@@ -885,7 +885,7 @@ describe('runBenchmark', () => {
 
 describe('cpu preset with the real assets', () => {
   it.skipIf(!process.env.AEFLOW_HOME)('builds with the pretrained MobileNet V1 and scores chest X-rays (needs AEFLOW_HOME: set it to the shared folder)', async () => {
-    const { chestXrayDataset } = await import('@aeflow/datasets');
+    const { chestXrayDataset } = await import('@aeflow/datasets/node');
     const { encoderFromConfig } = await import('./index.js');
     const config = resolveConfig({ preset: 'cpu' });
     const mobilenet = await encoderFromConfig(config);

@@ -89,7 +89,8 @@ describe('a tiny synthetic run, exported from its folder', () => {
 describe('real chest X-rays', () => {
   const home = process.env.AEFLOW_HOME;
   it.skipIf(!home)('the cpu preset (pretrained MobileNet V1, 128 px) exported and run by ONNX Runtime matches tfjs within 1e-4 (needs AEFLOW_HOME: set it to the shared folder)', async () => {
-    const { chestXrayDataset, loadImageBatch } = await import('@aeflow/datasets');
+    const { loadImageBatch } = await import('@aeflow/datasets');
+    const { chestXrayDataset } = await import('@aeflow/datasets/node');
     // A run folder with the cpu preset's real encoder and non-trivial flow/decoder weights (seeded):
     // what is checked is the export, not a training result.
     const config = resolveConfig({ preset: 'cpu', score: { beta: 0.9, flow: 'density' } });
