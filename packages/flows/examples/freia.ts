@@ -2,7 +2,7 @@
 // a matrix-era one, 2023), check it against FrEIA's own outputs, then save the flow as JSON +
 // weights and rebuild it. Run: AEFLOW_HOME=/path/to/shared npx tsx examples/freia.ts
 import * as tf from '@tensorflow/tfjs';
-import { readSafetensors } from '@aeflow/tensor'; // or any reader giving name → tensor
+import { readSafetensors } from '@aeflow/tensor/node'; // or any reader giving name → tensor
 import { deserializeFlow, fromFreiaStateDict, inspectFreiaStateDict, serializeFlow } from '@aeflow/flows';
 
 const home = process.env.AEFLOW_HOME;

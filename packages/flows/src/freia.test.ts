@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { readSafetensors } from '@aeflow/tensor';
+import { readSafetensors } from '@aeflow/tensor/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, maxAbsDiff, useBackend } from '../test/helpers.js';
 import { AllInOneBlock } from './all-in-one-block.js';
