@@ -30,6 +30,8 @@ const LOSSLESS: [file: string, original: string, syntax: string][] = [
   ['rgb8.jpegls.dcm', 'rgb8.dcm', 'JPEG-LS Lossless'],
   ['mono16.j2k.dcm', 'mono16.dcm', 'JPEG 2000 Lossless'],
   ['rgb8.j2k.dcm', 'rgb8.dcm', 'JPEG 2000 Lossless'],
+  ['mono16.jpeg-lossless.dcm', 'mono16.dcm', 'JPEG Lossless SV1'],
+  ['rgb8.jpeg-lossless.dcm', 'rgb8.dcm', 'JPEG Lossless SV1'],
   ['mono16.rle.dcm', 'mono16.dcm', 'RLE Lossless'],
   ['rgb8.rle.dcm', 'rgb8.dcm', 'RLE Lossless'],
 ];

@@ -2,7 +2,8 @@ import type { DecodedFrame, DicomCodecs, DicomFrameDecoder } from './dicom.js';
 
 /**
  * The Cornerstone codecs (Emscripten builds of libjpeg-turbo, CharLS and OpenJPEG, wasm shipped in
- * their npm packages) as `DicomCodecs` for `decodeDicomAsync`. Each is imported on first use and
+ * their npm packages; jpeg-lossless-decoder-js for JPEG lossless) as `DicomCodecs` for
+ * `decodeDicomAsync`. Each is imported on first use and
  * kept. In Node nothing needs configuring. In a browser the bundler must serve the `.wasm` files
  * and leave out the Node branch of Emscripten's loader (`fs`, `path`: e.g. esbuild
  * `external: ['fs', 'path']`, webpack `resolve.fallback: { fs: false, path: false }`; Vite does
@@ -64,6 +65,36 @@ function interleave<T extends Uint8Array | Uint16Array | Int16Array>(planes: T, 
   return out;
 }
 
+/** What jpeg-lossless-decoder-js's `Decoder` has after `decode` (its typings are not shipped). */
+interface LosslessDecoder {
+  decode(buffer: ArrayBuffer, offset: number, length: number): Uint8Array | Uint16Array;
+  xDim: number;
+  yDim: number;
+  numComp: number;
+}
+
+/**
+ * JPEG lossless (process 14, the .4.57/.4.70 syntaxes): jpeg-lossless-decoder-js, plain JavaScript
+ * (no wasm), the decoder Cornerstone uses for it. Samples come back interleaved.
+ */
+function jpegLossless(): () => Promise<DicomFrameDecoder> {
+  let ready: Promise<DicomFrameDecoder> | undefined;
+  return () => {
+    ready ??= import('jpeg-lossless-decoder-js').then((m: unknown) => {
+      const mod = m as { Decoder?: new () => LosslessDecoder; default?: { Decoder?: new () => LosslessDecoder } };
+      const Decoder = mod.Decoder ?? mod.default?.Decoder;
+      if (!Decoder) throw new Error('jpeg-lossless-decoder-js did not export Decoder');
+      return (encoded: Uint8Array): DecodedFrame => {
+        const decoder = new Decoder();
+        const samples = decoder.decode(encoded.buffer as ArrayBuffer, encoded.byteOffset, encoded.byteLength);
+        return { width: decoder.xDim, height: decoder.yDim, components: decoder.numComp, samples };
+      };
+    });
+    ready.catch(() => (ready = undefined));
+    return ready;
+  };
+}
+
 export function cornerstoneDicomCodecs(options: CornerstoneCodecOptions = {}): Required<DicomCodecs> {
   // The C libraries print progress and warnings (OpenJPEG: "[INFO] Main header has been correctly
   // decoded"); a library must not write to the console: the last lines are kept for error messages.
@@ -96,6 +127,7 @@ export function cornerstoneDicomCodecs(options: CornerstoneCodecOptions = {}): R
     };
   };
   return {
+    jpegLossless: jpegLossless(),
     jpeg: lazy(() => import('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs'), 'JPEGDecoder'),
     jpegLs: lazy(() => import('@cornerstonejs/codec-charls/decodewasmjs'), 'JpegLSDecoder'),
     jpeg2000: lazy(() => import('@cornerstonejs/codec-openjpeg/decodewasmjs'), 'J2KDecoder'),

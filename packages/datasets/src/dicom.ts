@@ -53,11 +53,13 @@ const COMPRESSED_NAMES: Record<string, string> = {
 };
 
 /** Which codec a compressed transfer syntax needs (RLE is decoded here, without one). */
-export type DicomCodecName = 'jpeg' | 'jpegLs' | 'jpeg2000';
+export type DicomCodecName = 'jpeg' | 'jpegLossless' | 'jpegLs' | 'jpeg2000';
 
 const CODEC_OF: Record<string, DicomCodecName> = {
   [TRANSFER_SYNTAX.jpegBaseline]: 'jpeg',
   [TRANSFER_SYNTAX.jpegExtended]: 'jpeg',
+  [TRANSFER_SYNTAX.jpegLossless]: 'jpegLossless',
+  [TRANSFER_SYNTAX.jpegLosslessSv1]: 'jpegLossless',
   [TRANSFER_SYNTAX.jpegLsLossless]: 'jpegLs',
   [TRANSFER_SYNTAX.jpegLsNearLossless]: 'jpegLs',
   [TRANSFER_SYNTAX.jpeg2000Lossless]: 'jpeg2000',
@@ -87,7 +89,7 @@ export interface DecodeDicomOptions {
   maxPixels: number;
   /** The bytes have no Part 10 header ("DICM"): read them as an Implicit VR Little Endian data set. */
   assumeRawDataset?: boolean;
-  /** Codecs for JPEG, JPEG-LS and JPEG 2000 pixel data (RLE needs none). */
+  /** Codecs for JPEG, JPEG lossless, JPEG-LS and JPEG 2000 pixel data (RLE needs none). */
   codecs?: DicomCodecs;
 }
 
@@ -184,7 +186,7 @@ function firstFrameBytes(h: ImageHeader): Uint8Array {
     if (pixel.basicOffsetTable && pixel.basicOffsetTable.length > 0) return dicomParser.readEncapsulatedImageFrame(ds, pixel, 0);
     if (frames === 1) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, pixel, 0, pixel.fragments.length);
     if (pixel.fragments.length === frames) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, pixel, 0, 1);
-    if (CODEC_OF[h.syntax] === 'jpeg') return dicomParser.readEncapsulatedImageFrame(ds, pixel, 0, dicomParser.createJPEGBasicOffsetTable(ds, pixel));
+    if (CODEC_OF[h.syntax] === 'jpeg' || CODEC_OF[h.syntax] === 'jpegLossless') return dicomParser.readEncapsulatedImageFrame(ds, pixel, 0, dicomParser.createJPEGBasicOffsetTable(ds, pixel));
   } catch (err) {
     const inner = (err as { exception?: unknown }).exception ?? err;
     throw new DicomError(`unreadable DICOM pixel data fragments (${messageOf(inner).replace(/^dicomParser\.\w+: /, '')})`);
@@ -299,7 +301,7 @@ function decodeRleFrame(h: ImageHeader): Raster {
 /**
  * Decodes the first frame of a DICOM file held in memory, synchronously: uncompressed pixel data
  * (Implicit/Explicit VR Little Endian, Explicit VR Big Endian) and RLE Lossless. The other
- * compressed syntaxes (JPEG, JPEG-LS, JPEG 2000) need a codec loaded asynchronously: they are
+ * compressed syntaxes (JPEG, JPEG lossless, JPEG-LS, JPEG 2000) need a codec loaded asynchronously: they are
  * refused here, naming `decodeDicomAsync`. See `toRaster` for how values become [0, 1].
  */
 export function decodeDicom(bytes: Uint8Array, maxPixels: number, assumeRawDataset = false): Raster {
@@ -307,12 +309,12 @@ export function decodeDicom(bytes: Uint8Array, maxPixels: number, assumeRawDatas
   if (UNCOMPRESSED.has(h.syntax)) return decodeUncompressed(bytes, h);
   if (h.syntax === TRANSFER_SYNTAX.rle) return decodeRleFrame(h);
   if (CODEC_OF[h.syntax]) refuseSyntax(h, 'needs a codec: decode it with decodeDicomAsync (codecs from @aeflow/datasets/dicom-codecs)');
-  return refuseSyntax(h, 'is not supported (uncompressed, RLE, JPEG baseline/extended 8-bit, JPEG-LS and JPEG 2000 are)');
+  return refuseSyntax(h, 'is not supported (uncompressed, RLE, JPEG baseline/extended 8-bit, JPEG lossless, JPEG-LS and JPEG 2000 are)');
 }
 
 /**
  * Decodes the first frame of a DICOM file held in memory: everything `decodeDicom` does, plus
- * JPEG baseline/extended (8-bit), JPEG-LS (lossless and near-lossless) and JPEG 2000 through
+ * JPEG baseline/extended (8-bit), JPEG lossless, JPEG-LS (lossless and near-lossless) and JPEG 2000 through
  * `options.codecs`, each loaded only when a file needs it. Bytes in, pixels out: no file or
  * network access of its own, so it runs in a browser as in Node.
  */
@@ -321,7 +323,7 @@ export async function decodeDicomAsync(bytes: Uint8Array, options: DecodeDicomOp
   if (UNCOMPRESSED.has(h.syntax)) return decodeUncompressed(bytes, h);
   if (h.syntax === TRANSFER_SYNTAX.rle) return decodeRleFrame(h);
   const codecName = CODEC_OF[h.syntax];
-  if (!codecName) return refuseSyntax(h, 'is not supported (uncompressed, RLE, JPEG baseline/extended 8-bit, JPEG-LS and JPEG 2000 are)');
+  if (!codecName) return refuseSyntax(h, 'is not supported (uncompressed, RLE, JPEG baseline/extended 8-bit, JPEG lossless, JPEG-LS and JPEG 2000 are)');
   const load = options.codecs?.[codecName];
   if (!load) return refuseSyntax(h, `needs the ${codecName} codec, and none was given (pass codecs, e.g. from @aeflow/datasets/dicom-codecs)`);
   if (codecName === 'jpeg' && h.bitsStored > 8) return refuseSyntax(h, `is decoded for 8-bit samples only; this file stores ${h.bitsStored} bits`);
