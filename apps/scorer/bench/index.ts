@@ -6,7 +6,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { folderDataset } from '@aeflow/datasets/node';
-import { trainRun } from '@aeflow/model';
+import { trainRun } from '@aeflow/model/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { combineScores, evaluateScores, renderReport, startScoreServer } from '../src/index.js';
 import { syntheticRows, TINY_CONFIG, writeFolderDataset } from '../src/fixtures.test-helpers.js';

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { folderDataset } from '@aeflow/datasets/node';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadRun, trainRun } from '@aeflow/model';
+import { loadRun, trainRun } from '@aeflow/model/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';
 import type { ScoreMetrics } from './evaluate.js';

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { folderDataset } from '@aeflow/datasets/node';
-import { trainRun } from '@aeflow/model';
+import { trainRun } from '@aeflow/model/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { minimalDicom, TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';
 import { startScoreServer, type RunningScoreServer } from './server.js';

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidImageError, resizeRaster } from '@aeflow/datasets';
 import { decodeImageBytes } from '@aeflow/datasets/node';
-import { loadRun, type AEFlow } from '@aeflow/model';
+import { type AEFlow } from '@aeflow/model';
+import { loadRun } from '@aeflow/model/node';
 import { mapScale, mapToPng, overlayToPng } from './images.js';
 import { OUTPUT_FILES, type ThresholdFile } from './outputs.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { holdOutSplit } from '@aeflow/datasets';
 import { chestXrayDataset } from '@aeflow/datasets/node';
 import { aeflowHome, initBackend } from '@aeflow/tensor/node';
-import { scoreRun, trainRun } from '../src/index.js';
+import { scoreRun, trainRun } from '../src/node.js';
 
 const overrides = JSON.parse(process.argv[2] ?? '{}') as Record<string, unknown>;
 const backend = await initBackend({ quiet: true });

@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { currentBackend } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
-import { measureMatMulGflops, runBenchmark, type BenchmarkOptions, type BenchmarkResult } from '../src/index.js';
+import { measureMatMulGflops, runBenchmark, type BenchmarkOptions, type BenchmarkResult } from '../src/node.js';
 
 await initBackend({ quiet: true });
 const steps = Number(process.env.BENCH_STEPS ?? 5);

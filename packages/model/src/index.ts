@@ -1,3 +1,8 @@
+/**
+ * `@aeflow/model`: browser-safe (no Node built-in): the model kinds, their configuration, losses
+ * and scores, one training step, the run folder's schemas and formats. Reading and writing files,
+ * the training loop, the feature cache and the benchmark are in `@aeflow/model/node`.
+ */
 export {
   AEFlow,
   AEFlowModel,
@@ -30,24 +35,14 @@ export {
   runConfigSchema,
 } from './config.js';
 export type { ModelKind, PresetName, RunConfig, RunConfigOverrides } from './config.js';
-export { FeatureCache } from './feature-cache.js';
 export { Trainer } from './train-step.js';
 export type { StepResult } from './train-step.js';
-export { encoderFromConfig } from './encoder-config.js';
 export { featureBatches, resolveSplit } from './feature-batches.js';
 export type { DataSplit, FeatureBatch } from './feature-batches.js';
 export { evaluateSplit } from './evaluate-split.js';
 export { yieldToEventLoop } from './event-loop.js';
-export { historyUpToCheckpoint, readCheckpoint, restoreTrainingState, trainingState, writeCheckpoint } from './checkpoint.js';
-export { loadRun } from './load-run.js';
-export { trainRun } from './train-run.js';
-export type { TrainEvent, TrainResult, TrainRunOptions } from './train-run.js';
-export { scoreRun } from './score-run.js';
-export type { ScoreRunOptions, ScoreRunResult } from './score-run.js';
-export { measureMatMulGflops, runBenchmark } from './benchmark.js';
 export { BETA_GRID, PAPER_BETA, chooseBeta } from './beta.js';
 export type { BetaChoice } from './beta.js';
-export type { BenchmarkOptions, BenchmarkResult } from './benchmark.js';
 export {
   BETA_RULES,
   PRIMARY_SCORE_COLUMNS,

@@ -9,23 +9,8 @@ import { InvalidImageError, loadImageBatch, type ImageDataset, type ImageItem } 
 import { auroc, ssim } from '@aeflow/metrics';
 import { SeededRandom } from '@aeflow/tensor';
 import { pathExists, readSafetensors, readSafetensorsHeader, writeSafetensors } from '@aeflow/tensor/node';
-import {
-  AEFlow,
-  chooseBeta,
-  combineScores,
-  FeatureCache,
-  loadRun,
-  parseRunConfig,
-  resolveConfig,
-  RUN_FILES,
-  scoreRun,
-  ssimPerImage,
-  Trainer,
-  trainRun,
-  type HistoryRecord,
-  type RunConfig,
-  type TrainEvent,
-} from './index.js';
+import { AEFlow, chooseBeta, combineScores, parseRunConfig, resolveConfig, RUN_FILES, ssimPerImage, Trainer, type HistoryRecord, type RunConfig } from './index.js';
+import { FeatureCache, loadRun, scoreRun, trainRun, type TrainEvent } from './node.js';
 import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
 import { parseScoresCsv, scoreColumns } from './run-files.js';
 import { AEFlowModel, AutoencoderModel, createModel, FastFlowModel, KnnModel, type AnomalyModel } from './model.js';
@@ -867,7 +852,7 @@ function tinyOverrides(): { size: number; encoder: object; flow: object; decoder
 
 describe('runBenchmark', () => {
   it('reports train (with and without cache) and score rates for a configuration', async () => {
-    const { runBenchmark } = await import('./index.js');
+    const { runBenchmark } = await import('./node.js');
     // Building, timing and disposing a model must leave no tensor behind (construction included).
     const options = { preset: 'cpu' as const, randomWeights: true, size: 32, batch: 2, config: { ...tinyOverrides(), train: {} } };
     const t0 = tf.memory().numTensors;
@@ -886,7 +871,7 @@ describe('runBenchmark', () => {
 describe('cpu preset with the real assets', () => {
   it.skipIf(!process.env.AEFLOW_HOME)('builds with the pretrained MobileNet V1 and scores chest X-rays (needs AEFLOW_HOME: set it to the shared folder)', async () => {
     const { chestXrayDataset } = await import('@aeflow/datasets/node');
-    const { encoderFromConfig } = await import('./index.js');
+    const { encoderFromConfig } = await import('./node.js');
     const config = resolveConfig({ preset: 'cpu' });
     const mobilenet = await encoderFromConfig(config);
     const model = new AEFlow(config, mobilenet);

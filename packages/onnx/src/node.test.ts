@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, writeSafetensors } from '@aeflow/tensor/node';
-import { encoderFromConfig, loadRun, RUN_FILES, resolveConfig, trainRun, type AEFlow } from '@aeflow/model';
+import { RUN_FILES, resolveConfig, type AEFlow } from '@aeflow/model';
+import { encoderFromConfig, loadRun, trainRun } from '@aeflow/model/node';
 import { exportRunToOnnx, loadOnnxRuntime, OnnxScorer, readOnnxMetadata } from './node.js';
 import { maxRelativeError, maxScaleError, perturbedWeights, syntheticDataset } from './test-helpers.js';
 

@@ -1,4 +1,4 @@
-import { loadRun } from '@aeflow/model';
+import { loadRun } from '@aeflow/model/node';
 import { writeFileAtomic } from '@aeflow/tensor/node';
 import { exportOnnx, type OnnxExport, type OnnxExportOptions } from './export.js';
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AEFlow, encoderFromConfig, scoresToRecords, type ImageScore, type RunConfig } from '@aeflow/model';
+import { AEFlow, scoresToRecords, type ImageScore, type RunConfig } from '@aeflow/model';
+import { encoderFromConfig } from '@aeflow/model/node';
 import { exportOnnx } from './export.js';
 import { loadOnnxRuntime, OnnxScorer, type OnnxScorerOptions } from './onnx-scorer.js';
 
