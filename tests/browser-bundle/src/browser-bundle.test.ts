@@ -19,8 +19,8 @@ const BROWSER_SAFE = [
   '@aeflow/backbone',
   '@aeflow/datasets',
   '@aeflow/onnx',
-  // The model helper adds '@aeflow/model' here once its main entry is browser-safe; the workflow
-  // helper adds '@aeflow/eval' and '@aeflow/report' (each also as a devDependency of this package).
+  '@aeflow/model',
+  // The workflow helper adds '@aeflow/eval' and '@aeflow/report' (each also as a devDependency of this package).
 ];
 
 /**
@@ -28,8 +28,6 @@ const BROWSER_SAFE = [
  * checked to still fail, so that the day it passes this list has to be updated (no silent skip).
  */
 const KNOWN_NOT_BROWSER_SAFE: Record<string, string> = {
-  '@aeflow/model':
-    'its main entry still builds encoders from files (createEncoder from @aeflow/backbone/node) and reaches node:fs — the model split of issue 15 moves those behind @aeflow/model/node (a browser builds encoders with buildEncoder from @aeflow/backbone)',
 };
 
 const here = fileURLToPath(new URL('.', import.meta.url));
