@@ -5,10 +5,12 @@ import { request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { folderDataset } from '@aeflow/datasets/node';
+import { folderDataset } from '@aeflow/datasets';
 import { trainRun } from '@aeflow/model/node';
 import { initBackend } from '@aeflow/tensor/node';
-import { combineScores, evaluateScores, renderReport, startScoreServer } from '../src/index.js';
+import { combineScores, evaluateScores } from '@aeflow/eval';
+import { renderReport } from '@aeflow/report';
+import { startScoreServer } from '../src/index.js';
 import { syntheticRows, TINY_CONFIG, writeFolderDataset } from '../src/fixtures.test-helpers.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -2,8 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SeededRandom } from '@aeflow/tensor';
 import sharpLib from 'sharp';
-import type { ScoreRow } from './evaluate.js';
-import type { FloatImage, PixelMap } from './images.js';
+import type { FloatImage, PixelMap } from '@aeflow/report';
+import type { ScoreRow } from '@aeflow/eval';
 
 /** A seeded uniform [0, 1) generator for test data (@aeflow/tensor's SeededRandom). */
 function rng(seed: number): () => number {

@@ -1,19 +1,5 @@
-export { evaluateScores, scoreCurves, countLabels, crossValidate, MAX_FOLDS, EvaluationError, InterruptedError } from './evaluate.js';
-export type { BetaRule, Label, ScoreRow, ScoreMetrics, ScoreCurves, ThresholdChoice, ThresholdRule, EvaluateOptions, CrossValidation, CrossValidationFold, CrossValidationMetrics, CrossValidationSummary, CrossValidateOptions } from './evaluate.js';
-export { renderReport, selectExamples, flattenSettings, historyCharts, escapeHtml } from './report.js';
-export type { ReportInput, ReportGroup, ReportExample, SkippedEntry } from './report.js';
-export { imageToPng, mapToPng, overlayToPng, mapScale, infernoColour, pngDataUri } from './images.js';
-export type { FloatImage, PixelMap } from './images.js';
-export { findChromium, screenshotHtml } from './screenshot.js';
-export type { ScreenshotOptions } from './screenshot.js';
+// @aeflow/scorer is the aeflow-score command (bin). The library logic it uses is in @aeflow/eval
+// (scoring, metrics, the workflow), @aeflow/report (the report) and @aeflow/datasets/node (dataset kinds).
 export { main } from './main.js';
-export { openData, folderSplits, DataError, DATASET_KINDS } from './data.js';
-export type { OpenDataOptions } from './data.js';
-export { scoreItems, batchTensor, reconstruct } from './score.js';
-export type { ImageMaps, ScoreItemsOptions, ScoreItemsResult } from './score.js';
-export { scoreToFolder, scoresCsv, csvField, safeFileStem, readHistory, readValidationScores, parseThresholdOption, combineScores, OUTPUT_FILES } from './outputs.js';
-export type { ScoreToFolderOptions, ScoreToFolderResult, ThresholdOption, ThresholdFile } from './outputs.js';
 export { startScoreServer, ACCEPTED_TYPES } from './server.js';
 export type { ScoreServerOptions, RunningScoreServer } from './server.js';
-export { Progress, processConsole, formatDuration, userMessage } from './progress.js';
-export type { Console, OutputMode } from './progress.js';

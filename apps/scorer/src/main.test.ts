@@ -6,14 +6,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { folderDataset } from '@aeflow/datasets/node';
-import * as tf from '@tensorflow/tfjs-core';
-import { loadRun, trainRun } from '@aeflow/model/node';
+import { folderDataset } from '@aeflow/datasets';
+import { trainRun } from '@aeflow/model/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';
-import type { ScoreMetrics } from './evaluate.js';
+import type { ScoreMetrics } from '@aeflow/eval';
 import { main } from './main.js';
-import { batchTensor, scoreItems } from './score.js';
 
 const readJson = async <T = ScoreMetrics>(path: string): Promise<T> => JSON.parse(await readFile(path, 'utf8')) as T;
 
@@ -97,27 +95,6 @@ describe('aeflow-score', () => {
     const html = await readFile(join(out, 'report.html'), 'utf8');
     expect(html).toContain('nearest normal images');
     expect(html).not.toContain('<h2>β sweep</h2>');
-  });
-
-  it("the report grid's reconstruction is the model's x′ (one pass with the scores), without leaking tensors", async () => {
-    const model = await loadRun(runDir);
-    const test = await folderDataset(data, { split: 'test', normalClasses: ['NORMAL'] });
-    const items = test.items.slice(0, 3);
-    const before = tf.memory().numTensors;
-    const scored = await scoreItems({ model, dataset: test, items, keepMaps: 'all' });
-    expect(tf.memory().numTensors).toBe(before);
-    const images = batchTensor(await Promise.all(items.map((it) => test.load(it, { size: 32, channels: 3 }))), 32);
-    const expected = model.reconstruct(images);
-    const ev = await expected.data();
-    items.forEach((it, k) => {
-      const rec = scored.maps.get(it.id)!.reconstruction!;
-      expect(rec.data.length).toBe(32 * 32 * 3);
-      let diff = 0;
-      rec.data.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - ev[k * 32 * 32 * 3 + i]!))));
-      expect(diff).toBeLessThan(1e-5);
-    });
-    tf.dispose([images, expected]);
-    model.dispose();
   });
 
   it('--beta recombines the stored parts; --json prints JSON lines ending with the result', async () => {
@@ -305,6 +282,39 @@ describe('aeflow-score', () => {
     const split = await run(['--run', runDir, '--data', data, '--split', 'validation', '--out', join(root, 'o4'), '--quiet']);
     expect(split.code).toBe(1);
     expect(split.err).toMatch(/has no "validation" folder/);
+  });
+
+  it('--version, and paths in words before the backend; with --json every failure is a JSON line', async () => {
+    const version = (JSON.parse(await readFile(join(appDir, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(await run(['--version'])).toEqual({ code: 0, out: version, err: '' });
+    const aFile = join(root, 'a-file');
+    await writeFile(aFile, 'x');
+    const interrupted = join(root, 'half-trained');
+    await mkdir(interrupted);
+    await writeFile(join(interrupted, 'config.json'), '{}');
+    await writeFile(join(interrupted, 'checkpoint.safetensors'), '');
+    const cases: [string[], RegExp][] = [
+      [['--run', join(root, 'nope'), '--data', data, '--out', join(root, 'p1')], /--run .*nope: no such run folder \(check the path\); give the folder aeflow-train wrote/],
+      [['--run', aFile, '--data', data, '--out', join(root, 'p2')], /--run .*a-file: is a file, not a run folder/],
+      [['--run', data, '--data', data, '--out', join(root, 'p3')], /--run .*data: holds no trained run \(no config\.json\)/],
+      [['--run', interrupted, '--data', data, '--out', join(root, 'p4')], /no model\.safetensors.*aeflow-train --resume --out/],
+      [['--run', runDir, '--data', join(root, 'gone'), '--out', join(root, 'p5')], /--data .*gone: no such file or folder \(check the path\)/],
+      [['--run', runDir, '--data', data, '--out', aFile], /--out .*a-file: is an existing file; give a folder/],
+      [['--run', runDir, '--data', data, '--ids', join(root, 'no-ids.txt'), '--out', join(root, 'p6')], /--ids .*no-ids\.txt: cannot read it \(no such file\)/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run([...args, '--json']);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(r.err).not.toMatch(/ENOENT|EEXIST|EPERM|EACCES|ENOTDIR|\n\s+at /);
+      const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; exitCode?: number; error?: string });
+      if (args.includes('--ids')) expect(lines.map((l) => l.event)).toEqual(['backend', 'error']);
+      else expect(lines.map((l) => l.event)).toEqual(['error']); // before the backend was chosen
+      expect(lines.at(-1)).toMatchObject({ exitCode: 1, error: expect.stringMatching(message) as unknown });
+    }
+    const usage = await run(['--run', runDir, '--json']);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.out)).toEqual({ event: 'error', exitCode: 2, error: 'missing --data, --out (see --help)' });
   });
 
   it('runs as a program: --help, and an error as one line without a stack trace', async () => {

@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DATASET_KINDS, DataError, openData } from '@aeflow/datasets/node';
+import { EXIT_CODES, EXIT_CODES_HELP, EvaluationError, MAX_FOLDS, OUTPUT_FILES, UsageError, parseThresholdOption } from '@aeflow/eval';
+import { checkDataPaths, checkOutputFolder, checkRunFolder, processConsole, reportFailure, scoreToFolder, type Console, type OutputMode } from '@aeflow/eval/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
-import { EvaluationError, InterruptedError, MAX_FOLDS } from './evaluate.js';
-import { OUTPUT_FILES, parseThresholdOption, scoreToFolder } from './outputs.js';
-import { DATASET_KINDS, DataError, openData } from './data.js';
-import { Progress, processConsole, userMessage, type Console, type OutputMode } from './progress.js';
+import { version } from '../package.json';
+import { Progress } from './progress.js';
 import { startScoreServer } from './server.js';
 
 const EXAMPLES = `
@@ -36,6 +37,8 @@ Examples:
   # HTTP service: POST an image, get JSON scores (or ?heatmap=1 for a PNG)
   $ aeflow-score serve --run runs/chest --port 8080
   $ curl -s --data-binary @x.png -H 'content-type: image/png' http://127.0.0.1:8080/score
+
+${EXIT_CODES_HELP}
 `;
 
 function parseNumber(name: string, min?: number, max?: number) {
@@ -82,7 +85,9 @@ async function readIdList(path: string): Promise<string[]> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new DataError(`--ids ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : String((err as Error).message ?? err);
+    throw new DataError(`--ids ${path}: cannot read it (${why}); give a text file with one id per line, or a run's split.json`);
   }
   if (text.trimStart().startsWith('{')) {
     const split = JSON.parse(text) as { final?: { ids?: unknown } };
@@ -95,18 +100,20 @@ async function readIdList(path: string): Promise<string[]> {
   return ids;
 }
 
-/** Exit codes: 0 done, 1 failed (message printed), 2 bad usage, 130 interrupted. */
+/** Exit codes: EXIT_CODES of @aeflow/eval (0 done, 1 data/run error, 2 usage error, 130 interrupted). */
 export async function main(argv: readonly string[], io: Console = processConsole): Promise<number> {
-  let exitCode = 0;
+  // --json is known before commander parses (a usage error is a JSON line too)
+  let mode: OutputMode = argv.includes('--json') ? 'json' : argv.includes('--quiet') ? 'quiet' : 'human';
   const controller = new AbortController();
   const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) process.exit(EXIT_CODES.interrupted);
     controller.abort();
     io.err('aeflow-score: interrupted; stopping after this batch (Ctrl-C again to quit now)');
   };
 
   const program = new Command('aeflow-score')
     .description('Score images with a trained AE-FLOW run: scores.csv, metrics.json, heat maps and report.html; or serve over HTTP.')
+    .version(version, '--version', 'print the version and exit')
     .addOption(new Option('--run <dir>', 'trained run folder (config.json, model.safetensors)'))
     .addOption(new Option('--data <paths...>', 'dataset root (<root>/<split>/<CLASS>/…), a .npz, or image files'))
     .addOption(new Option('--dataset <kind>', `how to read --data: ${DATASET_KINDS.join(', ')}`).default('folder'))
@@ -136,20 +143,16 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
 
   program.action(async (opts: ScoreCliOptions) => {
+    mode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
     const missing = (['run', 'data', 'out'] as const).filter((k) => opts[k] === undefined);
-    if (missing.length > 0) {
-      io.err(`aeflow-score: missing ${missing.map((m) => `--${m}`).join(', ')} (see --help)`);
-      exitCode = 2;
-      return;
-    }
-    const mode: OutputMode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
+    if (missing.length > 0) throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(', ')} (see --help)`);
+    if (opts.foldBeta && opts.folds === undefined) throw new UsageError('--fold-beta needs --folds <k> (see --help)');
+    // The paths, in words, before the backend or the data is loaded.
+    const runDir = await checkRunFolder(opts.run!);
+    await checkDataPaths(opts.data!);
+    const out = await checkOutputFolder(opts.out!);
     process.on('SIGINT', onSigint);
     const emit = (event: Record<string, unknown>) => mode === 'json' && io.out(JSON.stringify(event));
-    if (opts.foldBeta && opts.folds === undefined) {
-      io.err('aeflow-score: --fold-beta needs --folds <k> (see --help)');
-      exitCode = 2;
-      return;
-    }
     const threshold = parseThresholdOption(opts.threshold);
     const maps = opts.maps === undefined ? undefined : opts.maps.length === 1 && /^\d+$/.test(opts.maps[0]!) ? Number(opts.maps[0]) : opts.maps;
     const backend = await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
@@ -188,11 +191,10 @@ export async function main(argv: readonly string[], io: Console = processConsole
     const progress = new Progress(mode);
     progress.start('scoring', items.length, '{label} |{bar}| {value}/{total} images | {eta_formatted} left');
     let last = 0;
-    const out = resolve(opts.out!);
     let result;
     try {
       result = await scoreToFolder({
-      runDir: resolve(opts.run!),
+      runDir,
       dataset,
       items,
       out,
@@ -272,6 +274,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
     .option('--quiet', 'no request log')
     .action(async (opts: { run: string; port: number; host: string; maxBytes: number; maxConcurrent: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; maxConnectionsPerClient: number; threshold?: number; backend?: BackendName; quiet?: boolean }) => {
+      await checkRunFolder(opts.run);
       await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: opts.quiet ?? false });
       const running = await startScoreServer({
         runDir: resolve(opts.run),
@@ -301,18 +304,15 @@ export async function main(argv: readonly string[], io: Console = processConsole
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof InterruptedError) {
-      io.err(`aeflow-score: ${err.message}`);
-      return 130;
-    }
     if (err instanceof CommanderError) {
-      // --help and --version exit 0; usage errors were already printed by commander.
-      return err.exitCode === 0 ? 0 : 2;
+      // --help and --version exit 0; usage errors were already printed by commander (to stderr).
+      if (err.exitCode === 0) return EXIT_CODES.ok;
+      if (mode === 'json') io.out(JSON.stringify({ event: 'error', exitCode: EXIT_CODES.usage, error: err.message.replace(/^error: /, '') }));
+      return EXIT_CODES.usage;
     }
-    io.err(`aeflow-score: ${userMessage(err)}`);
-    return 1;
+    return reportFailure(io, 'aeflow-score', mode, err);
   } finally {
     process.off('SIGINT', onSigint);
   }
-  return exitCode;
+  return EXIT_CODES.ok;
 }

@@ -7,8 +7,8 @@ import { InvalidImageError, resizeRaster } from '@aeflow/datasets';
 import { decodeImageBytes } from '@aeflow/datasets/node';
 import { type AEFlow } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
-import { mapScale, mapToPng, overlayToPng } from './images.js';
-import { OUTPUT_FILES, type ThresholdFile } from './outputs.js';
+import { OUTPUT_FILES, type ThresholdFile } from '@aeflow/eval';
+import { mapScale, mapToPng, overlayToPng } from '@aeflow/report';
 
 /** Content types `POST /score` takes; the bytes are sniffed, the type only has to be an image one. */
 export const ACCEPTED_TYPES = ['image/png', 'image/jpeg', 'image/jpg', 'application/dicom', 'application/octet-stream'] as const;
@@ -204,7 +204,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
           threshold,
           beta,
         };
-        let png: Buffer | null = null;
+        let png: Uint8Array | null = null;
         if (heatmap) {
           const [, h, w] = s.residual.shape;
           const residual = { width: w, height: h, data: (await s.residual.data()) as Float32Array };

@@ -1,5 +1,3 @@
+// @aeflow/trainer is the aeflow-train command (bin). What it does is one call of @aeflow/eval/node:
+// trainAndEvaluate(); the dataset kinds and the split policy are in @aeflow/datasets/node.
 export { main } from './main.js';
-export { buildConfig, parseSetArgs, parseSetValue, mergeOverrides } from './config.js';
-export type { ConfigSources } from './config.js';
-export { trainingData } from './data.js';
-export type { Part, TrainingData, TrainingDataOptions } from './data.js';

@@ -14,6 +14,24 @@ const here = dirname(fileURLToPath(import.meta.url));
 // The CLI as a program: src/cli.ts through tsx (the package's own dist may be being rebuilt while tests run).
 const cliArgs = ['--import', 'tsx', join(here, 'cli.ts')];
 
+/** A POSIX shell command line as words (plain words and '…' quoting, which is all resumeCommand writes). */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  const re = /'((?:[^']|'\\'')*)'|(\S+)/g;
+  let current = '';
+  let last = 0;
+  for (let m = re.exec(line); m; m = re.exec(line)) {
+    if (m.index > last && current !== '') {
+      words.push(current);
+      current = '';
+    }
+    current += m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]!;
+    last = m.index + m[0].length;
+  }
+  if (current !== '') words.push(current);
+  return words;
+}
+
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
@@ -107,7 +125,7 @@ describe('aeflow-train', () => {
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/already holds a run; continue it with --resume/);
     const mixed = await run(['--data', flat, '--out', out, '--resume', '--set', 'train.lr=1']);
-    expect(mixed.code).toBe(1);
+    expect(mixed.code).toBe(2); // options that do not go together: a usage error
     expect(mixed.err).toMatch(/drop --preset, --config, --set and --seed/);
     const resumed = await run(['--data', flat, '--out', out, '--resume', '--epochs', '2', '--no-cache', '--json']);
     expect(resumed.code).toBe(0);
@@ -188,6 +206,37 @@ describe('aeflow-train', () => {
     }
   });
 
+  it('--version, and failures: usage 2, data/run 1, paths in words before the backend, a JSON line with --json', async () => {
+    const version = (JSON.parse(await readFile(join(here, '..', 'package.json'), 'utf8')) as { version: string }).version;
+    const v = await run(['--version']);
+    expect([v.code, v.out]).toEqual([0, version]);
+    const usage = await run(['--data', flat, '--json']);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.out.trim().split('\n').at(-1)!)).toEqual({ event: 'error', exitCode: 2, error: 'missing --out (see --help)' });
+    const unknown = await run(['--bogus', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(JSON.parse(unknown.out)).toMatchObject({ event: 'error', exitCode: 2, error: expect.stringMatching(/unknown option '--bogus'/) as unknown });
+    const aFile = join(root, 'a-file');
+    await writeFile(aFile, 'not a folder');
+    const cases: [string[], RegExp][] = [
+      [['--data', join(root, 'nowhere'), '--out', join(root, 'x-nowhere')], /--data .*nowhere: no such dataset folder \(check the path\)/],
+      [['--data', aFile, '--out', join(root, 'x-file')], /--data .*a-file: is a file; give the dataset folder/],
+      [['--data', flat, '--out', aFile], /--out .*a-file: is an existing file; give a folder/],
+      [['--data', flat, '--out', join(aFile, 'run')], /a-file is a file, so the folder cannot be created there|a part of the path is a file/],
+      [['--data', flat, '--out', join(root, 'never-trained'), '--resume'], /--resume: .*never-trained holds no run \(no config\.json\); start one without --resume/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run([...args, ...(args.includes('--resume') ? [] : ['--config', tiny]), '--no-cache', '--json']);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(r.err).not.toMatch(/ENOENT|EEXIST|EPERM|EACCES|ENOTDIR|\n\s+at /);
+      const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; exitCode?: number });
+      // reported before the backend was chosen (its event is the first thing after the checks)
+      expect(lines.map((l) => l.event)).toEqual(['error']);
+      expect(lines[0]!.exitCode).toBe(1);
+    }
+  });
+
   it('bench prints one JSON line last with the benchmark keys', async () => {
     const r = await run(['bench', '--encoder', 'resnet18', '--random-weights', '--size', '32', '--batch', '2', '--steps', '1', '--set', 'flow.blocks=1', '--set', 'flow.hiddenChannels=8', '--quiet', '--backend', 'wasm']);
     expect(r.code).toBe(0);
@@ -246,11 +295,35 @@ describe('aeflow-train', () => {
     });
     expect(code).toBe(130);
     // the steps of the interrupted epoch are saved when the signal came after one of them
-    expect(stderr).toMatch(/interrupted during epoch \d+; the checkpoint of epoch \d+(, with the first \d+ of \d+ steps of epoch \d+ \(--resume continues at step \d+\),)? is in .*Continue with: aeflow-train .* --resume/);
+    expect(stderr).toMatch(/interrupted during epoch \d+; the checkpoint of epoch \d+(, with the first \d+ of \d+ steps of epoch \d+ \(--resume continues at step \d+\),)? is in .*Continue with: aeflow-train .*--resume/);
     expect(stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
     const resumed = await run(['--data', flat, '--out', out, '--resume', '--epochs', '3', '--no-cache', '--quiet']);
     expect(resumed.code).toBe(0);
     expect(resumed.out).toMatch(/^trained 3 epochs/);
+  });
+
+  it('the hint printed after Ctrl-C is a command that works as printed (issue 18, defect 6)', async () => {
+    const data2 = join(root, 'hint data');
+    await writeFolderDataset(data2, { train: { normal: 10, anomalous: 0 }, test: { normal: 2, anomalous: 2 } });
+    const out = join(root, 'run hint');
+    const err: string[] = [];
+    // not the default dataset kind and --normal, --holdout: the hint must carry all that reopens the data
+    const args = ['--data', data2, '--dataset', 'miic', '--normal', 'NORMAL', '--holdout', '3', '--config', tiny, '--set', 'train.epochs=2', '--out', out, '--no-cache', '--backend', 'wasm'];
+    const code = await main(args, {
+      out: () => undefined,
+      err: (l) => {
+        err.push(l);
+        if (/^epoch 1\/2:/.test(l)) process.emit('SIGINT');
+      },
+    });
+    expect(code).toBe(130);
+    const hint = /Continue with: (.*)$/m.exec(err.join('\n'))![1]!;
+    const words = shellWords(hint);
+    expect(words[0]).toBe('aeflow-train');
+    const out2: string[] = [];
+    const resumed = await main(words.slice(1), { out: (l) => out2.push(l), err: () => undefined });
+    expect(resumed).toBe(0);
+    expect(out2.join('\n')).toMatch(/^trained 2 epochs/);
   });
 });

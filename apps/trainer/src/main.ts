@@ -2,14 +2,15 @@ import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { SkippedFile } from '@aeflow/datasets';
-import { ENCODER_ARCHS, PRESET_NAMES, RUN_FILES, type HistoryRecord, type RunConfig } from '@aeflow/model';
-import { runBenchmark, trainRun, type TrainEvent } from '@aeflow/model/node';
-import { DATASET_KINDS, InterruptedError, OUTPUT_FILES, formatDuration, processConsole, scoreToFolder, userMessage, type Console, type OutputMode } from '@aeflow/scorer';
+import { DATASET_KINDS } from '@aeflow/datasets/node';
+import { EXIT_CODES, EXIT_CODES_HELP, InterruptedError, UsageError } from '@aeflow/eval';
+import { checkDataPaths, checkOutputFolder, formatDuration, processConsole, reportFailure, RunFolderError, trainAndEvaluate, type Console, type OutputMode, type WorkflowEvent } from '@aeflow/eval/node';
+import { ENCODER_ARCHS, parseRunConfig, PRESET_NAMES, RUN_FILES, type HistoryRecord, type RunConfig } from '@aeflow/model';
+import { runBenchmark } from '@aeflow/model/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
-import { initBackend, writeFileAtomic } from '@aeflow/tensor/node';
+import { initBackend } from '@aeflow/tensor/node';
+import { version } from '../package.json';
 import { buildConfig } from './config.js';
-import { trainingData, type Part, type TrainingData } from './data.js';
 
 const EXAMPLES = `
 Examples:
@@ -36,6 +37,8 @@ Examples:
 
   # speed of a configuration on random images; the last line is JSON
   $ aeflow-train bench --encoder wide_resnet50_2 --random-weights --size 64 --batch 8 --steps 3
+
+${EXIT_CODES_HELP}
 
 Settings (--set key=value, or a --config JSON file) are those of config.json:
   preset, model (aeflow|ae|fastflow|knn), encoder.{arch,weights,tap}, size,
@@ -70,13 +73,23 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/**
- * A threshold flagging at most a fraction 1 − q of these normal scores (anomalous where score >=
- * threshold): about 5 % false alarms for q = 0.95, when no anomalies are known to choose with.
- */
-function normalQuantile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length))]!;
+/** A word for a POSIX shell: quoted unless it is made of safe characters only. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command that continues an interrupted run: the same data options, --resume and --out. */
+export function resumeCommand(opts: TrainCliOptions): string {
+  const args = ['--data', resolve(opts.data!), '--dataset', opts.dataset];
+  if (opts.normal !== 'NORMAL') args.push('--normal', opts.normal);
+  if (opts.holdout !== 200) args.push('--holdout', String(opts.holdout));
+  if (opts.skipInvalid) args.push('--skip-invalid');
+  if (opts.cache === false) args.push('--no-cache');
+  else if (opts.cacheDir) args.push('--cache-dir', resolve(opts.cacheDir));
+  if (opts.backend) args.push('--backend', opts.backend);
+  if (opts.epochs !== undefined) args.push('--epochs', String(opts.epochs));
+  args.push('--out', resolve(opts.out!), '--resume');
+  return ['aeflow-train', ...args].map(shellWord).join(' ');
 }
 
 interface TrainCliOptions {
@@ -101,14 +114,16 @@ interface TrainCliOptions {
   json?: boolean;
 }
 
-/** Exit codes: 0 done, 1 failed (message printed), 2 bad usage, 130 interrupted (resume with --resume). */
+/** Exit codes: EXIT_CODES of @aeflow/eval (0 done, 1 data/run error, 2 usage error, 130 interrupted: resume with --resume). */
 export async function main(argv: readonly string[], io: Console = processConsole): Promise<number> {
-  let exitCode = 0;
+  let exitCode: number = EXIT_CODES.ok;
+  // --json is known before commander parses (a usage error is a JSON line too)
+  let mode: OutputMode = argv.includes('--json') ? 'json' : argv.includes('--quiet') ? 'quiet' : 'human';
   const controller = new AbortController();
   const onSignal = () => {
     if (controller.signal.aborted) {
       io.err('aeflow-train: stopped at once; the last epoch checkpoint is kept');
-      process.exit(130);
+      process.exit(EXIT_CODES.interrupted);
     }
     controller.abort();
     io.err('\naeflow-train: interrupted; stopping after this step (Ctrl-C again to quit now)');
@@ -116,6 +131,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
 
   const program = new Command('aeflow-train')
     .description('Train AE-FLOW on the normal images of a dataset; writes a run folder (config.json, model.safetensors, history.jsonl, scores.csv, metrics.json, report.html).')
+    .version(version, '--version', 'print the version and exit')
     .option('--data <root>', 'dataset root (<root>/<split>/<CLASS>/…), a MedMNIST .npz or its folder, an ISIC or BraTS root')
     .addOption(new Option('--dataset <kind>', `how to read --data: ${DATASET_KINDS.join(', ')}`).default('folder'))
     .option('--normal <classes>', 'comma-separated class folders of normal images (folder, miic)', 'NORMAL')
@@ -151,97 +167,51 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
 
   program.action(async (opts: TrainCliOptions) => {
+    mode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
     const missing = (['data', 'out'] as const).filter((k) => opts[k] === undefined);
-    if (missing.length > 0) {
-      io.err(`aeflow-train: missing ${missing.map((m) => `--${m}`).join(', ')} (see --help)`);
-      exitCode = 2;
-      return;
+    if (missing.length > 0) throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(', ')} (see --help)`);
+    if (opts.resume && (opts.preset || opts.config || (opts.set ?? []).length > 0 || opts.seed !== undefined || opts.beta !== undefined)) {
+      throw new UsageError(`--resume continues ${opts.out} with its own ${RUN_FILES.config}; drop --preset, --config, --set and --seed (and --beta; use --epochs to train further)`);
     }
-    const mode: OutputMode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
     const emit = (event: Record<string, unknown>) => mode === 'json' && io.out(JSON.stringify(event));
     const say = (line: string) => mode === 'human' && io.err(line);
-    const out = resolve(opts.out!);
+    // The paths, in words, before the backend or the data is loaded.
+    await checkDataPaths([opts.data!], { folder: true });
+    const out = await checkOutputFolder(opts.out!);
     const configPath = join(out, RUN_FILES.config);
 
     let config: RunConfig;
-    let overrides: Record<string, unknown> = {};
+    let overrides: Record<string, unknown> | undefined;
     if (opts.resume) {
-      if (!(await exists(configPath))) throw new Error(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
-      if (opts.preset || opts.config || (opts.set ?? []).length > 0 || opts.seed !== undefined || opts.beta !== undefined) {
-        throw new Error(`--resume continues ${out} with its own ${RUN_FILES.config}; drop --preset, --config, --set and --seed (and --beta; use --epochs to train further)`);
-      }
-      const { parseRunConfig } = await import('@aeflow/model');
+      if (!(await exists(configPath))) throw new RunFolderError(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
       config = parseRunConfig(JSON.parse(await readFile(configPath, 'utf8')), configPath);
     } else {
-      if (await exists(configPath)) throw new Error(`${out} already holds a run; continue it with --resume or choose another --out`);
+      if (await exists(configPath)) throw new RunFolderError(`${out} already holds a run; continue it with --resume or choose another --out`);
       ({ overrides, config } = await buildConfig({ ...(opts.preset ? { preset: opts.preset } : {}), ...(opts.config ? { configFile: opts.config } : {}), set: [...(opts.set ?? []), ...(opts.beta !== undefined ? [`score.beta=${opts.beta}`] : [])], ...(opts.seed !== undefined ? { seed: opts.seed } : {}) }));
     }
 
     const backend = await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
     emit({ event: 'backend', backend: backend.name });
 
-    const data: TrainingData = await trainingData({
-      data: opts.data!,
-      dataset: opts.dataset,
-      normalClasses: opts.normal.split(',').map((s) => s.trim()).filter(Boolean),
-      skipInvalid: opts.skipInvalid ?? false,
-      holdout: opts.holdout,
-      seed: config.train.seed,
-    });
-    const skipped: SkippedFile[] = [...data.skipped];
     const bar = new cliProgress.SingleBar(
       { stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 30, fps: 4, barsize: 24, format: '{label} |{bar}| {value}/{total} {info}' },
       cliProgress.Presets.shades_classic,
     );
     const tty = mode === 'human' && process.stderr.isTTY === true;
     let barOn = false;
+    let barLabel = '';
     const barStart = (label: string, total: number, value = 0, info = '') => {
       if (!tty) return;
       if (barOn) bar.stop();
       bar.start(total, value, { label, info });
       barOn = true;
+      barLabel = label;
     };
     const barStop = () => {
       if (barOn) bar.stop();
       barOn = false;
+      barLabel = '';
     };
-
-    // --skip-invalid: the datasets skip files that fail to decode as they are loaded (the model's
-    // feature cache decodes each once; scoring skips them too) and list them in dataset.skipped.
-    const printed = new Set<string>();
-    const reportSkipped = async (more: readonly SkippedFile[] = []) => {
-      if (!opts.skipInvalid) return;
-      const parts = [data.train, data.validation, data.final].filter((p): p is Part => p !== null);
-      for (const s of [...parts.flatMap((p) => p.dataset.skipped), ...more]) if (!skipped.some((k) => k.path === s.path)) skipped.push(s);
-      await writeFileAtomic(join(out, OUTPUT_FILES.skipped), JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n');
-      const fresh = skipped.filter((s) => !printed.has(s.path));
-      for (const s of fresh) {
-        printed.add(s.path);
-        if (mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
-      }
-      if (fresh.length > 0) emit({ event: 'skipped', count: skipped.length, skipped: fresh });
-    };
-
-    const describe = `${data.how}; train ${data.train.items.length} images${data.validation ? `, validation ${data.validation.items.length}` : ''}${data.final && data.final !== data.validation ? `, final test ${data.final.items.length}` : ''}`;
-    say(`aeflow-train: ${describe}`);
-    const schedule = config.model === 'knn' ? `nothing to train: one pass fills the memory (k ${config.knn.k})` : `${config.train.epochs} epochs of batch ${config.train.batchSize}`;
-    say(`aeflow-train: ${config.preset} preset, ${config.model}, ${typeof config.encoder.arch === 'string' ? config.encoder.arch : 'resnet'} at ${config.size} px, ${schedule}${opts.resume ? ' (resuming)' : ''}`);
-    emit({ event: 'data', how: data.how, train: data.train.items.length, validation: data.validation?.items.length ?? 0, final: data.final?.items.length ?? 0 });
-    await writeFileAtomic(
-      join(out, 'split.json'),
-      JSON.stringify(
-        {
-          how: data.how,
-          data: resolve(opts.data!),
-          dataset: opts.dataset,
-          train: { name: data.train.name, images: data.train.items.length },
-          validation: data.validation ? { name: data.validation.name, ids: data.validation.items.map((i) => i.id) } : null,
-          final: data.final ? { name: data.final.name, ids: data.final.items.map((i) => i.id) } : null,
-        },
-        null,
-        2,
-      ) + '\n',
-    );
 
     // Progress: a bar over all steps of the run, with the epoch, images/s, ETA and running losses.
     const epochs = config.model === 'knn' ? 1 : (opts.epochs ?? config.train.epochs);
@@ -252,7 +222,26 @@ export async function main(argv: readonly string[], io: Console = processConsole
     let lastStepAt = performance.now();
     let cacheAnnounced = false;
     const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toPrecision(4));
-    const onEvent = (e: TrainEvent) => {
+    const onEvent = (e: WorkflowEvent) => {
+      if (e.type === 'data') {
+        say(`aeflow-train: ${e.description}`);
+        const schedule = config.model === 'knn' ? `nothing to train: one pass fills the memory (k ${config.knn.k})` : `${config.train.epochs} epochs of batch ${config.train.batchSize}`;
+        say(`aeflow-train: ${config.preset} preset, ${config.model}, ${typeof config.encoder.arch === 'string' ? config.encoder.arch : 'resnet'} at ${config.size} px, ${schedule}${opts.resume ? ' (resuming)' : ''}`);
+        emit({ event: 'data', how: e.how, train: e.train, validation: e.validation, final: e.final });
+        return;
+      }
+      if (e.type === 'skipped') {
+        for (const s of e.skipped) if (mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
+        emit({ event: 'skipped', count: e.count, skipped: e.skipped });
+        return;
+      }
+      if (e.type === 'scoring') {
+        const label = e.part === 'validation' ? 'scoring validation' : 'scoring';
+        if (barLabel !== label || e.done <= 0) barStart(label, e.total);
+        if (barOn) bar.update(e.done, { info: `of ${e.total}` });
+        if (e.done === e.total) barStop();
+        return;
+      }
       if (mode === 'json') {
         if (e.type === 'history') emit({ event: 'history', ...e.record });
         else if (e.type === 'step') emit({ event: 'step', ...e });
@@ -304,10 +293,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
         const what = config.model === 'knn' ? 'memory filled' : `loss ${fmt(r.loss)} (flow nll ${fmt(r.flowNll)}, recon ${fmt(r.recon)})`;
         const line = `epoch ${r.epoch}/${epochs}: ${what}, ${r.imagesPerSecond.toFixed(1)} img/s, ${formatDuration(r.seconds)}${v}`;
         if (mode === 'human') {
-          if (barOn) {
-            bar.stop();
-            barOn = false;
-          }
+          barStop();
           io.err(line);
         }
       } else if (r.kind === 'nonfinite') {
@@ -321,22 +307,27 @@ export async function main(argv: readonly string[], io: Console = processConsole
     process.on('SIGTERM', onSignal);
     let result;
     try {
-      result = await trainRun({
-        runDir: out,
-        config: overrides,
-        train: { dataset: data.train.dataset, items: data.train.items },
-        ...(data.validation ? { validation: { dataset: data.validation.dataset, items: data.validation.items } } : {}),
+      result = await trainAndEvaluate({
+        out,
+        data: {
+          data: opts.data!,
+          dataset: opts.dataset,
+          normalClasses: opts.normal.split(',').map((s) => s.trim()).filter(Boolean),
+          holdout: opts.holdout,
+          skipInvalid: opts.skipInvalid ?? false,
+        },
+        ...(overrides ? { config: overrides } : {}),
         resume: opts.resume ?? false,
         epochs,
         ...(opts.cache === false ? { cacheDir: null } : opts.cacheDir ? { cacheDir: resolve(opts.cacheDir) } : {}),
         ...(opts.maxMinutes !== undefined ? { maxSeconds: opts.maxMinutes * 60 } : {}),
         signal: controller.signal,
         onEvent,
+        title: opts.out!,
       });
     } finally {
       barStop();
     }
-    await reportSkipped(result.skipped);
     if (result.stopped === 'aborted') {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -348,47 +339,14 @@ export async function main(argv: readonly string[], io: Console = processConsole
           : p
             ? `the checkpoint of ${partial} is in ${out}`
             : `no epoch had finished, so there is no checkpoint yet${config.train.featureCache && opts.cache !== false ? ' (the encoder features computed so far are cached)' : ''}`;
-      if (mode === 'json') emit({ event: 'interrupted', epoch: result.epoch, step: result.step, partialEpoch: p, runDir: out });
-      else io.err(`aeflow-train: interrupted during epoch ${result.epoch + 1}; ${msg}. Continue with: aeflow-train --data ${opts.data} --out ${opts.out} --resume`);
-      exitCode = 130;
+      const hint = resumeCommand(opts);
+      if (mode === 'json') emit({ event: 'interrupted', epoch: result.epoch, step: result.step, partialEpoch: p, runDir: out, resume: hint });
+      else io.err(`aeflow-train: interrupted during epoch ${result.epoch + 1}; ${msg}. Continue with: ${hint}`);
+      exitCode = EXIT_CODES.interrupted;
       return;
     }
 
-    // Score what was held out: the threshold is chosen on validation (best F1) and applied to the final part.
-    let metrics = null;
-    if (data.final) {
-      const scoreOpts = { runDir: out, signal: controller.signal, skipInvalid: opts.skipInvalid ?? false, onProgress: (_phase: string, d: number, t: number) => barOn && bar.update(d, { info: `of ${t}` }) };
-      const finalIsValidation = data.final === data.validation;
-      const hasBoth = (p: Part) => p.items.some((i) => i.label === 0) && p.items.some((i) => i.label === 1);
-      let threshold: 'best-f1' | 'from-val' | number = 'best-f1';
-      if (data.validation && !finalIsValidation && hasBoth(data.validation)) {
-        barStart('scoring validation', data.validation.items.length);
-        await scoreToFolder({ ...scoreOpts, dataset: data.validation.dataset, items: data.validation.items, dataName: data.validation.name, out: join(out, 'validation'), threshold: 'best-f1', writeThresholdTo: out, examplesPerGroup: 2, title: `${opts.out} · validation` });
-        barStop();
-        threshold = 'from-val';
-      } else if (!hasBoth(data.final)) {
-        // No anomalies to choose a threshold with: flag the top 5 % of normal scores.
-        barStart('scoring', data.final.items.length);
-        const probe = await scoreToFolder({ ...scoreOpts, dataset: data.final.dataset, items: data.final.items, out, threshold: Number.POSITIVE_INFINITY });
-        barStop();
-        threshold = normalQuantile(probe.rows.map((r) => r.total), 0.95);
-      }
-      barStart('scoring', data.final.items.length);
-      const scored = await scoreToFolder({
-        ...scoreOpts,
-        dataset: data.final.dataset,
-        items: data.final.items,
-        dataName: data.final.name,
-        out,
-        threshold,
-        ...(finalIsValidation && threshold === 'best-f1' ? { writeThresholdTo: out } : {}),
-        title: opts.out!,
-      });
-      barStop();
-      metrics = scored.metrics;
-      await reportSkipped(scored.skipped);
-    }
-
+    const metrics = result.metrics;
     const summary = {
       event: 'done',
       runDir: out,
@@ -404,7 +362,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
       thresholdRule: metrics?.thresholdRule ?? null,
       beta: metrics?.beta ?? null,
       betaRule: metrics?.betaRule ?? null,
-      skipped: skipped.length,
+      skipped: result.skipped.length,
     };
     if (mode === 'json') io.out(JSON.stringify(summary));
     else {
@@ -459,13 +417,15 @@ export async function main(argv: readonly string[], io: Console = processConsole
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof InterruptedError) {
-      io.err(`aeflow-train: ${err.message}; the trained model is in the run folder (score it with aeflow-score --run)`);
-      return 130;
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; usage errors were already printed by commander (to stderr).
+      if (err.exitCode === 0) return EXIT_CODES.ok;
+      if (mode === 'json') io.out(JSON.stringify({ event: 'error', exitCode: EXIT_CODES.usage, error: err.message.replace(/^error: /, '') }));
+      return EXIT_CODES.usage;
     }
-    io.err(`aeflow-train: ${userMessage(err)}`);
-    return 1;
+    // Interrupted while scoring, after training: the model is saved.
+    if (err instanceof InterruptedError) return reportFailure(io, 'aeflow-train', mode, `${err.message}; the trained model is in the run folder (score it with aeflow-score --run)`, EXIT_CODES.interrupted);
+    return reportFailure(io, 'aeflow-train', mode, err);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

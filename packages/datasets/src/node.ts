@@ -13,3 +13,10 @@ export { brats2021Dataset } from './brats.js';
 export type { Brats2021Options, BratsModality } from './brats.js';
 export { medmnistDataset, medmnistAsset, MEDMNIST_INFO } from './medmnist.js';
 export type { MedmnistDatasetOptions, MedmnistInfo, MedmnistSize } from './medmnist.js';
+
+// The dataset kinds the CLIs and scripts open by name (`--dataset`), and the training /
+// validation / final split policy of a training run.
+export { openData, folderSplits, classFolders, DataError, DATASET_KINDS } from './kinds.js';
+export type { OpenDataOptions } from './kinds.js';
+export { trainingData } from './training-data.js';
+export type { Part, TrainingData, TrainingDataOptions } from './training-data.js';

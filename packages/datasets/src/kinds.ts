@@ -1,7 +1,10 @@
 import { stat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type ImageDataset } from '@aeflow/datasets';
-import { brats2021Dataset, filesDataset, folderDataset, isic2018Dataset, medmnistDataset } from '@aeflow/datasets/node';
+import { brats2021Dataset } from './brats.js';
+import { filesDataset, folderDataset } from './folder.js';
+import { isic2018Dataset } from './isic.js';
+import { medmnistDataset } from './medmnist.js';
+import type { ImageDataset } from './types.js';
 
 /** Dataset kinds the CLIs know (`--dataset`). */
 export const DATASET_KINDS = ['folder', 'chest-xray', 'oct2017', 'isic2018', 'brats2021', 'miic', 'medmnist:<name>'] as const;

@@ -3,7 +3,7 @@ import { valTestFolds, type ImageItem } from '@aeflow/datasets';
 import { atThreshold, auroc, averagePrecision, bestF1 } from '@aeflow/metrics';
 import { chooseBeta } from '@aeflow/model';
 import { crossValidate, EvaluationError, type CrossValidation, type ScoreRow } from './evaluate.js';
-import { syntheticRows } from './fixtures.test-helpers.js';
+import { syntheticRows } from './test-helpers.js';
 
 const METRICS = ['auroc', 'ap', 'f1', 'accuracy', 'sensitivity', 'specificity'] as const;
 

@@ -1,6 +1,7 @@
+import { decode } from 'fast-png';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { imageToPng, infernoColour, mapScale, mapToPng, overlayToPng } from './images.js';
+import { base64, imageToPng, infernoColour, mapScale, mapToPng, overlayToPng, pngDataUri } from './images.js';
 
 describe('images', () => {
   it('maps 0 to black-ish and 1 to light yellow, clamping outside and NaN', () => {
@@ -29,7 +30,20 @@ describe('images', () => {
     }
     const { data } = await sharp(await imageToPng(image)).raw().toBuffer({ resolveWithObject: true });
     expect(data[0]).toBe(128);
+    // the pixels round-trip exactly (lossless 8-bit), read back by another decoder too
+    const map8 = decode(await mapToPng(map, 14));
+    expect([map8.width, map8.height, map8.channels, map8.depth]).toEqual([5, 3, 3, 8]);
+    expect(Array.from(map8.data.slice(0, 3))).toEqual(infernoColour(0));
+    expect(Array.from(map8.data.slice(-3))).toEqual(infernoColour(1));
     await expect(imageToPng({ ...image, data: new Float32Array(10) })).rejects.toThrow(/expected 5×3×3 = 45/);
     await expect(overlayToPng(image, { width: 4, height: 3, data: new Float32Array(12) })).rejects.toThrow(/image is 5×3 but the map is 4×3/);
+  });
+
+  it('base64-encodes PNG bytes for data URIs exactly as Node does, at every padding length', () => {
+    for (let n = 0; n < 10; n++) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 97 + 13) % 256);
+      expect(base64(bytes)).toBe(Buffer.from(bytes).toString('base64'));
+    }
+    expect(pngDataUri(new Uint8Array([137, 80, 78, 71]))).toBe('data:image/png;base64,iVBORw==');
   });
 });

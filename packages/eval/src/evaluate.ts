@@ -1,6 +1,6 @@
 import { valTestFolds, type ImageItem } from '@aeflow/datasets';
 import { BETA_GRID, chooseBeta, combineScores } from '@aeflow/model';
-import { atThreshold, auroc, aurocConfidence, averagePrecision, bestF1, prCurve, rocCurve } from '@aeflow/metrics';
+import { atThreshold, auroc, aurocConfidence, averagePrecision, bestF1 } from '@aeflow/metrics';
 
 /** 0 = normal, 1 = anomalous, null = not known. */
 export type Label = 0 | 1 | null;
@@ -65,12 +65,6 @@ export interface ScoreMetrics {
   crossValidation?: CrossValidation;
 }
 
-/** Curves for the report (not written to metrics.json). */
-export interface ScoreCurves {
-  roc: { fpr: number[]; tpr: number[] } | null;
-  pr: { recall: number[]; precision: number[]; prevalence: number } | null;
-}
-
 export type ThresholdChoice = { rule: 'best-f1' } | { rule: 'value'; value: number } | { rule: 'from-val'; value: number };
 
 function finiteOrNull(x: number): number | null {
@@ -99,14 +93,6 @@ export function countLabels(rows: readonly ScoreRow[]): { normal: number; anomal
     else unlabeled++;
   }
   return { normal, anomalous, unlabeled };
-}
-
-/** Thrown when a run is stopped by its AbortSignal (Ctrl-C) before it wrote anything. */
-export class InterruptedError extends Error {
-  constructor(what: string) {
-    super(`${what} was interrupted; nothing was written`);
-    this.name = 'InterruptedError';
-  }
 }
 
 /** Thrown when the data cannot support what was asked (e.g. best-F1 without both classes). */
@@ -198,19 +184,6 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
   };
 
   return { metrics, rows: withPredictions };
-}
-
-/** ROC and PR curves of the total score over the labelled rows (null without both classes). */
-export function scoreCurves(rows: readonly ScoreRow[]): ScoreCurves {
-  const { normal, anomalous } = countLabels(rows);
-  if (normal === 0 || anomalous === 0) return { roc: null, pr: null };
-  const { labels, scores } = labelled(rows, (r) => r.total);
-  const roc = rocCurve(labels, scores);
-  const pr = prCurve(labels, scores);
-  return {
-    roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
-    pr: { recall: Array.from(pr.recall), precision: Array.from(pr.precision), prevalence: anomalous / (normal + anomalous) },
-  };
 }
 
 /** What the cross-validation reports per fold, and as means over the folds. */

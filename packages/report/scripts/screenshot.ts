@@ -1,11 +1,11 @@
 // Screenshots a report (or any local HTML file) with headless Chromium, offline, to look at it.
-// Usage: pnpm --filter @aeflow/scorer screenshot <report.html> [out.png] [height]
+// Usage: pnpm --filter @aeflow/report screenshot <report.html> [out.png] [height]
 import { resolve } from 'node:path';
 import { screenshotHtml } from '../src/screenshot.js';
 
 const [html, out, height = '2400'] = process.argv.slice(2);
 if (!html) {
-  console.error('usage: pnpm --filter @aeflow/scorer screenshot <report.html> [out.png] [height]');
+  console.error('usage: pnpm --filter @aeflow/report screenshot <report.html> [out.png] [height]');
   process.exit(2);
 }
 try {

@@ -1,4 +1,7 @@
-import sharp from 'sharp';
+import { encode } from 'fast-png';
+
+// PNGs are encoded by fast-png (pure JavaScript, no Node built-in): the report and the heat maps
+// can be made in a browser as well as in Node. The PNGs are lossless 8-bit, as sharp made them.
 
 /** An image as the model sees it after decoding: HWC float32 in [0, 1]. */
 export interface FloatImage {
@@ -48,14 +51,14 @@ function toByte(v: number): number {
 }
 
 /** 8-bit PNG bytes of a [0, 1] float image (values outside are clamped). */
-export async function imageToPng(image: FloatImage): Promise<Buffer> {
+export function imageToPng(image: FloatImage): Promise<Uint8Array> {
   const { width, height, channels, data } = image;
   if (data.length !== width * height * channels) {
-    throw new Error(`imageToPng: data has ${data.length} values, expected ${width}×${height}×${channels} = ${width * height * channels}`);
+    return Promise.reject(new Error(`imageToPng: data has ${data.length} values, expected ${width}×${height}×${channels} = ${width * height * channels}`));
   }
-  const bytes = Buffer.alloc(data.length);
+  const bytes = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) bytes[i] = toByte(data[i] as number);
-  return sharp(bytes, { raw: { width, height, channels } }).png().toBuffer();
+  return Promise.resolve(encode({ width, height, data: bytes, channels, depth: 8 }));
 }
 
 /**
@@ -70,31 +73,31 @@ export function mapScale(map: PixelMap): number {
 }
 
 /** RGB PNG of a map in the inferno colours, 0 → black and `scale` (default: `mapScale`) → white-yellow. */
-export async function mapToPng(map: PixelMap, scale = mapScale(map)): Promise<Buffer> {
+export function mapToPng(map: PixelMap, scale = mapScale(map)): Promise<Uint8Array> {
   const { width, height, data } = map;
   if (data.length !== width * height) {
-    throw new Error(`mapToPng: map has ${data.length} values, expected ${width}×${height} = ${width * height}`);
+    return Promise.reject(new Error(`mapToPng: map has ${data.length} values, expected ${width}×${height} = ${width * height}`));
   }
-  const bytes = Buffer.alloc(width * height * 3);
+  const bytes = new Uint8Array(width * height * 3);
   for (let i = 0; i < data.length; i++) {
     const [r, g, b] = infernoColour((data[i] as number) / scale);
     bytes[3 * i] = r;
     bytes[3 * i + 1] = g;
     bytes[3 * i + 2] = b;
   }
-  return sharp(bytes, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return Promise.resolve(encode({ width, height, data: bytes, channels: 3, depth: 8 }));
 }
 
 /**
  * The heat map over the image: the original in grey, with the coloured map blended in where the
  * map is high (opacity grows with the value), so that where the image differs stands out in place.
  */
-export async function overlayToPng(image: FloatImage, map: PixelMap, scale = mapScale(map)): Promise<Buffer> {
+export function overlayToPng(image: FloatImage, map: PixelMap, scale = mapScale(map)): Promise<Uint8Array> {
   if (image.width !== map.width || image.height !== map.height) {
-    throw new Error(`overlayToPng: image is ${image.width}×${image.height} but the map is ${map.width}×${map.height}`);
+    return Promise.reject(new Error(`overlayToPng: image is ${image.width}×${image.height} but the map is ${map.width}×${map.height}`));
   }
   const n = map.width * map.height;
-  const bytes = Buffer.alloc(n * 3);
+  const bytes = new Uint8Array(n * 3);
   for (let i = 0; i < n; i++) {
     let grey: number;
     if (image.channels === 1) grey = image.data[i] as number;
@@ -107,10 +110,27 @@ export async function overlayToPng(image: FloatImage, map: PixelMap, scale = map
     bytes[3 * i + 1] = Math.round(g * (1 - alpha) + gg * alpha);
     bytes[3 * i + 2] = Math.round(g * (1 - alpha) + b * alpha);
   }
-  return sharp(bytes, { raw: { width: map.width, height: map.height, channels: 3 } }).png().toBuffer();
+  return Promise.resolve(encode({ width: map.width, height: map.height, data: bytes, channels: 3, depth: 8 }));
 }
 
 /** `data:image/png;base64,…` for embedding a PNG in one HTML file. */
 export function pngDataUri(png: Uint8Array): string {
-  return `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
+  return `data:image/png;base64,${base64(png)}`;
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** RFC 4648 base64 of bytes, without Node's Buffer (so the report renders in a browser too). */
+export function base64(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += BASE64[n >> 18]! + BASE64[(n >> 12) & 63]! + BASE64[(n >> 6) & 63]! + BASE64[n & 63]!;
+  }
+  if (i < bytes.length) {
+    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8);
+    out += BASE64[n >> 18]! + BASE64[(n >> 12) & 63]! + (i + 1 < bytes.length ? BASE64[(n >> 6) & 63]! : '=') + '=';
+  }
+  return out;
 }

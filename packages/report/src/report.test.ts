@@ -3,15 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { combineScores as combine } from '@aeflow/model';
-import { evaluateScores } from './evaluate.js';
-import { syntheticHistory, syntheticImage, syntheticRows } from './fixtures.test-helpers.js';
 import { imageToPng, mapToPng } from './images.js';
 import { renderReport, selectExamples, type ReportGroup } from './report.js';
 import { findChromium, screenshotHtml } from './screenshot.js';
+import { syntheticHistory, syntheticImage, syntheticMetrics, syntheticRows } from './test-helpers.js';
 
 async function buildReport(model?: string): Promise<string> {
-  const { metrics, rows } = evaluateScores(syntheticRows(60, 40), { threshold: { rule: 'best-f1' }, beta: 0.9, combine });
+  const rows = syntheticRows(60, 40);
+  const metrics = syntheticMetrics(rows);
   const picked = selectExamples(rows, 3);
   const groups: ReportGroup[] = [];
   let seed = 1;
@@ -79,8 +78,8 @@ describe('renderReport', () => {
 
   it('says what is missing when there are no labels or no history', () => {
     const rows = syntheticRows(5, 0).map((r) => ({ ...r, label: null }));
-    const { metrics, rows: scored } = evaluateScores(rows, { threshold: { rule: 'value', value: -0.5 } });
-    const html = renderReport({ title: 't', settings: null, rows: scored, metrics, history: [], groups: [], skipped: [] });
+    const metrics = { ...syntheticMetrics(rows), threshold: -0.5, thresholdRule: 'value' };
+    const html = renderReport({ title: 't', settings: null, rows, metrics, history: [], groups: [], skipped: [] });
     expect(html).toContain('Not available: these need labelled normal and anomalous images');
     expect(html).toContain('No training history');
     expect(html).not.toContain('<h2>β sweep</h2>');

@@ -1,6 +1,82 @@
 import { histogramChart, lineChart, prChart, rocChart, type LineSeries } from './charts.js';
-import { countLabels, scoreCurves, type CrossValidation, type Label, type ScoreMetrics, type ScoreRow } from './evaluate.js';
+import { prCurve, rocCurve } from '@aeflow/metrics';
 import { pngDataUri } from './images.js';
+
+/** 0 = normal, 1 = anomalous, null = not known. */
+export type Label = 0 | 1 | null;
+
+/** One scored image as the report shows it (a row of scores.csv; @aeflow/eval's ScoreRow is one). */
+export interface ReportRow {
+  id: string;
+  label: Label;
+  /** The flow part of the score (a kNN distance for the kNN model). */
+  flow: number;
+  /** The reconstruction part (−SSIM). */
+  recon: number;
+  total: number;
+}
+
+/** The metrics the report shows (the content of metrics.json; @aeflow/eval's ScoreMetrics is one). */
+export interface ReportMetrics {
+  auroc: number | null;
+  aurocCI: { low: number; high: number } | null;
+  ap: number | null;
+  threshold: number | null;
+  f1: number | null;
+  accuracy: number | null;
+  sensitivity: number | null;
+  specificity: number | null;
+  counts: { images: number; normal: number; anomalous: number; unlabeled: number; tp: number | null; fp: number | null; tn: number | null; fn: number | null };
+  thresholdRule: string;
+  beta: number | null;
+  betaRule: string | null;
+  betaSweep: readonly { beta: number; auroc: number }[] | null;
+  crossValidation?: ReportCrossValidation;
+}
+
+type FoldMetrics = { auroc: number; ap: number; f1: number; accuracy: number; sensitivity: number; specificity: number };
+
+/** The cross-validation the report tabulates (metrics.json's `crossValidation`). */
+export interface ReportCrossValidation {
+  k: number;
+  seed: number;
+  chooseBeta: boolean;
+  images: number;
+  folds: readonly (FoldMetrics & { fold: number; beta: number | null; threshold: number; val: { normal: number; anomalous: number }; test: { normal: number; anomalous: number } })[];
+  mean: FoldMetrics & { beta: number | null };
+  std: FoldMetrics & { beta: number | null };
+}
+
+/** Curves for the report (not written to metrics.json). */
+export interface ScoreCurves {
+  roc: { fpr: number[]; tpr: number[] } | null;
+  pr: { recall: number[]; precision: number[]; prevalence: number } | null;
+}
+
+function countLabels(rows: readonly ReportRow[]): { normal: number; anomalous: number } {
+  let normal = 0;
+  let anomalous = 0;
+  for (const r of rows) {
+    if (r.label === 0) normal++;
+    else if (r.label === 1) anomalous++;
+  }
+  return { normal, anomalous };
+}
+
+/** ROC and PR curves of the total score over the labelled rows (null without both classes). */
+export function scoreCurves(rows: readonly ReportRow[]): ScoreCurves {
+  const { normal, anomalous } = countLabels(rows);
+  if (normal === 0 || anomalous === 0) return { roc: null, pr: null };
+  const kept = rows.filter((r) => r.label !== null);
+  const labels = Uint8Array.from(kept, (r) => r.label as number);
+  const scores = Float64Array.from(kept, (r) => r.total);
+  const roc = rocCurve(labels, scores);
+  const pr = prCurve(labels, scores);
+  return {
+    roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
+    pr: { recall: Array.from(pr.recall), precision: Array.from(pr.precision), prevalence: anomalous / (normal + anomalous) },
+  };
+}
 
 /** One image of the report's grid: original | reconstruction | residual, as PNG bytes. */
 export interface ReportExample {
@@ -32,8 +108,8 @@ export interface ReportInput {
   settings: Record<string, unknown> | null;
   /** The run's `config.model` ('aeflow', 'ae', 'fastflow', 'knn'): which score parts and maps it has. Default 'aeflow'. */
   model?: string;
-  rows: readonly ScoreRow[];
-  metrics: ScoreMetrics;
+  rows: readonly ReportRow[];
+  metrics: ReportMetrics;
   /** Lines of history.jsonl, parsed. */
   history: readonly Record<string, unknown>[];
   groups: readonly ReportGroup[];
@@ -43,13 +119,13 @@ export interface ReportInput {
 }
 
 /** The ids to show in the report's grid: the most and least anomalous normals and anomalies. */
-export function selectExamples(rows: readonly ScoreRow[], perGroup: number): { title: string; note: string; ids: string[] }[] {
+export function selectExamples(rows: readonly ReportRow[], perGroup: number): { title: string; note: string; ids: string[] }[] {
   const byScore = (label: Label) => rows.filter((r) => r.label === label && Number.isFinite(r.total)).sort((a, b) => b.total - a.total);
   const normals = byScore(0);
   const anomalies = byScore(1);
   const unlabeled = byScore(null);
   const groups: { title: string; note: string; ids: string[] }[] = [];
-  const take = (list: ScoreRow[], fromTop: boolean): string[] => (fromTop ? list.slice(0, perGroup) : list.slice(-perGroup).reverse()).map((r) => r.id);
+  const take = (list: ReportRow[], fromTop: boolean): string[] => (fromTop ? list.slice(0, perGroup) : list.slice(-perGroup).reverse()).map((r) => r.id);
   if (anomalies.length > 0) {
     groups.push({ title: 'Anomalies scored most anomalous', note: 'true positives at the top of the ranking', ids: take(anomalies, true) });
     groups.push({ title: 'Anomalies scored least anomalous', note: 'the anomalies the model finds hardest (likely misses)', ids: take(anomalies, false) });
@@ -149,7 +225,7 @@ function labelName(label: Label): string {
   return label === 1 ? 'anomalous' : label === 0 ? 'normal' : 'unlabelled';
 }
 
-function headline(metrics: ScoreMetrics): string {
+function headline(metrics: ReportMetrics): string {
   const ci = metrics.aurocCI ? ` <span class="ci">(95% CI ${fmt(metrics.aurocCI.low, 3)}–${fmt(metrics.aurocCI.high, 3)})</span>` : '';
   const cells: [string, string][] = [
     ['AUROC', `${fmt(metrics.auroc)}${ci}`],
@@ -168,7 +244,7 @@ function headline(metrics: ScoreMetrics): string {
 }
 
 /** The cross-validation table: one row per fold, then mean ± sample std. */
-function crossValidationTable(cv: CrossValidation): string {
+function crossValidationTable(cv: ReportCrossValidation): string {
   const cols = ['auroc', 'ap', 'f1', 'accuracy', 'sensitivity', 'specificity'] as const;
   const head = `<tr><th>fold</th><th>β</th><th>threshold</th><th>val (normal / anomalous)</th><th>test (normal / anomalous)</th><th>AUROC</th><th>AP</th><th>F1</th><th>accuracy</th><th>sensitivity</th><th>specificity</th></tr>`;
   const rows = cv.folds
@@ -239,7 +315,7 @@ export function renderReport(input: ReportInput): string {
 
   const classes: Label[] = [0, 1, null];
   const present = classes.filter((l) => rows.some((r) => r.label === l));
-  const dist = (pick: (r: ScoreRow) => number, title: string, xName: string, withThreshold: boolean) =>
+  const dist = (pick: (r: ReportRow) => number, title: string, xName: string, withThreshold: boolean) =>
     histogramChart(
       present.map((l) => ({ name: labelName(l), values: rows.filter((r) => r.label === l).map(pick) })),
       { title, xName, width: 356, height: 320, marker: withThreshold && metrics.threshold !== null ? { value: metrics.threshold, label: 'threshold' } : null },

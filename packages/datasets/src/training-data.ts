@@ -1,5 +1,6 @@
-import { holdOutSplit, trainValSplit, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
-import { DataError, openData } from '@aeflow/scorer';
+import { DataError, openData } from './kinds.js';
+import { holdOutSplit, trainValSplit } from './splits.js';
+import type { ImageDataset, ImageItem, SkippedFile } from './types.js';
 
 /** A dataset and the items of it used for one purpose. */
 export interface Part {

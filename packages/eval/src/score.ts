@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidImageError, type DecodedImage, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
 import type { AEFlow } from '@aeflow/model';
 import type { ScoreRow } from './evaluate.js';
-import type { FloatImage, PixelMap } from './images.js';
+import type { FloatImage, PixelMap } from '@aeflow/report';
 
 /** What an image looks like to the model and what it made of it, for maps and the report grid. */
 export interface ImageMaps {

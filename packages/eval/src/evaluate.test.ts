@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { auroc, averagePrecision } from '@aeflow/metrics';
 import { evaluateScores, EvaluationError, type ScoreRow } from './evaluate.js';
-import { syntheticRows } from './fixtures.test-helpers.js';
+import { syntheticRows } from './test-helpers.js';
 import { combineScores, csvField, parseThresholdOption, safeFileStem, scoresCsv } from './outputs.js';
 
 const FIXED_KEYS = ['auroc', 'aurocCI', 'ap', 'threshold', 'f1', 'accuracy', 'sensitivity', 'specificity', 'counts'];

@@ -1,0 +1,76 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { initBackend } from '@aeflow/tensor/node';
+import type { ScoreMetrics } from './evaluate.js';
+import { parseScoresCsv } from './outputs.js';
+import { TINY_CONFIG, writeFolderDataset } from './test-helpers.js';
+import { RunFolderError, trainAndEvaluate, type WorkflowEvent } from './train-and-evaluate.js';
+
+let root: string;
+let data: string;
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm', quiet: true });
+  root = await mkdtemp(join(tmpdir(), 'aeflow-eval-workflow-'));
+  data = join(root, 'data');
+  // train/ normals and a test/ split with both classes: validated on and scored on test/
+  await writeFolderDataset(data, { train: 10, testNormal: 4, testAnomalous: 4 });
+});
+
+describe('trainAndEvaluate', () => {
+  it('trains, scores the held-out part and writes the run folder, reporting progress as events (no console)', async () => {
+    const out = join(root, 'run');
+    const events: WorkflowEvent[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write');
+    const stderr = vi.spyOn(process.stderr, 'write');
+    const log = vi.spyOn(console, 'log');
+    const warn = vi.spyOn(console, 'warn');
+    const r = await trainAndEvaluate({ out, data: { data }, config: { ...TINY_CONFIG, train: { ...TINY_CONFIG.train, epochs: 1 } }, cacheDir: null, onEvent: (e) => events.push(e) });
+    for (const spy of [stdout, stderr, log, warn]) {
+      expect(spy).not.toHaveBeenCalled();
+      spy.mockRestore();
+    }
+    expect(r.stopped).toBe('done');
+    expect(r.epoch).toBe(1);
+    expect(r.data).toMatchObject({ train: 10, validation: 8, final: 8 });
+    for (const f of ['config.json', 'model.safetensors', 'history.jsonl', 'split.json', 'scores.csv', 'metrics.json', 'report.html', 'threshold.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')) as ScoreMetrics;
+    expect(metrics).toEqual(r.metrics);
+    expect(metrics.counts).toMatchObject({ images: 8, normal: 4, anomalous: 4 });
+    expect(metrics.thresholdRule).toBe('best-f1');
+    expect(parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8'))).toHaveLength(8);
+    const types = new Set(events.map((e) => e.type));
+    for (const t of ['data', 'step', 'history', 'scoring']) expect(types, t).toContain(t);
+    const scoring = events.filter((e): e is Extract<WorkflowEvent, { type: 'scoring' }> => e.type === 'scoring');
+    expect(scoring.at(-1)).toMatchObject({ part: 'final', done: 8, total: 8 });
+
+    // the same folder again: refused (never overwritten), and resume continues it
+    await expect(trainAndEvaluate({ out, data: { data }, config: TINY_CONFIG, cacheDir: null })).rejects.toThrow(RunFolderError);
+    const resumed = await trainAndEvaluate({ out, data: { data }, resume: true, epochs: 2, cacheDir: null });
+    expect(resumed.epoch).toBe(2);
+    expect(resumed.metrics?.counts.images).toBe(8);
+  });
+
+  it('stops at the abort signal with the checkpoint kept and nothing scored', async () => {
+    const out = join(root, 'aborted');
+    const controller = new AbortController();
+    const r = await trainAndEvaluate({
+      out,
+      data: { data },
+      config: { ...TINY_CONFIG, train: { ...TINY_CONFIG.train, epochs: 3, batchSize: 2 } },
+      cacheDir: null,
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'step' && e.step === 2) controller.abort();
+      },
+    });
+    expect(r.stopped).toBe('aborted');
+    expect(r.metrics).toBeNull();
+    expect(r.step).toBe(2);
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'scores.csv'))).toBe(false);
+  });
+});

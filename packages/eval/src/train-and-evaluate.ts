@@ -1,0 +1,220 @@
+import { access, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { SkippedFile } from '@aeflow/datasets';
+import { trainingData, type Part, type TrainingData } from '@aeflow/datasets/node';
+import { parseRunConfig, resolveConfig, RUN_FILES, type RunConfig } from '@aeflow/model';
+import { trainRun, type TrainEvent, type TrainResult } from '@aeflow/model/node';
+import { writeFileAtomic } from '@aeflow/tensor/node';
+import type { ScoreMetrics } from './evaluate.js';
+import { OUTPUT_FILES } from './outputs.js';
+import { scoreToFolder } from './score-to-folder.js';
+
+/** Where the data of a run comes from and how it is divided (the trainer's --data, --dataset, --normal, --holdout, --skip-invalid). */
+export interface DataSourceOptions {
+  /** A dataset root (`<root>/<split>/<CLASS>/…`), a MedMNIST `.npz` or its folder, an ISIC or BraTS root. */
+  data: string;
+  /** How to read it (`DATASET_KINDS`; default 'folder'). */
+  dataset?: string;
+  /** Class folders of normal images (folder, miic; default ['NORMAL']). */
+  normalClasses?: readonly string[];
+  /** Normal (and as many anomalous) images held out when the data has no val/test split (default 200). */
+  holdout?: number;
+  /** Skip (and list in skipped.json) files that fail to decode instead of stopping. */
+  skipInvalid?: boolean;
+}
+
+/** What `trainAndEvaluate` reports as it goes (no console writes: the caller shows what it likes). */
+export type WorkflowEvent =
+  | TrainEvent
+  | { type: 'data'; how: string; train: number; validation: number; final: number; description: string }
+  | { type: 'skipped'; count: number; skipped: SkippedFile[] }
+  | { type: 'scoring'; part: 'validation' | 'final'; done: number; total: number };
+
+export interface TrainAndEvaluateOptions {
+  /** The run folder (created; refused when it holds a run already, unless `resume`). */
+  out: string;
+  data: DataSourceOptions;
+  /** Preset name + overrides (see @aeflow/model's `resolveConfig`); not allowed with `resume`. */
+  config?: Record<string, unknown>;
+  /** Continue the run in `out` from its last checkpoint, with its own config.json. */
+  resume?: boolean;
+  /** Train until this epoch (default: train.epochs; with `resume`, to go further). */
+  epochs?: number;
+  /** Stop after the first epoch that ends past this many seconds (a checkpoint is written). */
+  maxSeconds?: number;
+  /** Feature cache root; null: in memory only (default: the writable aeflow cache). */
+  cacheDir?: string | null;
+  /** Stops after the current step (Ctrl-C); what was finished is kept and `resume` continues. */
+  signal?: AbortSignal;
+  onEvent?: (event: WorkflowEvent) => void;
+  /** Page title of the reports (default: the run folder). */
+  title?: string;
+}
+
+export interface TrainAndEvaluateResult {
+  runDir: string;
+  config: RunConfig;
+  /** 'aborted': interrupted (nothing scored; `resume` continues); 'time': `maxSeconds` reached (scored). */
+  stopped: TrainResult['stopped'];
+  epoch: number;
+  step: number;
+  partialEpoch: TrainResult['partialEpoch'];
+  seconds: number;
+  best: TrainResult['best'];
+  /** Metrics of the final part (the held-out test, else the validation part); null when nothing was scored. */
+  metrics: ScoreMetrics | null;
+  skipped: SkippedFile[];
+  data: { how: string; train: number; validation: number; final: number };
+}
+
+/** Thrown when the run folder and the request do not fit (a run already there, nothing to resume). */
+export class RunFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunFolderError';
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A threshold flagging at most a fraction 1 − q of these normal scores (anomalous where score >=
+ * threshold): about 5 % false alarms for q = 0.95, when no anomalies are known to choose with.
+ */
+export function normalQuantile(values: readonly number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length))]!;
+}
+
+/**
+ * What `aeflow-train` does, as one call: opens the data and divides it (the data's own val/test
+ * splits, else a seeded hold-out carved from train), trains (or resumes), then scores what was held
+ * out — β (with `score.beta: 'auto'`) and the best-F1 threshold are chosen on the validation part and
+ * applied unchanged to the final part — and writes split.json, scores.csv, metrics.json,
+ * threshold.json, report.html (and validation/…, skipped.json) into the run folder.
+ */
+export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promise<TrainAndEvaluateResult> {
+  const out = resolve(options.out);
+  const emit = (e: WorkflowEvent) => options.onEvent?.(e);
+  const configPath = join(out, RUN_FILES.config);
+  let config: RunConfig;
+  if (options.resume) {
+    if (!(await exists(configPath))) throw new RunFolderError(`${out} holds no run to resume (no ${RUN_FILES.config}); start one without resume`);
+    if (options.config !== undefined) throw new RunFolderError(`resume continues ${out} with its own ${RUN_FILES.config}; give no config`);
+    config = parseRunConfig(JSON.parse(await readFile(configPath, 'utf8')), configPath);
+  } else {
+    if (await exists(configPath)) throw new RunFolderError(`${out} already holds a run; continue it with --resume or choose another --out`);
+    config = resolveConfig(options.config ?? {}, 'config');
+  }
+
+  const source = options.data;
+  const skipInvalid = source.skipInvalid ?? false;
+  const data: TrainingData = await trainingData({
+    data: source.data,
+    dataset: source.dataset ?? 'folder',
+    normalClasses: source.normalClasses ?? ['NORMAL'],
+    skipInvalid,
+    holdout: source.holdout ?? 200,
+    seed: config.train.seed,
+  });
+  const counts = { how: data.how, train: data.train.items.length, validation: data.validation?.items.length ?? 0, final: data.final?.items.length ?? 0 };
+  const description = `${data.how}; train ${counts.train} images${data.validation ? `, validation ${counts.validation}` : ''}${data.final && data.final !== data.validation ? `, final test ${counts.final}` : ''}`;
+  emit({ type: 'data', ...counts, description });
+
+  // --skip-invalid: the datasets skip files that fail to decode as they are loaded (the model's
+  // feature cache decodes each once; scoring skips them too) and list them in dataset.skipped.
+  const skipped: SkippedFile[] = [...data.skipped];
+  const announced = new Set<string>();
+  const collectSkipped = async (more: readonly SkippedFile[] = []) => {
+    if (!skipInvalid) return;
+    const parts = [data.train, data.validation, data.final].filter((p): p is Part => p !== null);
+    for (const s of [...parts.flatMap((p) => p.dataset.skipped), ...more]) if (!skipped.some((k) => k.path === s.path)) skipped.push(s);
+    await writeFileAtomic(join(out, OUTPUT_FILES.skipped), JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n');
+    const fresh = skipped.filter((s) => !announced.has(s.path));
+    for (const s of fresh) announced.add(s.path);
+    if (fresh.length > 0) emit({ type: 'skipped', count: skipped.length, skipped: fresh });
+  };
+
+  await writeFileAtomic(
+    join(out, 'split.json'),
+    JSON.stringify(
+      {
+        how: data.how,
+        data: resolve(source.data),
+        dataset: source.dataset ?? 'folder',
+        train: { name: data.train.name, images: data.train.items.length },
+        validation: data.validation ? { name: data.validation.name, ids: data.validation.items.map((i) => i.id) } : null,
+        final: data.final ? { name: data.final.name, ids: data.final.items.map((i) => i.id) } : null,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+
+  const epochs = config.model === 'knn' ? 1 : (options.epochs ?? config.train.epochs);
+  const result = await trainRun({
+    runDir: out,
+    ...(options.resume ? {} : { config: options.config ?? {} }),
+    train: { dataset: data.train.dataset, items: data.train.items },
+    ...(data.validation ? { validation: { dataset: data.validation.dataset, items: data.validation.items } } : {}),
+    resume: options.resume ?? false,
+    epochs,
+    ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
+    ...(options.maxSeconds !== undefined ? { maxSeconds: options.maxSeconds } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onEvent: (e) => emit(e),
+  });
+  await collectSkipped(result.skipped);
+  const done = (metrics: ScoreMetrics | null): TrainAndEvaluateResult => ({
+    runDir: out,
+    config: result.config,
+    stopped: result.stopped,
+    epoch: result.epoch,
+    step: result.step,
+    partialEpoch: result.partialEpoch,
+    seconds: result.seconds,
+    best: result.best,
+    metrics,
+    skipped,
+    data: counts,
+  });
+  if (result.stopped === 'aborted' || !data.final) return done(null);
+
+  // Score what was held out: the threshold is chosen on validation (best F1) and applied to the final part.
+  const title = options.title ?? options.out;
+  const scoreOpts = { runDir: out, skipInvalid, ...(options.signal ? { signal: options.signal } : {}) };
+  const progress = (part: 'validation' | 'final') => (phase: string, d: number, t: number) => {
+    if (phase === 'score') emit({ type: 'scoring', part, done: d, total: t });
+  };
+  const finalIsValidation = data.final === data.validation;
+  const hasBoth = (p: Part) => p.items.some((i) => i.label === 0) && p.items.some((i) => i.label === 1);
+  let threshold: 'best-f1' | 'from-val' | number = 'best-f1';
+  if (data.validation && !finalIsValidation && hasBoth(data.validation)) {
+    await scoreToFolder({ ...scoreOpts, dataset: data.validation.dataset, items: data.validation.items, dataName: data.validation.name, out: join(out, 'validation'), threshold: 'best-f1', writeThresholdTo: out, examplesPerGroup: 2, title: `${title} · validation`, onProgress: progress('validation') });
+    threshold = 'from-val';
+  } else if (!hasBoth(data.final)) {
+    // No anomalies to choose a threshold with: flag the top 5 % of normal scores.
+    const probe = await scoreToFolder({ ...scoreOpts, dataset: data.final.dataset, items: data.final.items, out, threshold: Number.POSITIVE_INFINITY, onProgress: progress('final') });
+    threshold = normalQuantile(probe.rows.map((r) => r.total), 0.95);
+  }
+  const scored = await scoreToFolder({
+    ...scoreOpts,
+    dataset: data.final.dataset,
+    items: data.final.items,
+    dataName: data.final.name,
+    out,
+    threshold,
+    ...(finalIsValidation && threshold === 'best-f1' ? { writeThresholdTo: out } : {}),
+    title,
+    onProgress: progress('final'),
+  });
+  await collectSkipped(scored.skipped);
+  return done(scored.metrics);
+}
