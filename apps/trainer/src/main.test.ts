@@ -308,7 +308,7 @@ describe('aeflow-train', () => {
     await writeFolderDataset(data2, { train: { normal: 10, anomalous: 0 }, test: { normal: 2, anomalous: 2 } });
     const out = join(root, 'run hint');
     const err: string[] = [];
-    // not the default dataset kind and --normal, --holdout: the hint must carry all that reopens the data
+    // not the default dataset kind, --normal, --holdout, and a space in the paths: the run must reopen all that
     const args = ['--data', data2, '--dataset', 'miic', '--normal', 'NORMAL', '--holdout', '3', '--config', tiny, '--set', 'train.epochs=2', '--out', out, '--no-cache', '--backend', 'wasm'];
     const code = await main(args, {
       out: () => undefined,
@@ -321,6 +321,12 @@ describe('aeflow-train', () => {
     const hint = /Continue with: (.*)$/m.exec(err.join('\n'))![1]!;
     const words = shellWords(hint);
     expect(words[0]).toBe('aeflow-train');
+    // the run stored its data options (data.json): --out is enough, and the runtime options are kept
+    expect(words).not.toContain('--data');
+    expect(words.slice(-3)).toEqual(['--resume', '--out', out]);
+    expect(words).toEqual(expect.arrayContaining(['--no-cache', '--backend', 'wasm']));
+    const stored = JSON.parse(await readFile(join(out, 'data.json'), 'utf8')) as { source: Record<string, unknown> };
+    expect(stored.source).toMatchObject({ data: data2, dataset: 'miic', normalClasses: ['NORMAL'], holdout: 3, skipInvalid: false, seed: 3 });
     const out2: string[] = [];
     const resumed = await main(words.slice(1), { out: (l) => out2.push(l), err: () => undefined });
     expect(resumed).toBe(0);

@@ -7,6 +7,7 @@ import { EXIT_CODES, EXIT_CODES_HELP, InterruptedError, UsageError } from '@aefl
 import { checkDataPaths, checkOutputFolder, formatDuration, processConsole, reportFailure, RunFolderError, trainAndEvaluate, type Console, type OutputMode, type WorkflowEvent } from '@aeflow/eval/node';
 import { ENCODER_ARCHS, parseRunConfig, PRESET_NAMES, RUN_FILES, type HistoryRecord, type RunConfig } from '@aeflow/model';
 import { runBenchmark } from '@aeflow/model/node';
+import { RunFolder } from '@aeflow/model/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
 import { version } from '../package.json';
@@ -32,8 +33,8 @@ Examples:
   # the kNN bar: nothing trained, the training images' pooled features are the memory
   $ aeflow-train --data data/chest --set model=knn --set knn.k=5 --set size=224 --out runs/chest-knn
 
-  # interrupted (Ctrl-C)? continue the same run from its last checkpoint
-  $ aeflow-train --data data/chest --out runs/chest --resume
+  # interrupted (Ctrl-C)? continue the same run from its last checkpoint (the run knows its data)
+  $ aeflow-train --resume --out runs/chest
 
   # speed of a configuration on random images; the last line is JSON
   $ aeflow-train bench --encoder wide_resnet50_2 --random-weights --size 64 --batch 8 --steps 3
@@ -78,17 +79,24 @@ function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The command that continues an interrupted run: the same data options, --resume and --out. */
-export function resumeCommand(opts: TrainCliOptions): string {
-  const args = ['--data', resolve(opts.data!), '--dataset', opts.dataset];
-  if (opts.normal !== 'NORMAL') args.push('--normal', opts.normal);
-  if (opts.holdout !== 200) args.push('--holdout', String(opts.holdout));
-  if (opts.skipInvalid) args.push('--skip-invalid');
+/**
+ * The command that continues an interrupted run: `--resume --out <run>` and the options that are
+ * not stored in the run (cache, backend, --epochs); the data options too when the run has not
+ * stored them yet (data.json is written once the training data is ready).
+ */
+export function resumeCommand(opts: TrainCliOptions, dataStored: boolean): string {
+  const args: string[] = [];
+  if (!dataStored && opts.data !== undefined) {
+    args.push('--data', resolve(opts.data), '--dataset', opts.dataset);
+    if (opts.normal !== 'NORMAL') args.push('--normal', opts.normal);
+    if (opts.holdout !== 200) args.push('--holdout', String(opts.holdout));
+    if (opts.skipInvalid) args.push('--skip-invalid');
+  }
   if (opts.cache === false) args.push('--no-cache');
   else if (opts.cacheDir) args.push('--cache-dir', resolve(opts.cacheDir));
   if (opts.backend) args.push('--backend', opts.backend);
   if (opts.epochs !== undefined) args.push('--epochs', String(opts.epochs));
-  args.push('--out', resolve(opts.out!), '--resume');
+  args.push('--resume', '--out', resolve(opts.out!));
   return ['aeflow-train', ...args].map(shellWord).join(' ');
 }
 
@@ -132,7 +140,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
   const program = new Command('aeflow-train')
     .description('Train AE-FLOW on the normal images of a dataset; writes a run folder (config.json, model.safetensors, history.jsonl, scores.csv, metrics.json, report.html).')
     .version(version, '--version', 'print the version and exit')
-    .option('--data <root>', 'dataset root (<root>/<split>/<CLASS>/…), a MedMNIST .npz or its folder, an ISIC or BraTS root')
+    .option('--data <root>', 'dataset root (<root>/<split>/<CLASS>/…), a MedMNIST .npz or its folder, an ISIC or BraTS root (with --resume: the run\'s own, unless given)')
     .addOption(new Option('--dataset <kind>', `how to read --data: ${DATASET_KINDS.join(', ')}`).default('folder'))
     .option('--normal <classes>', 'comma-separated class folders of normal images (folder, miic)', 'NORMAL')
     .addOption(new Option('--preset <name>', 'starting settings (default cpu)').choices([...PRESET_NAMES]))
@@ -168,7 +176,8 @@ export async function main(argv: readonly string[], io: Console = processConsole
 
   program.action(async (opts: TrainCliOptions) => {
     mode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
-    const missing = (['data', 'out'] as const).filter((k) => opts[k] === undefined);
+    // --resume reopens the data the run stored (data.json): --out is enough
+    const missing = (opts.resume ? (['out'] as const) : (['data', 'out'] as const)).filter((k) => opts[k] === undefined);
     if (missing.length > 0) throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(', ')} (see --help)`);
     if (opts.resume && (opts.preset || opts.config || (opts.set ?? []).length > 0 || opts.seed !== undefined || opts.beta !== undefined)) {
       throw new UsageError(`--resume continues ${opts.out} with its own ${RUN_FILES.config}; drop --preset, --config, --set and --seed (and --beta; use --epochs to train further)`);
@@ -176,7 +185,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     const emit = (event: Record<string, unknown>) => mode === 'json' && io.out(JSON.stringify(event));
     const say = (line: string) => mode === 'human' && io.err(line);
     // The paths, in words, before the backend or the data is loaded.
-    await checkDataPaths([opts.data!], { folder: true });
+    if (opts.data !== undefined) await checkDataPaths([opts.data], { folder: true });
     const out = await checkOutputFolder(opts.out!);
     const configPath = join(out, RUN_FILES.config);
 
@@ -309,13 +318,17 @@ export async function main(argv: readonly string[], io: Console = processConsole
     try {
       result = await trainAndEvaluate({
         out,
-        data: {
-          data: opts.data!,
-          dataset: opts.dataset,
-          normalClasses: opts.normal.split(',').map((s) => s.trim()).filter(Boolean),
-          holdout: opts.holdout,
-          skipInvalid: opts.skipInvalid ?? false,
-        },
+        ...(opts.data !== undefined
+          ? {
+              data: {
+                data: opts.data,
+                dataset: opts.dataset,
+                normalClasses: opts.normal.split(',').map((s) => s.trim()).filter(Boolean),
+                holdout: opts.holdout,
+                skipInvalid: opts.skipInvalid ?? false,
+              },
+            }
+          : {}),
         ...(overrides ? { config: overrides } : {}),
         resume: opts.resume ?? false,
         epochs,
@@ -339,7 +352,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
           : p
             ? `the checkpoint of ${partial} is in ${out}`
             : `no epoch had finished, so there is no checkpoint yet${config.train.featureCache && opts.cache !== false ? ' (the encoder features computed so far are cached)' : ''}`;
-      const hint = resumeCommand(opts);
+      const hint = resumeCommand(opts, (await new RunFolder(out).readIfExists('data'))?.source !== undefined);
       if (mode === 'json') emit({ event: 'interrupted', epoch: result.epoch, step: result.step, partialEpoch: p, runDir: out, resume: hint });
       else io.err(`aeflow-train: interrupted during epoch ${result.epoch + 1}; ${msg}. Continue with: ${hint}`);
       exitCode = EXIT_CODES.interrupted;

@@ -49,7 +49,8 @@ describe('trainAndEvaluate', () => {
 
     // the same folder again: refused (never overwritten), and resume continues it
     await expect(trainAndEvaluate({ out, data: { data }, config: TINY_CONFIG, cacheDir: null })).rejects.toThrow(RunFolderError);
-    const resumed = await trainAndEvaluate({ out, data: { data }, resume: true, epochs: 2, cacheDir: null });
+    // the run stored its data options: resume needs only the folder
+    const resumed = await trainAndEvaluate({ out, resume: true, epochs: 2, cacheDir: null });
     expect(resumed.epoch).toBe(2);
     expect(resumed.metrics?.counts.images).toBe(8);
   });

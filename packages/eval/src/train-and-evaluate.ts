@@ -2,8 +2,9 @@ import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SkippedFile } from '@aeflow/datasets';
 import { trainingData, type Part, type TrainingData } from '@aeflow/datasets/node';
-import { parseRunConfig, resolveConfig, RUN_FILES, type RunConfig } from '@aeflow/model';
+import { parseRunConfig, resolveConfig, RUN_FILES, type DataSource, type RunConfig } from '@aeflow/model';
 import { trainRun, type TrainEvent, type TrainResult } from '@aeflow/model/node';
+import { RunFolder } from '@aeflow/model/node';
 import { writeFileAtomic } from '@aeflow/tensor/node';
 import type { ScoreMetrics } from './evaluate.js';
 import { OUTPUT_FILES } from './outputs.js';
@@ -33,7 +34,11 @@ export type WorkflowEvent =
 export interface TrainAndEvaluateOptions {
   /** The run folder (created; refused when it holds a run already, unless `resume`). */
   out: string;
-  data: DataSourceOptions;
+  /**
+   * The data. Stored in the run (data.json's `source`), so with `resume` it may be left out: the
+   * run reopens the data it was trained on.
+   */
+  data?: DataSourceOptions;
   /** Preset name + overrides (see @aeflow/model's `resolveConfig`); not allowed with `resume`. */
   config?: Record<string, unknown>;
   /** Continue the run in `out` from its last checkpoint, with its own config.json. */
@@ -75,6 +80,16 @@ export class RunFolderError extends Error {
   }
 }
 
+/** The data options a run stored (data.json's `source`), to resume it with only its folder. */
+export async function storedDataSource(runDir: string): Promise<DataSource | null> {
+  const data = await new RunFolder(resolve(runDir)).readIfExists('data');
+  if (!data) return null;
+  if (!data.source) {
+    throw new RunFolderError(`${join(resolve(runDir), RUN_FILES.data)} does not say where the data is (a run of an earlier release): give --data (and --dataset, --normal, --holdout as when it was started) to resume it`);
+  }
+  return data.source;
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
@@ -114,7 +129,14 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     config = resolveConfig(options.config ?? {}, 'config');
   }
 
-  const source = options.data;
+  const source = options.data ?? (options.resume ? await storedDataSource(out) : null);
+  if (!source) {
+    throw new RunFolderError(
+      options.resume
+        ? `${out} has not stored its data options yet (it was interrupted before training began): give --data (and --dataset, --normal, --holdout as when it was started) to resume it`
+        : 'no data: give the data to train on (--data)',
+    );
+  }
   const skipInvalid = source.skipInvalid ?? false;
   const data: TrainingData = await trainingData({
     data: source.data,
@@ -165,6 +187,14 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     train: { dataset: data.train.dataset, items: data.train.items },
     ...(data.validation ? { validation: { dataset: data.validation.dataset, items: data.validation.items } } : {}),
     resume: options.resume ?? false,
+    dataSource: {
+      data: resolve(source.data),
+      dataset: source.dataset ?? 'folder',
+      normalClasses: [...(source.normalClasses ?? ['NORMAL'])],
+      holdout: source.holdout ?? 200,
+      skipInvalid,
+      seed: config.train.seed,
+    },
     epochs,
     ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
     ...(options.maxSeconds !== undefined ? { maxSeconds: options.maxSeconds } : {}),
