@@ -64,7 +64,9 @@ export function loadRun(dir) {
   const history = readJsonl(join(dir, 'history.jsonl')).filter((h) => h.kind === 'epoch');
   const repro = existsSync(join(dir, 'repro.json')) ? readJson(join(dir, 'repro.json')) : null;
   const split = existsSync(join(dir, 'split.json')) ? readJson(join(dir, 'split.json')) : null;
-  const threshold = existsSync(join(dir, 'threshold.json')) ? readJson(join(dir, 'threshold.json')) : null;
+  // β and the threshold chosen on validation: calibration.json (runs of this release) or threshold.json (earlier runs)
+  const calibrationFile = ['calibration.json', 'threshold.json'].map((f) => join(dir, f)).find((f) => existsSync(f));
+  const threshold = calibrationFile ? readJson(calibrationFile) : null;
   const beta = config.score?.beta ?? 0.5;
   // The stored total must be β·flow + (1 − β)·recon: the β sweep below relies on it.
   for (const r of test.slice(0, 20)) {

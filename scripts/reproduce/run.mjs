@@ -6,7 +6,7 @@
 //   AEFLOW_HOME=/work/shared node scripts/reproduce/run.mjs [--jobs 1|2] [--only a,b,…] [--report-only] [--list]
 //
 // Nothing in the report is typed in: every number is computed from a run's scores.csv,
-// validation/scores.csv, threshold.json, metrics.json, config.json and history.jsonl.
+// validation/scores.csv, calibration.json (threshold.json in earlier runs), metrics.json, config.json and history.jsonl.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -63,7 +63,7 @@ describe('aeflow-score', () => {
     expect(metrics.counts).toMatchObject({ images: 12, normal: 6, anomalous: 6 });
     expect(metrics.thresholdRule).toBe('best-f1'); // the run has no validation threshold
     const csv = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n');
-    expect(csv[0]).toBe('id,label,flow,recon,total,predicted');
+    expect(csv[0]).toBe('id,label,flow_density,neg_ssim,total,predicted'); // the parts named for what they hold
     expect(csv).toHaveLength(13);
     const first = csv[1]!.split(',');
     expect(first[0]).toMatch(/^test\/(NORMAL|PNEUMONIA)\/img_\d+\.png$/);
@@ -274,7 +274,7 @@ describe('aeflow-score', () => {
     expect(beta.err).toMatch(/--beta: 2 is outside \[0, 1\]/);
     const fromVal = await run(['--run', runDir, '--data', data, '--split', 'test', '--threshold', 'from-val', '--out', join(root, 'o2'), '--quiet']);
     expect(fromVal.code).toBe(1);
-    expect(fromVal.err).toMatch(/threshold\.json does not exist/);
+    expect(fromVal.err).toMatch(/calibration\.json does not exist/);
     const noRun = await run(['--run', join(root, 'nope'), '--data', data, '--out', join(root, 'o3'), '--quiet']);
     expect(noRun.code).toBe(1);
     expect(noRun.err).toMatch(/nope/);

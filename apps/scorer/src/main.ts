@@ -270,7 +270,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--request-timeout <ms>', 'time for the whole request (headers and body) to arrive, then 408', parseInteger('--request-timeout', 1), 30_000)
     .option('--idle-timeout <ms>', 'time an upload may send nothing before 408; also the keep-alive idle time', parseInteger('--idle-timeout', 1), 10_000)
     .option('--max-connections-per-client <n>', 'open connections from one client address before 429', parseInteger('--max-connections-per-client', 1, 65535), 16)
-    .option('--threshold <value>', 'decision threshold (default: the run\'s threshold.json)', parseNumber('--threshold'))
+    .option('--threshold <value>', 'decision threshold (default: the run\'s calibration.json)', parseNumber('--threshold'))
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
     .option('--quiet', 'no request log')
     .action(async (opts: { run: string; port: number; host: string; maxBytes: number; maxConcurrent: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; maxConnectionsPerClient: number; threshold?: number; backend?: BackendName; quiet?: boolean }) => {

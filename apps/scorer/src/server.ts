@@ -1,13 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidImageError, resizeRaster } from '@aeflow/datasets';
 import { decodeImageBytes } from '@aeflow/datasets/node';
 import { type AEFlow } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
-import { OUTPUT_FILES, type ThresholdFile } from '@aeflow/eval';
+import { RunFolder } from '@aeflow/model/node';
 import { mapScale, mapToPng, overlayToPng } from '@aeflow/report';
 
 /** Content types `POST /score` takes; the bytes are sniffed, the type only has to be an image one. */
@@ -27,7 +26,7 @@ export interface ScoreServerOptions {
    * a slot only once its whole body has arrived: a slow or stalled upload holds none.
    */
   maxConcurrent?: number;
-  /** Decision threshold on the total score (default: the run's threshold.json, else none: label null). */
+  /** Decision threshold on the total score (default: the run's calibration.json (or an older run's threshold.json), else none: label null). */
   threshold?: number | null;
   /** Milliseconds the request line and headers may take to arrive (default 10 s; at most `requestTimeoutMs`): then 408. */
   headersTimeoutMs?: number;
@@ -164,12 +163,8 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
   if (!Number.isInteger(maxConnectionsPerClient) || maxConnectionsPerClient < 1) throw new Error(`startScoreServer: maxConnectionsPerClient must be a whole number ≥ 1 (got ${maxConnectionsPerClient})`);
   let threshold: number | null = options.threshold ?? null;
   if (options.threshold === undefined) {
-    try {
-      const saved = JSON.parse(await readFile(join(options.runDir, OUTPUT_FILES.threshold), 'utf8')) as ThresholdFile;
-      threshold = typeof saved.threshold === 'number' ? saved.threshold : null;
-    } catch {
-      threshold = null;
-    }
+    // the run's calibration.json (or a previous release's threshold.json); a malformed one is an error naming it
+    threshold = (await new RunFolder(options.runDir).readCalibration())?.threshold ?? null;
   }
   let inFlight = 0;
   let receiving = 0;

@@ -73,7 +73,7 @@ describe('aeflow-train', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^trained 2 epochs in .*; held-out AUROC \d/);
-    for (const f of ['config.json', 'model.safetensors', 'checkpoint.safetensors', 'history.jsonl', 'scores.csv', 'metrics.json', 'report.html', 'split.json', 'threshold.json']) {
+    for (const f of ['config.json', 'model.safetensors', 'checkpoint.safetensors', 'history.jsonl', 'scores.csv', 'metrics.json', 'report.html', 'split.json', 'calibration.json', 'data.json']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     const split = await readJson<{ train: { images: number }; validation: { ids: string[] }; final: { ids: string[] } }>(join(out, 'split.json'));
@@ -85,7 +85,8 @@ describe('aeflow-train', () => {
     const metrics = await readJson<Metrics>(join(out, 'metrics.json'));
     expect(metrics.counts.images).toBe(split.final.ids.length);
     expect(metrics.thresholdRule).toBe('from-val');
-    expect(metrics.threshold).toBe((await readJson<{ threshold: number }>(join(out, 'threshold.json'))).threshold);
+    expect(metrics.threshold).toBe((await readJson<{ threshold: number }>(join(out, 'calibration.json'))).threshold);
+    expect(existsSync(join(out, 'threshold.json'))).toBe(false); // β and the threshold are stored once, in calibration.json
     const config = await readJson<{ size: number; train: { epochs: number } }>(join(out, 'config.json'));
     expect(config.size).toBe(32);
     const history = (await readFile(join(out, 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
@@ -105,7 +106,7 @@ describe('aeflow-train', () => {
     expect(Math.round(chosen * 20)).toBeCloseTo(chosen * 20, 9); // on the grid 0, 0.05, …, 1
     const metrics = await readJson<Metrics & { beta: number; betaRule: string }>(join(out, 'metrics.json'));
     expect(metrics).toMatchObject({ beta: chosen, betaRule: 'auto', thresholdRule: 'from-val' });
-    expect(await readJson(join(out, 'threshold.json'))).toMatchObject({ beta: chosen, betaRule: 'auto' });
+    expect(await readJson(join(out, 'calibration.json'))).toMatchObject({ beta: chosen, betaRule: 'auto', thresholdRule: 'best-f1', fittedOn: { scores: 'validation/scores.csv' } });
     const done = JSON.parse(r.out.trim().split('\n').at(-1)!) as { beta: number; betaRule: string };
     expect(done).toMatchObject({ beta: chosen, betaRule: 'auto' });
     const csv = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n').slice(1);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { auroc, averagePrecision } from '@aeflow/metrics';
 import { evaluateScores, EvaluationError, type ScoreRow } from './evaluate.js';
 import { syntheticRows } from './test-helpers.js';
-import { combineScores, csvField, parseThresholdOption, safeFileStem, scoresCsv } from './outputs.js';
+import { combineScores, parseThresholdOption, safeFileStem } from './outputs.js';
 
 const FIXED_KEYS = ['auroc', 'aurocCI', 'ap', 'threshold', 'f1', 'accuracy', 'sensitivity', 'specificity', 'counts'];
 
@@ -62,15 +62,6 @@ describe('evaluateScores', () => {
 });
 
 describe('outputs', () => {
-  it('quotes CSV fields that need it (RFC 4180)', () => {
-    expect(csvField('a/b.png')).toBe('a/b.png');
-    expect(csvField('a,b.png')).toBe('"a,b.png"');
-    expect(csvField('say "hi".png')).toBe('"say ""hi"".png"');
-    expect(csvField(' lead.png')).toBe('" lead.png"');
-    const csv = scoresCsv([{ id: 'x,1', label: null, flow: 1, recon: 2, total: 3, predicted: null }]);
-    expect(csv).toBe('id,label,flow,recon,total,predicted\n"x,1",,1,2,3,\n');
-  });
-
   it('makes safe, unique file names from any id', () => {
     expect(safeFileStem('test/PNEUMONIA/scan 1.PNG', 3)).toBe('003_test_PNEUMONIA_scan_1');
     expect(safeFileStem('../../etc/passwd', 1)).toBe('001_etc_passwd');

@@ -1,23 +1,12 @@
 import { valTestFolds, type ImageItem } from '@aeflow/datasets';
-import { BETA_GRID, chooseBeta, combineScores } from '@aeflow/model';
+import { BETA_GRID, chooseBeta, combineScores, type ScoreRow } from '@aeflow/model';
 import { atThreshold, auroc, aurocConfidence, averagePrecision, bestF1 } from '@aeflow/metrics';
 
-/** 0 = normal, 1 = anomalous, null = not known. */
-export type Label = 0 | 1 | null;
+/** One scored image: the row of scores.csv (owned by @aeflow/model's run-folder module). */
+export type { ScoreRow } from '@aeflow/model';
 
-/** One scored image: the row of `scores.csv`. */
-export interface ScoreRow {
-  id: string;
-  label: Label;
-  /** The flow part of the score (higher = more anomalous). */
-  flow: number;
-  /** The reconstruction part (−SSIM; higher = more anomalous). */
-  recon: number;
-  /** The combined score the threshold applies to. */
-  total: number;
-  /** 1 where total >= threshold, else 0; null until a threshold is chosen. */
-  predicted: Label;
-}
+/** 0 = normal, 1 = anomalous, null = not known. */
+export type Label = ScoreRow['label'];
 
 /** How β was chosen (see `ScoreMetrics.betaRule`). */
 export type BetaRule = 'run' | 'value' | 'auto';

@@ -19,7 +19,7 @@ export type {
 } from './evaluate.js';
 export { scoreItems, batchTensor, reconstruct } from './score.js';
 export type { ImageMaps, ScoreItemsOptions, ScoreItemsResult } from './score.js';
-export { OUTPUT_FILES, combineScores, csvField, scoresCsv, parseScoresCsv, safeFileStem, parseThresholdOption } from './outputs.js';
-export type { ThresholdFile, ThresholdOption } from './outputs.js';
+export { OUTPUT_FILES, combineScores, safeFileStem, parseThresholdOption } from './outputs.js';
+export type { ThresholdOption } from './outputs.js';
 export { EXIT_CODES, EXIT_CODES_HELP, UsageError, InterruptedError, exitCodeOf } from './exit-codes.js';
 export type { ExitCode } from './exit-codes.js';

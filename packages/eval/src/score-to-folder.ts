@@ -1,24 +1,20 @@
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
 import { bestF1 } from '@aeflow/metrics';
-import { chooseBeta, RUN_FILES, type AEFlow } from '@aeflow/model';
+import { chooseBeta, RUN_FILES, scoreColumns, skippedFileList, type AEFlow } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
+import { RunFolder } from '@aeflow/model/node';
 import { imageToPng, mapScale, mapToPng, overlayToPng, renderReport, selectExamples, type ReportGroup } from '@aeflow/report';
 import { writeFileAtomic } from '@aeflow/tensor/node';
 import { countLabels, crossValidate, evaluateScores, EvaluationError, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
-import { combineScores, OUTPUT_FILES, parseScoresCsv, safeFileStem, scoresCsv, type ThresholdFile, type ThresholdOption } from './outputs.js';
+import { combineScores, OUTPUT_FILES, safeFileStem, type ThresholdOption } from './outputs.js';
 import { InterruptedError } from './exit-codes.js';
 import { scoreItems, type ImageMaps } from './score.js';
 
 /** The run's validation scores (`<run>/validation/scores.csv`, written by aeflow-train), or null when there are none. */
 export async function readValidationScores(runDir: string): Promise<ScoreRow[] | null> {
-  const text = await readIfExists(join(runDir, 'validation', OUTPUT_FILES.scores));
-  return text === null ? null : parseScoresCsv(text);
-}
-
-async function readJson(path: string): Promise<unknown> {
-  return JSON.parse(await readFile(path, 'utf8')) as unknown;
+  return (await new RunFolder(runDir).validation().readIfExists('scores'))?.rows ?? null;
 }
 
 async function readIfExists(path: string): Promise<string | null> {
@@ -49,15 +45,12 @@ export async function readHistory(runDir: string): Promise<Record<string, unknow
 async function resolveThreshold(option: ThresholdOption, runDir: string, rows: readonly ScoreRow[], beta: number, runBeta: number): Promise<ThresholdChoice> {
   if (typeof option === 'number') return { rule: 'value', value: option };
   const { normal, anomalous } = countLabels(rows);
-  const path = join(runDir, OUTPUT_FILES.threshold);
+  const run = new RunFolder(runDir);
+  const path = run.path('calibration');
+  // calibration.json (β and the threshold chosen together on validation), or a previous release's threshold.json
   const fromVal = async (): Promise<ThresholdChoice | null> => {
-    let saved: ThresholdFile;
-    try {
-      saved = (await readJson(path)) as ThresholdFile;
-    } catch {
-      return null;
-    }
-    if (typeof saved.threshold !== 'number') throw new EvaluationError(`${path}: no "threshold" number in it`);
+    const saved = await run.readCalibration();
+    if (!saved) return null;
     if (Math.abs(saved.beta - beta) > 1e-12) {
       throw new EvaluationError(`${path}: the validation threshold was chosen at β = ${saved.beta}, but the scores use β = ${beta}; use --threshold best-f1 or a number with --beta`);
     }
@@ -74,7 +67,7 @@ async function resolveThreshold(option: ThresholdOption, runDir: string, rows: r
   if (t) return t;
   if (normal > 0 && anomalous > 0) return { rule: 'best-f1' };
   throw new EvaluationError(
-    `no threshold: the run has no ${OUTPUT_FILES.threshold} and the images are not labelled with both classes (${normal} normal, ${anomalous} anomalous); pass --threshold <number>`,
+    `no threshold: the run has no ${OUTPUT_FILES.calibration} and the images are not labelled with both classes (${normal} normal, ${anomalous} anomalous); pass --threshold <number>`,
   );
 }
 
@@ -105,7 +98,7 @@ export interface ScoreToFolderOptions {
   batchSize?: number;
   /** Page title of the report (default: the run folder's name). */
   title?: string;
-  /** Also write the validation threshold file into the run (the trainer's final scoring). */
+  /** Also write the run's calibration.json (β and the best-F1 threshold chosen here) into this run folder (the trainer's validation scoring). */
   writeThresholdTo?: string;
   /**
    * The paper's appendix protocol on the scored images (`--folds`): k stratified folds, each in turn
@@ -191,14 +184,24 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       metrics.crossValidation = crossValidate(rows, { k: cv.k, seed: cv.seed ?? 0, chooseBeta: cv.chooseBeta ?? false, beta });
     }
 
-    if (options.skipInvalid || skipped.length > 0) {
-      await write(OUTPUT_FILES.skipped, JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n');
-    }
-    await write(OUTPUT_FILES.scores, scoresCsv(rows));
-    await write(OUTPUT_FILES.metrics, JSON.stringify(metrics, null, 2) + '\n');
+    // scores.csv, metrics.json, skipped.json: through the run-folder owner (schema-checked, atomic)
+    const folder = new RunFolder(options.out);
+    if (options.skipInvalid || skipped.length > 0) files.push(await folder.write('skipped', skippedFileList(skipped)));
+    files.push(await folder.write('scores', { rows, columns: scoreColumns(model.config) }));
+    files.push(await folder.write('metrics', metrics));
     if (options.writeThresholdTo && metrics.threshold !== null && threshold.rule === 'best-f1') {
-      const t: ThresholdFile = { threshold: metrics.threshold, rule: 'best-f1', split: options.dataName ?? options.dataset.name, beta, betaRule, images: rows.length };
-      await writeFileAtomic(join(options.writeThresholdTo, OUTPUT_FILES.threshold), JSON.stringify(t, null, 2) + '\n');
+      // β and the threshold, stored once and together, with what they were fitted on
+      const run = new RunFolder(options.writeThresholdTo);
+      const scoresFile = relative(run.dir, folder.path('scores')).split(sep).join('/');
+      const { normal, anomalous } = countLabels(rows);
+      await run.write('calibration', {
+        beta,
+        betaRule,
+        threshold: metrics.threshold,
+        thresholdRule: 'best-f1',
+        fittedOn: { split: options.dataName ?? options.dataset.name, images: rows.length, normal, anomalous, scores: scoresFile },
+        date: new Date().toISOString(),
+      });
     }
 
     // Which images get maps and which go into the report's grid; one more pass over just those.

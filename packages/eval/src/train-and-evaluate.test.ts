@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '@aeflow/tensor/node';
 import type { ScoreMetrics } from './evaluate.js';
-import { parseScoresCsv } from './outputs.js';
+import { parseScoresCsv } from '@aeflow/model';
 import { TINY_CONFIG, writeFolderDataset } from './test-helpers.js';
 import { RunFolderError, trainAndEvaluate, type WorkflowEvent } from './train-and-evaluate.js';
 
@@ -36,12 +36,13 @@ describe('trainAndEvaluate', () => {
     expect(r.stopped).toBe('done');
     expect(r.epoch).toBe(1);
     expect(r.data).toMatchObject({ train: 10, validation: 8, final: 8 });
-    for (const f of ['config.json', 'model.safetensors', 'history.jsonl', 'split.json', 'scores.csv', 'metrics.json', 'report.html', 'threshold.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['config.json', 'model.safetensors', 'history.jsonl', 'split.json', 'scores.csv', 'metrics.json', 'report.html', 'calibration.json']) expect(existsSync(join(out, f)), f).toBe(true);
     const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')) as ScoreMetrics;
     expect(metrics).toEqual(r.metrics);
     expect(metrics.counts).toMatchObject({ images: 8, normal: 4, anomalous: 4 });
     expect(metrics.thresholdRule).toBe('best-f1');
-    expect(parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8'))).toHaveLength(8);
+    expect(parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8')).rows).toHaveLength(8);
+    expect(JSON.parse(await readFile(join(out, 'calibration.json'), 'utf8'))).toMatchObject({ threshold: metrics.threshold, thresholdRule: 'best-f1', fittedOn: { images: 8, scores: 'scores.csv' } });
     const types = new Set(events.map((e) => e.type));
     for (const t of ['data', 'step', 'history', 'scoring']) expect(types, t).toContain(t);
     const scoring = events.filter((e): e is Extract<WorkflowEvent, { type: 'scoring' }> => e.type === 'scoring');

@@ -2,12 +2,10 @@ import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SkippedFile } from '@aeflow/datasets';
 import { trainingData, type Part, type TrainingData } from '@aeflow/datasets/node';
-import { parseRunConfig, resolveConfig, RUN_FILES, type DataSource, type RunConfig } from '@aeflow/model';
+import { parseRunConfig, resolveConfig, RUN_FILES, skippedFileList, type DataSource, type RunConfig } from '@aeflow/model';
 import { trainRun, type TrainEvent, type TrainResult } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
-import { writeFileAtomic } from '@aeflow/tensor/node';
 import type { ScoreMetrics } from './evaluate.js';
-import { OUTPUT_FILES } from './outputs.js';
 import { scoreToFolder } from './score-to-folder.js';
 
 /** Where the data of a run comes from and how it is divided (the trainer's --data, --dataset, --normal, --holdout, --skip-invalid). */
@@ -113,7 +111,7 @@ export function normalQuantile(values: readonly number[], q: number): number {
  * splits, else a seeded hold-out carved from train), trains (or resumes), then scores what was held
  * out — β (with `score.beta: 'auto'`) and the best-F1 threshold are chosen on the validation part and
  * applied unchanged to the final part — and writes split.json, scores.csv, metrics.json,
- * threshold.json, report.html (and validation/…, skipped.json) into the run folder.
+ * calibration.json (β and the threshold), report.html (and validation/…, skipped.json) into the run folder.
  */
 export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promise<TrainAndEvaluateResult> {
   const out = resolve(options.out);
@@ -158,27 +156,20 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     if (!skipInvalid) return;
     const parts = [data.train, data.validation, data.final].filter((p): p is Part => p !== null);
     for (const s of [...parts.flatMap((p) => p.dataset.skipped), ...more]) if (!skipped.some((k) => k.path === s.path)) skipped.push(s);
-    await writeFileAtomic(join(out, OUTPUT_FILES.skipped), JSON.stringify({ count: skipped.length, skipped }, null, 2) + '\n');
+    await new RunFolder(out).write('skipped', skippedFileList(skipped));
     const fresh = skipped.filter((s) => !announced.has(s.path));
     for (const s of fresh) announced.add(s.path);
     if (fresh.length > 0) emit({ type: 'skipped', count: skipped.length, skipped: fresh });
   };
 
-  await writeFileAtomic(
-    join(out, 'split.json'),
-    JSON.stringify(
-      {
-        how: data.how,
-        data: resolve(source.data),
-        dataset: source.dataset ?? 'folder',
-        train: { name: data.train.name, images: data.train.items.length },
-        validation: data.validation ? { name: data.validation.name, ids: data.validation.items.map((i) => i.id) } : null,
-        final: data.final ? { name: data.final.name, ids: data.final.items.map((i) => i.id) } : null,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
+  await new RunFolder(out).write('split', {
+    how: data.how,
+    data: resolve(source.data),
+    dataset: source.dataset ?? 'folder',
+    train: { name: data.train.name, images: data.train.items.length },
+    validation: data.validation ? { name: data.validation.name, ids: data.validation.items.map((i) => i.id) } : null,
+    final: data.final ? { name: data.final.name, ids: data.final.items.map((i) => i.id) } : null,
+  });
 
   const epochs = config.model === 'knn' ? 1 : (options.epochs ?? config.train.epochs);
   const result = await trainRun({
