@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidImageError, resizeRaster } from '@aeflow/datasets';
 import { decodeImageBytes } from '@aeflow/datasets/node';

@@ -19,7 +19,7 @@ export type ThresholdRule = 'best-f1' | 'value' | 'from-val';
  * cannot be computed on this data (AUROC with one class present, sensitivity without anomalies) is
  * null, never absent.
  */
-export interface ScoreMetrics {
+export type ScoreMetrics = {
   auroc: number | null;
   /** DeLong 95% interval of the AUROC. */
   aurocCI: { low: number; high: number } | null;
@@ -52,7 +52,7 @@ export interface ScoreMetrics {
   betaSweep: { beta: number; auroc: number }[] | null;
   /** The paper's appendix protocol (`--folds`); present only when asked for. */
   crossValidation?: CrossValidation;
-}
+};
 
 export type ThresholdChoice = { rule: 'best-f1' } | { rule: 'value'; value: number } | { rule: 'from-val'; value: number };
 
@@ -176,17 +176,17 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
 }
 
 /** What the cross-validation reports per fold, and as means over the folds. */
-export interface CrossValidationMetrics {
+export type CrossValidationMetrics = {
   auroc: number;
   ap: number;
   f1: number;
   accuracy: number;
   sensitivity: number;
   specificity: number;
-}
+};
 
 /** The metrics of one fold of the cross-validation, on its test part (the other k − 1 folds). */
-export interface CrossValidationFold extends CrossValidationMetrics {
+export type CrossValidationFold = CrossValidationMetrics & {
   /** 0-based: which fold was the validation part. */
   fold: number;
   /** The β the fold's totals use (chosen on its validation part with `chooseBeta`, else the scoring β). */
@@ -195,16 +195,16 @@ export interface CrossValidationFold extends CrossValidationMetrics {
   threshold: number;
   val: { normal: number; anomalous: number };
   test: { normal: number; anomalous: number };
-}
+};
 
 /** The metrics averaged over the folds (and their sample standard deviations). */
-export interface CrossValidationSummary extends CrossValidationMetrics {
+export type CrossValidationSummary = CrossValidationMetrics & {
   /** null when β is not known (totals given without a β and not chosen per fold). */
   beta: number | null;
-}
+};
 
 /** `metrics.json`'s `crossValidation`: the paper's appendix protocol on the scored images. */
-export interface CrossValidation {
+export type CrossValidation = {
   k: number;
   seed: number;
   chooseBeta: boolean;
@@ -214,7 +214,7 @@ export interface CrossValidation {
   mean: CrossValidationSummary;
   /** Sample standard deviation (n − 1) over the folds. */
   std: CrossValidationSummary;
-}
+};
 
 export interface CrossValidateOptions {
   /** Folds, 2..20 (the paper: 5, so validation : test = 2 : 8). */
