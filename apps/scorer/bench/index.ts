@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { folderDataset } from '@aeflow/datasets';
+import { folderDataset } from '@aeflow/datasets/node';
 import { trainRun } from '@aeflow/model/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { combineScores, evaluateScores } from '@aeflow/eval';

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { folderDataset } from '@aeflow/datasets';
+import { folderDataset } from '@aeflow/datasets/node';
 import { trainRun } from '@aeflow/model/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { folderDataset } from '@aeflow/datasets';
+import { folderDataset } from '@aeflow/datasets/node';
 import { loadRun, trainRun } from '@aeflow/model/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { batchTensor, scoreItems } from './score.js';
