@@ -20,7 +20,8 @@ const BROWSER_SAFE = [
   '@aeflow/datasets',
   '@aeflow/onnx',
   '@aeflow/model',
-  // The workflow helper adds '@aeflow/eval' and '@aeflow/report' (each also as a devDependency of this package).
+  '@aeflow/eval',
+  '@aeflow/report',
 ];
 
 /**
