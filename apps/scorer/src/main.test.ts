@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { folderDataset } from '@aeflow/datasets/node';
 import { trainRun } from '@aeflow/model/node';
+import { OnnxScorer, readOnnxMetadata } from '@aeflow/onnx/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { TINY_CONFIG, writeFolderDataset, writeUnusualImages } from './fixtures.test-helpers.js';
 import type { ScoreMetrics } from '@aeflow/eval';
@@ -328,6 +329,41 @@ describe('aeflow-score', () => {
     expect((failed as { stderr: string }).stderr).toMatch(/^aeflow-score: /m);
     expect((failed as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
   });
+  it('export --onnx writes the run as an ONNX model (atomically) that ONNX Runtime opens; errors name the option', async () => {
+    const dir = join(root, 'exported', 'new folder');
+    const file = join(dir, 'run.onnx');
+    const r = await run(['export', '--run', runDir, '--onnx', file, '--backend', 'wasm']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^aeflow-score: wrote .*run\.onnx \(ONNX, [\d.]+ MiB\): input image \[batch, 1\|3, size, size\] in \[0, 1\]; outputs score, score_flow, score_recon, anomaly_map/);
+    expect(await readdir(dir)).toEqual(['run.onnx']); // no temp file left
+    const bytes = new Uint8Array(await readFile(file));
+    expect(readOnnxMetadata(bytes)['aeflow.run']).toBe(runDir);
+    const scorer = await OnnxScorer.create(file, { threads: 1 });
+    try {
+      expect(scorer.size).toBe(TINY_CONFIG.size);
+      expect(scorer.outputNames).toContain('anomaly_map');
+    } finally {
+      await scorer.dispose();
+    }
+    const json = await run(['export', '--run', runDir, '--onnx', file, '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.out)).toMatchObject({ event: 'exported', format: 'onnx', file, bytes: bytes.length });
+
+    const none = await run(['export', '--run', runDir]);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/export: name what to write: --onnx <file>/);
+    const noRun = await run(['export', '--onnx', file]);
+    expect(noRun.code).toBe(2);
+    expect(noRun.err).toMatch(/required option '--run <dir>'/);
+    const folder = await run(['export', '--run', runDir, '--onnx', dir]);
+    expect(folder.code).toBe(1);
+    expect(folder.err).toMatch(/--onnx .*new folder: is an existing folder; give a file name/);
+    const notRun = await run(['export', '--run', data, '--onnx', file]);
+    expect(notRun.code).toBe(1);
+    expect(notRun.err).toMatch(/--run .*data: holds no trained run/);
+  });
+
   it('serve answers on an ephemeral loopback port and stops on SIGINT', async () => {
     const child = spawn(process.execPath, [...cliArgs, 'serve', '--run', runDir, '--port', '0', '--backend', 'wasm', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: appDir });
     const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DATASET_KINDS, DataError, openData } from '@aeflow/datasets/node';
 import { EXIT_CODES, EXIT_CODES_HELP, EvaluationError, MAX_FOLDS, OUTPUT_FILES, UsageError, parseThresholdOption } from '@aeflow/eval';
-import { checkDataPaths, checkOutputFolder, checkRunFolder, processConsole, reportFailure, scoreToFolder, type Console, type OutputMode } from '@aeflow/eval/node';
+import { checkDataPaths, checkOutputFile, checkOutputFolder, checkRunFolder, processConsole, reportFailure, scoreToFolder, type Console, type OutputMode } from '@aeflow/eval/node';
+import { exportRunToOnnx } from '@aeflow/onnx/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
 import { version } from '../package.json';
@@ -33,6 +34,9 @@ Examples:
   # the paper's appendix protocol: 5 stratified folds, each in turn the 20 % validation part that picks
   # the threshold (and, with --fold-beta, β); metrics on the other 80 %, mean ± std in metrics.json
   $ aeflow-score --run runs/chest --data data/chest-xray --folds 5 --fold-seed 0 --fold-beta --out out/
+
+  # the run's whole scoring graph as an ONNX model (opset 17), to score with ONNX Runtime anywhere
+  $ aeflow-score export --run runs/chest --onnx chest.onnx
 
   # HTTP service: POST an image, get JSON scores (or ?heatmap=1 for a PNG)
   $ aeflow-score serve --run runs/chest --port 8080
@@ -257,6 +261,27 @@ export async function main(argv: readonly string[], io: Console = processConsole
       io.out(`wrote ${out}/{${OUTPUT_FILES.scores}, ${OUTPUT_FILES.metrics}, ${OUTPUT_FILES.report}}`);
     }
   });
+
+  // One subcommand, one option per target format; each target is checked before anything is
+  // loaded, then written atomically in turn.
+  program
+    .command('export')
+    .description("write a trained run for deployment: --onnx <file>, the whole scoring graph (encoder, flow, decoder, scores, anomaly map) as an ONNX model (opset 17; input NCHW pixels in [0, 1], preprocessing in its metadata)")
+    .requiredOption('--run <dir>', 'trained run folder')
+    .option('--onnx <file>', 'the .onnx file to write (atomically; its folder is created)')
+    .addOption(new Option('--backend <name>', 'tensor backend that reads the weights').choices([...BACKEND_NAMES]))
+    .option('--json', 'machine output: one JSON line per file written')
+    .action(async (opts: { run: string; onnx?: string; backend?: BackendName; json?: boolean }) => {
+      mode = opts.json ? 'json' : 'human';
+      if (opts.onnx === undefined) throw new UsageError('export: name what to write: --onnx <file> (see export --help)');
+      const runDir = await checkRunFolder(opts.run);
+      const onnxFile = await checkOutputFile(opts.onnx, '--onnx');
+      await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: true });
+      const exported = await exportRunToOnnx(runDir, onnxFile);
+      const mib = exported.bytes.length / 2 ** 20;
+      if (mode === 'json') io.out(JSON.stringify({ event: 'exported', format: 'onnx', file: onnxFile, bytes: exported.bytes.length, outputs: exported.outputs }));
+      else io.out(`aeflow-score: wrote ${opts.onnx} (ONNX, ${mib.toFixed(1)} MiB): input image [batch, 1|3, size, size] in [0, 1]; outputs ${exported.outputs.join(', ')}`);
+    });
 
   program
     .command('serve')

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkDataPaths, checkOutputFolder, checkRunFolder, formatDuration, PathError, reportFailure } from './cli.js';
+import { checkDataPaths, checkOutputFile, checkOutputFolder, checkRunFolder, formatDuration, PathError, reportFailure } from './cli.js';
 import { EXIT_CODES, exitCodeOf, InterruptedError, UsageError } from './exit-codes.js';
 
 // root ignores permission bits: the read-only cases cannot fail for it, so they are skipped and say so.
@@ -74,6 +74,13 @@ describe('path checks', () => {
     expect(await checkOutputFolder(join(root, 'empty'))).toBe(join(root, 'empty'));
     expect(await fails(checkOutputFolder(join(root, 'a-file')))).toMatch(/--out .*a-file: is an existing file; give a folder/);
     expect(await fails(checkOutputFolder(join(root, 'a-file', 'sub')))).toMatch(/a-file is a file, so the folder cannot be created there|a part of the path is a file/);
+  });
+
+  it('--onnx (a file to write): an existing folder, a file as its folder; a new file, in a new folder or over an old file, is fine', async () => {
+    expect(await checkOutputFile(join(root, 'new-dir', 'model.onnx'), '--onnx')).toBe(join(root, 'new-dir', 'model.onnx'));
+    expect(await checkOutputFile(join(root, 'a-file'), '--onnx')).toBe(join(root, 'a-file'));
+    expect(await fails(checkOutputFile(join(root, 'empty'), '--onnx'))).toMatch(/--onnx .*empty: is an existing folder; give a file name \(e\.g\. .*empty\/model\.onnx\)/);
+    expect(await fails(checkOutputFile(join(root, 'a-file', 'model.onnx'), '--onnx'))).toMatch(/--onnx .*a-file\/model\.onnx: its folder .*a-file: is an existing file/);
   });
 
   it.skipIf(isRoot)('--out under a read-only folder, and a read-only --out (skipped as root: root writes anywhere)', async () => {

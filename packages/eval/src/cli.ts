@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { EXIT_CODES, exitCodeOf, type ExitCode } from './exit-codes.js';
 
 /** How a CLI talks: a progress bar for people, JSON lines for machines, or quiet. */
@@ -145,6 +145,20 @@ export async function checkOutputFolder(path: string, option = '--out'): Promise
     parent = up;
   }
   if (!(await can(parent, constants.W_OK | constants.X_OK))) throw new PathError(`${option} ${path}: cannot create it, ${parent} is read-only (permission denied); give a folder you can write to`);
+  return abs;
+}
+
+/**
+ * A file to write (`export --onnx model.onnx`): not an existing folder, and its folder either
+ * exists and is writable or can be created (as {@link checkOutputFolder}). Checked before anything slow.
+ */
+export async function checkOutputFile(path: string, option: string): Promise<string> {
+  const abs = resolve(path);
+  const kind = await kindOf(abs);
+  if (kind === 'dir') throw new PathError(`${option} ${path}: is an existing folder; give a file name (e.g. ${join(path, 'model.onnx')})`);
+  if (kind === 'other') throw new PathError(`${option} ${path}: not a regular file; give a file name`);
+  if (kind === 'file' && !(await can(abs, constants.W_OK))) throw new PathError(`${option} ${path}: the file is read-only (permission denied); give another file name`);
+  await checkOutputFolder(dirname(abs), `${option} ${path}: its folder`);
   return abs;
 }
 

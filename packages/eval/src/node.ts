@@ -5,5 +5,5 @@ export { scoreToFolder, readHistory, readValidationScores } from './score-to-fol
 export type { ScoreToFolderOptions, ScoreToFolderResult } from './score-to-folder.js';
 export { trainAndEvaluate, normalQuantile, storedDataSource, RunFolderError } from './train-and-evaluate.js';
 export type { DataSourceOptions, TrainAndEvaluateOptions, TrainAndEvaluateResult, WorkflowEvent } from './train-and-evaluate.js';
-export { processConsole, formatDuration, userMessage, reportFailure, PathError, checkRunFolder, checkOutputFolder, checkDataPaths } from './cli.js';
+export { processConsole, formatDuration, userMessage, reportFailure, PathError, checkRunFolder, checkOutputFolder, checkOutputFile, checkDataPaths } from './cli.js';
 export type { Console, OutputMode } from './cli.js';
