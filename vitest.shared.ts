@@ -27,6 +27,10 @@ export function aeflowVitest(overrides: { testTimeout?: number } = {}): UserConf
       testTimeout: overrides.testTimeout ?? 120_000,
       hookTimeout: 120_000,
       pool: 'forks',
+      // One wasm thread per test process: vitest already runs test files in parallel (one process
+      // per core), and a threaded wasm pool in each would oversubscribe the cores. The tests of
+      // threads ask for them explicitly (kernels-threads, threads.test.ts in tensor and model).
+      env: { AEFLOW_THREADS: '1' },
       // tfjs-core's ES-module files (its gradients and chained ops, imported by @aeflow/tensor's
       // src) cannot be loaded by Node itself: let vite transform them, as tsup bundles them.
       server: { deps: { inline: [/@tensorflow\/tfjs-core\/dist\/(?!tf-core)/] } },

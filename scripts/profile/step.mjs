@@ -11,9 +11,10 @@
 // sums to more than the step.
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { initBackend, SeededRandom } from '../../packages/tensor/dist/index.js';
+import { SeededRandom } from '../../packages/tensor/dist/index.js';
+import { initBackend } from '../../packages/tensor/dist/node.js';
 import { AEFlow, Trainer, resolveConfig } from '../../packages/model/dist/index.js';
-import { createEncoder } from '../../packages/backbone/dist/index.js';
+import { createEncoder } from '../../packages/backbone/dist/node.js';
 
 const requireFromModel = createRequire(new URL('../../packages/model/package.json', import.meta.url));
 const tf = await import(requireFromModel.resolve('@tensorflow/tfjs-core'));

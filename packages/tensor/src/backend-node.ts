@@ -1,4 +1,5 @@
-import { initBackendOn } from './backend.js';
+import { availableParallelism } from 'node:os';
+import { initBackendOn, MAX_THREADS } from './backend.js';
 import type { BackendName, BackendPlatform, BackendReport, InitBackendOptions } from './backend.js';
 import { startWasmThreads } from './kernels/threads.js';
 
@@ -18,12 +19,16 @@ const nodePlatform: BackendPlatform = {
     await import(/* @vite-ignore */ NATIVE_MODULE[name]);
   },
   startWasmThreads,
+  // Every core the process may use: the wasm kernels (XNNPACK) split work across threads without
+  // changing results (tested), so one idle core is only lost speed. `AEFLOW_THREADS=1` opts out.
+  defaultThreads: () => Math.max(1, Math.min(MAX_THREADS, availableParallelism())),
 };
 
 /**
  * `initBackend` for Node: the browser-safe one plus the native TensorFlow builds
  * (`@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node`, tried first when installed) and aeflow's
- * opt-in wasm threads (`threads` / `AEFLOW_THREADS` > 1; tfjs turns them off in Node).
+ * wasm threads (tfjs turns them off in Node): every core by default, `threads` /
+ * `AEFLOW_THREADS` to choose (1: tfjs's single-threaded build).
  */
 export function initBackend(preference?: BackendName | InitBackendOptions): Promise<BackendReport> {
   return initBackendOn(nodePlatform, preference);

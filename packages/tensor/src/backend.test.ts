@@ -37,6 +37,18 @@ describe('initBackend', () => {
     }
   });
 
+  it('rejects a thread count that is not one, naming AEFLOW_THREADS and the range', async () => {
+    const pinned = process.env.AEFLOW_THREADS;
+    process.env.AEFLOW_THREADS = '0';
+    try {
+      await expect(initBackend({ backend: 'wasm', quiet: true })).rejects.toThrow(/AEFLOW_THREADS: "0" is not a thread count; use a whole number from 1 to 64/);
+    } finally {
+      if (pinned === undefined) delete process.env.AEFLOW_THREADS;
+      else process.env.AEFLOW_THREADS = pinned;
+    }
+    await expect(initBackend({ backend: 'wasm', threads: 1.5, quiet: true })).rejects.toThrow(/threads 1.5 is not a thread count/);
+  });
+
   it('explains a native backend that was asked for but cannot load', async () => {
     let native = true;
     try {

@@ -9,8 +9,9 @@ export interface InitBackendOptions {
   /** Use exactly this backend (default: `AEFLOW_BACKEND`, else the first that loads). */
   backend?: BackendName;
   /**
-   * wasm threads (default: `AEFLOW_THREADS`, else 1). tfjs switches wasm threads off in Node;
-   * a number > 1 opts in to aeflow's worker set-up.
+   * wasm threads (default: `AEFLOW_THREADS`, else the platform's default: every core in Node
+   * through `@aeflow/tensor/node`, tfjs's own setting elsewhere). tfjs switches wasm threads off in
+   * Node; aeflow's worker set-up starts them. 1 runs tfjs's single-threaded build.
    */
   threads?: number;
   /** Do not print the one-line report to stderr. */
@@ -47,6 +48,8 @@ export interface BackendPlatform {
   loadNative?: (name: 'tensorflow-gpu' | 'tensorflow') => Promise<void>;
   /** Starts the wasm backend with `threads` threads; returns the threads in use. */
   startWasmThreads?: (threads: number) => Promise<number>;
+  /** wasm threads when neither the option nor `AEFLOW_THREADS` says (Node: every core). */
+  defaultThreads?: () => number;
   /** Where the one-line report goes (default: stderr in Node, console.info elsewhere). */
   log?: (line: string) => void;
 }
@@ -87,11 +90,14 @@ export function parseBackendName(value: string, source: string): BackendName {
   throw new Error(`${source}: unknown backend "${value}"; use one of ${BACKEND_NAMES.join(', ')}`);
 }
 
+/** Most wasm threads aeflow starts (tfjs's pool is sized at start-up; more only costs memory). */
+export const MAX_THREADS = 64;
+
 function parseThreads(value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 64) {
-    throw new Error(`AEFLOW_THREADS: "${value}" is not a thread count; use a whole number from 1 to 64`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+    throw new Error(`AEFLOW_THREADS: "${value}" is not a thread count; use a whole number from 1 to ${MAX_THREADS}`);
   }
   return n;
 }
@@ -140,7 +146,10 @@ export async function initBackendOn(platform: BackendPlatform, preference?: Back
   const envBackend = envVar('AEFLOW_BACKEND');
   const asked =
     opts.backend ?? (envBackend ? parseBackendName(envBackend, 'AEFLOW_BACKEND') : undefined);
-  const threads = opts.threads ?? parseThreads(envVar('AEFLOW_THREADS')) ?? 1;
+  const threads = opts.threads ?? parseThreads(envVar('AEFLOW_THREADS')) ?? platform.defaultThreads?.() ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new Error(`initBackend: threads ${threads} is not a thread count; use a whole number from 1 to ${MAX_THREADS}`);
+  }
   if (current && (asked === undefined || asked === current.name) && tf.getBackend() === TF_BACKEND[current.name]) {
     return current;
   }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../backend-node.js';
 import { SeededRandom } from '../random.js';
@@ -6,15 +7,18 @@ import { randomValues, relativeError, runOn } from './testing.js';
 
 // Its own file: vitest runs each file in a fresh process, and threads must start before any
 // tensor lives on wasm.
-describe('wasm threads (AEFLOW_THREADS opt-in)', () => {
-  it('starts 2 threads from AEFLOW_THREADS=2, and gradients still match cpu without leaks', async () => {
-    process.env.AEFLOW_THREADS = '2';
+describe('wasm threads in Node (every core by default)', () => {
+  it('starts one thread per core when neither the option nor AEFLOW_THREADS says, says so, and gradients still match cpu without leaks', async () => {
+    // The test set-up pins AEFLOW_THREADS=1 for every other file; this one checks the default.
+    const pinned = process.env.AEFLOW_THREADS;
+    delete process.env.AEFLOW_THREADS;
+    const cores = Math.min(64, availableParallelism());
     try {
       const report = await initBackend({ backend: 'wasm', quiet: true });
-      expect(report.threads).toBe(2);
-      expect(report.summary).toContain('2 threads');
+      expect(report.threads).toBe(cores);
+      expect(report.summary).toContain(`backend wasm (${cores} thread${cores > 1 ? 's' : ''})`);
     } finally {
-      delete process.env.AEFLOW_THREADS;
+      if (pinned !== undefined) process.env.AEFLOW_THREADS = pinned;
     }
     const rng = new SeededRandom(7);
     const xShape = [2, 13, 11, 16];
