@@ -89,10 +89,38 @@ export function makeConvUnit(w: ConvBnWeights, fold: boolean): ConvUnit {
   return { ...base, filter: tf.tensor4d(folded, w.filterShape), bias: tf.tensor1d(bias) };
 }
 
-/** Runs a unit (convolution, BatchNorm, activation) on an NHWC batch. */
-export function applyConvUnit(x: tf.Tensor4D, unit: ConvUnit, activation: Activation): tf.Tensor4D {
+/**
+ * Replaces the moving mean and variance of `w` by re-estimated ones when `statistics` has an entry
+ * for its name (marking the name in `used`, so the caller can report entries that matched nothing).
+ */
+export function withStatistics(w: ConvBnWeights, statistics: BatchNormStatistics | undefined, used: Set<string>): ConvBnWeights {
+  const s = statistics?.[w.name];
+  if (!s) return w;
+  used.add(w.name);
+  return { ...w, mean: s.mean, variance: s.variance };
+}
+
+/**
+ * Runs a unit (convolution, BatchNorm, activation) on an NHWC batch. With a `recorder` (unfolded
+ * units only) BatchNorm runs as in training: it normalises with this batch's own statistics and
+ * hands them to the recorder, so every later layer sees the statistics the new ones will give.
+ */
+export function applyConvUnit(x: tf.Tensor4D, unit: ConvUnit, activation: Activation, recorder?: BatchNormRecorder): tf.Tensor4D {
   // A number is a symmetric padding of that many pixels on each side in tfjs too (PyTorch's rule).
   const pad = unit.pad;
+  if (recorder) {
+    if (!unit.batchNorm) throw new Error(`${unit.name}: re-estimating BatchNorm statistics needs an encoder built with foldBatchNorm: false`);
+    return tf.tidy((): tf.Tensor4D => {
+      const y = unit.kind === 'conv' ? tf.conv2d(x, unit.filter, unit.stride, pad) : tf.depthwiseConv2d(x, unit.filter, unit.stride, pad);
+      const { mean, variance } = tf.moments(y, [0, 1, 2]);
+      recorder.add(unit.name, mean.dataSync(), variance.dataSync(), y.shape[0] * y.shape[1] * y.shape[2]);
+      const bn = unit.batchNorm!;
+      const z = tf.batchNorm(y, mean as tf.Tensor1D, variance as tf.Tensor1D, bn.beta, bn.gamma, bn.epsilon);
+      if (activation === 'relu') return tf.relu(z);
+      if (activation === 'relu6') return tf.relu6(z);
+      return z;
+    });
+  }
   if (unit.bias) {
     const args = { x, filter: unit.filter, strides: unit.stride, pad, bias: unit.bias, activation };
     return unit.kind === 'conv' ? tf.fused.conv2d(args) : tf.fused.depthwiseConv2d(args);
@@ -133,5 +161,54 @@ export function disposeConvUnit(unit: ConvUnit): void {
     unit.batchNorm.beta.dispose();
     unit.batchNorm.mean.dispose();
     unit.batchNorm.variance.dispose();
+  }
+}
+
+/**
+ * Per-channel statistics of each convolution's output (the input of its BatchNorm), keyed by the
+ * convolution's name (`conv_pw_11` for MobileNet, `layer3.0.conv2` for a ResNet): what replaces
+ * the moving mean and variance the weights came with.
+ */
+export type BatchNormStatistics = Record<string, { mean: Float32Array; variance: Float32Array }>;
+
+/**
+ * Pools the batch statistics of every BatchNorm over one pass: in float64, weighted by the number
+ * of values each batch had, so the result is the mean and (biased) variance over all the pixels of
+ * all the images, whatever the batch sizes.
+ */
+export class BatchNormRecorder {
+  private readonly sums = new Map<string, { count: number; sum: Float64Array; sumSquares: Float64Array }>();
+
+  add(name: string, mean: ArrayLike<number>, variance: ArrayLike<number>, count: number): void {
+    let s = this.sums.get(name);
+    if (!s) {
+      s = { count: 0, sum: new Float64Array(mean.length), sumSquares: new Float64Array(mean.length) };
+      this.sums.set(name, s);
+    }
+    for (let c = 0; c < mean.length; c++) {
+      s.sum[c]! += count * mean[c]!;
+      s.sumSquares[c]! += count * (variance[c]! + mean[c]! * mean[c]!);
+    }
+    s.count += count;
+  }
+
+  /** Layers seen so far. */
+  get size(): number {
+    return this.sums.size;
+  }
+
+  statistics(): BatchNormStatistics {
+    const out: BatchNormStatistics = {};
+    for (const [name, s] of this.sums) {
+      const mean = new Float32Array(s.sum.length);
+      const variance = new Float32Array(s.sum.length);
+      for (let c = 0; c < mean.length; c++) {
+        const m = s.sum[c]! / s.count;
+        mean[c] = m;
+        variance[c] = Math.max(0, s.sumSquares[c]! / s.count - m * m);
+      }
+      out[name] = { mean, variance };
+    }
+    return out;
   }
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { BatchNormRecorder, BatchNormStatistics } from './conv-unit.js';
 import { mobilenetGraph, resnetGraph, type EncoderGraph } from './graph.js';
 import {
   buildMobileNet,
@@ -46,6 +47,12 @@ export interface EncoderOptions<T extends string = string> {
   seed?: number;
   /** Fold eval-mode BatchNorm into the convolutions (default true; false keeps them apart, for checking). */
   foldBatchNorm?: boolean;
+  /**
+   * BatchNorm statistics to use instead of the ones the weights came with (keyed by convolution
+   * name), e.g. re-estimated on a domain's training images with `estimateBatchNormStatistics`.
+   * Every key must name a convolution the taps need.
+   */
+  batchNormStatistics?: BatchNormStatistics;
 }
 
 /** The input scaling an encoder was trained with. */
@@ -64,6 +71,8 @@ export interface EncoderDescription {
   weightsHash: string;
   normalization: Normalization;
   foldBatchNorm: boolean;
+  /** SHA-256 of the re-estimated BatchNorm statistics in use; null: the weights' own. */
+  batchNormStatisticsHash: string | null;
 }
 
 /** A frozen, pretrained feature extractor. It holds plain tensors: nothing in it is trainable. */
@@ -79,11 +88,20 @@ export interface Encoder<T extends string = string> {
   readonly weights: string;
   /** SHA-256 of the weight file(s) read (or of the generated values for `'random'`). */
   readonly weightsHash: string;
+  /**
+   * SHA-256 of the BatchNorm statistics given in `batchNormStatistics` (which replace the weights'
+   * own, so features differ); null when the weights' own are used. Caches of features key on it.
+   */
+  readonly batchNormStatisticsHash: string | null;
   readonly normalization: Normalization;
   /** Input height and width must be multiples of this (the largest tap stride). */
   readonly sizeMultiple: number;
-  /** Takes an NHWC float32 batch with 3 channels, already normalised; returns NHWC features per tap. */
-  features(x: tf.Tensor4D): Record<T, tf.Tensor4D>;
+  /**
+   * Takes an NHWC float32 batch with 3 channels, already normalised; returns NHWC features per tap.
+   * With a `recorder` (encoders built with `foldBatchNorm: false`), BatchNorm normalises with the
+   * batch's own statistics and records them: see `estimateBatchNormStatistics`.
+   */
+  features(x: tf.Tensor4D, recorder?: BatchNormRecorder): Record<T, tf.Tensor4D>;
   /** NHWC images in [0, 1] with 1 or 3 channels (gray is repeated) → the input `features` expects. */
   normalize(images: tf.Tensor4D): tf.Tensor4D;
   /** Multiply-adds per image of the given size up to the deepest tap (FLOPs = 2 × this). */
@@ -100,7 +118,7 @@ export interface Encoder<T extends string = string> {
 const IMAGENET: Normalization = { kind: 'imagenet', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 interface Network {
-  forward(x: tf.Tensor4D): Map<string, tf.Tensor4D>;
+  forward(x: tf.Tensor4D, recorder?: BatchNormRecorder): Map<string, tf.Tensor4D>;
   macs(height: number, width: number): number;
   graph(): EncoderGraph;
   dispose(): void;
@@ -174,12 +192,19 @@ async function resnetNetwork(
   } else {
     ({ dict, weights, weightsHash } = await loader.resnet(label, arch, depth, specs));
   }
-  const model: ResNetModel = buildResNet(arch, depth, dict, opts.foldBatchNorm ?? true);
+  const used = new Set<string>();
+  const model: ResNetModel = buildResNet(arch, depth, dict, opts.foldBatchNorm ?? true, opts.batchNormStatistics, used);
+  try {
+    checkStatisticsUsed(opts.batchNormStatistics, used, label, taps);
+  } catch (err) {
+    disposeResNet(model);
+    throw err;
+  }
   const wanted = new Set(stages.values());
   const info = new Map([...stages].map(([t, s]) => [t, resnetTapInfo(arch, s)]));
   const net: Network = {
-    forward: (x) => {
-      const out = resnetForward(model, x, wanted);
+    forward: (x, recorder) => {
+      const out = resnetForward(model, x, wanted, recorder);
       return new Map([...stages].map(([t, s]) => [t, out.get(s)!]));
     },
     macs: (h, w) => resnetMacs(model, h, w),
@@ -206,24 +231,31 @@ async function mobilenetNetwork(
   let weights: string;
   let weightsHash: string;
   const fold = opts.foldBatchNorm ?? true;
+  const used = new Set<string>();
   if (opts.weights === 'random') {
     const seed = checkSeed(opts.seed);
     const topo = mobilenetV1Topology();
     const dict = randomStateDict(mobilenetParamSpecs(topo, layers), seed, kerasFanOut);
-    model = buildMobileNet(topo, layers, dict, fold);
+    model = buildMobileNet(topo, layers, dict, fold, opts.batchNormStatistics, used);
     weights = `random(seed=${seed})`;
     weightsHash = await loader.hashArrays(dict.entries());
   } else {
     const loaded = await loader.mobilenet(layers);
-    model = buildMobileNet(loaded.spec, layers, loaded.dict, fold);
+    model = buildMobileNet(loaded.spec, layers, loaded.dict, fold, opts.batchNormStatistics, used);
     weights = loaded.weights;
     weightsHash = loaded.weightsHash;
+  }
+  try {
+    checkStatisticsUsed(opts.batchNormStatistics, used, 'mobilenet_v1', taps);
+  } catch (err) {
+    disposeMobileNet(model);
+    throw err;
   }
   const info = new Map(taps.map((t) => [t, model.taps.get(layerOf.get(t)!)!]));
   const wanted = new Set(layers);
   const net: Network = {
-    forward: (x) => {
-      const out = mobilenetForward(model, x, wanted);
+    forward: (x, recorder) => {
+      const out = mobilenetForward(model, x, wanted, recorder);
       return new Map(taps.map((t) => [t, out.get(layerOf.get(t)!)!]));
     },
     macs: (h, w) => mobilenetMacs(model, h, w),
@@ -231,6 +263,28 @@ async function mobilenetNetwork(
     dispose: () => disposeMobileNet(model),
   };
   return { net, info, weights, weightsHash };
+}
+
+/** Statistics for a convolution the taps do not need would be silently ignored: refuse them. */
+function checkStatisticsUsed(statistics: BatchNormStatistics | undefined, used: ReadonlySet<string>, label: string, taps: readonly string[]): void {
+  if (!statistics) return;
+  const unknown = Object.keys(statistics).filter((k) => !used.has(k));
+  if (unknown.length > 0) {
+    throw new Error(
+      `createEncoder: batchNormStatistics has ${unknown.length} entr${unknown.length === 1 ? 'y' : 'ies'} (${unknown.slice(0, 3).map((k) => `"${k}"`).join(', ')}${unknown.length > 3 ? ', …' : ''}) that name no convolution of ${label} up to ${taps.join(', ')}; estimate them with the same arch and taps`,
+    );
+  }
+}
+
+/** SHA-256 of BatchNorm statistics, in sorted key order (the same statistics give the same hash). */
+async function statisticsHash(statistics: BatchNormStatistics | undefined, loader: WeightsLoader): Promise<string | null> {
+  if (!statistics) return null;
+  const entries: Array<[string, Float32Array]> = [];
+  for (const k of Object.keys(statistics).sort()) {
+    const s = statistics[k]!;
+    entries.push([`${k}.mean`, s.mean], [`${k}.variance`, s.variance]);
+  }
+  return loader.hashArrays(entries);
 }
 
 function shape(t: tf.Tensor): string {
@@ -276,7 +330,7 @@ export async function createEncoderWith<T extends string>(
   } else {
     throw new Error(`createEncoder: arch is required: ${[...Object.keys(RESNET_ARCHS), 'mobilenet_v1'].join(', ')} or {block, layers, widthPerGroup}`);
   }
-  return new FrozenEncoder<T>(id, described, taps, built, normalization, options.foldBatchNorm ?? true);
+  return new FrozenEncoder<T>(id, described, taps, built, normalization, options.foldBatchNorm ?? true, await statisticsHash(options.batchNormStatistics, loader));
 }
 
 class FrozenEncoder<T extends string> implements Encoder<T> {
@@ -295,6 +349,7 @@ class FrozenEncoder<T extends string> implements Encoder<T> {
     built: { net: Network; info: Map<string, { channels: number; stride: number }>; weights: string; weightsHash: string },
     readonly normalization: Normalization,
     private readonly folded: boolean,
+    readonly batchNormStatisticsHash: string | null,
   ) {
     this.net = built.net;
     this.weights = built.weights;
@@ -315,7 +370,7 @@ class FrozenEncoder<T extends string> implements Encoder<T> {
     if (this.disposed) throw new Error(`${this.id} encoder: ${what} called after dispose()`);
   }
 
-  features(x: tf.Tensor4D): Record<T, tf.Tensor4D> {
+  features(x: tf.Tensor4D, recorder?: BatchNormRecorder): Record<T, tf.Tensor4D> {
     this.alive('features');
     const name = `${this.id} encoder.features`;
     if (!(x instanceof tf.Tensor)) throw new Error(`${name}: expected a tf.Tensor4D [batch, height, width, 3], got ${typeof x}`);
@@ -333,7 +388,7 @@ class FrozenEncoder<T extends string> implements Encoder<T> {
       throw new Error(`${name}: height and width must be positive multiples of ${m} (the stride of the deepest tap), got ${h}×${w}; resize or crop to e.g. ${fix(h)}×${fix(w)}`);
     }
     return tf.tidy(() => {
-      const out = this.net.forward(x);
+      const out = this.net.forward(x, recorder);
       const result = {} as Record<T, tf.Tensor4D>;
       for (const t of this.taps) result[t] = out.get(t)!;
       return result;
@@ -378,6 +433,7 @@ class FrozenEncoder<T extends string> implements Encoder<T> {
       weightsHash: this.weightsHash,
       normalization: this.normalization,
       foldBatchNorm: this.folded,
+      batchNormStatisticsHash: this.batchNormStatisticsHash,
     };
   }
 

@@ -3,6 +3,8 @@
 export { buildEncoder } from './encoder-memory.js';
 export type { BuildEncoderOptions, SafetensorsWeights, LayersModelWeights } from './encoder-memory.js';
 export type { EncoderOptions, Encoder, EncoderArch, EncoderDescription, Normalization } from './encoder.js';
+export { BatchNormRecorder, estimateBatchNormStatistics } from './batchnorm.js';
+export type { BatchNormStatistics } from './batchnorm.js';
 export { RESNET_ARCHS, RESNET_TAPS } from './resnet.js';
 export type { ResNetArch, ResNetName } from './resnet.js';
 export { MOBILENET_TAP_ALIASES } from './mobilenet.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { applyConvUnit, convUnitCost, disposeConvUnit, makeConvUnit, type Activation, type BatchNormParams, type ConvUnit } from './conv-unit.js';
+import { applyConvUnit, convUnitCost, disposeConvUnit, makeConvUnit, withStatistics, type Activation, type BatchNormParams, type BatchNormRecorder, type BatchNormStatistics, type ConvUnit } from './conv-unit.js';
 import type { ParamSpec, StateDict } from './state-dict.js';
 
 /**
@@ -368,8 +368,18 @@ export async function decodeKerasWeights(
   return { dict, files };
 }
 
-/** Builds the ops up to the taps from Keras-named weights. */
-export function buildMobileNet(spec: KerasModelSpec, taps: readonly string[], dict: StateDict, fold: boolean): MobileNetModel {
+/**
+ * Builds the ops up to the taps from Keras-named weights; `statistics` (keyed by convolution name)
+ * replace the moving mean/variance of those convolutions' BatchNorms, and their names go to `used`.
+ */
+export function buildMobileNet(
+  spec: KerasModelSpec,
+  taps: readonly string[],
+  dict: StateDict,
+  fold: boolean,
+  statistics?: BatchNormStatistics,
+  used: Set<string> = new Set(),
+): MobileNetModel {
   const { steps, info } = plan(spec, taps);
   const ops: Op[] = [];
   const get = (key: string): Float32Array | undefined => dict.get(key);
@@ -412,7 +422,8 @@ export function buildMobileNet(spec: KerasModelSpec, taps: readonly string[], di
       const padding = g.conv.config.padding;
       if (padding !== 'same' && padding !== 'valid') throw new Error(`${spec.source}: layer "${g.conv.name}" has padding ${JSON.stringify(padding)}`);
       const unit = makeConvUnit(
-        {
+        withStatistics(
+          {
           name: g.conv.name,
           kind: depthwise ? 'depthwise' : 'conv',
           filter: kernel,
@@ -424,7 +435,10 @@ export function buildMobileNet(spec: KerasModelSpec, taps: readonly string[], di
           epsilon: g.bn ? Number(g.bn.config.epsilon ?? 0.001) : 0,
           stride: g.stride,
           pad: padding,
-        },
+          },
+          statistics,
+          used,
+        ),
         fold,
       );
       ops.push({ kind: 'unit', unit, activation: g.activation, output: g.output });
@@ -436,14 +450,17 @@ export function buildMobileNet(spec: KerasModelSpec, taps: readonly string[], di
   return { ops, taps: info };
 }
 
-export function mobilenetForward(model: MobileNetModel, x: tf.Tensor4D, taps: ReadonlySet<string>): Map<string, tf.Tensor4D> {
+export function mobilenetForward(model: MobileNetModel, x: tf.Tensor4D, taps: ReadonlySet<string>, recorder?: BatchNormRecorder): Map<string, tf.Tensor4D> {
   const out = new Map<string, tf.Tensor4D>();
   let h = x;
   for (const op of model.ops) {
     if (op.kind === 'pad') h = tf.pad(h, [[0, 0], op.pad[0], op.pad[1], [0, 0]]);
-    else if (op.kind === 'bn') h = tf.batchNorm(h, op.bn.mean, op.bn.variance, op.bn.beta, op.bn.gamma, op.bn.epsilon);
+    else if (op.kind === 'bn') {
+      if (recorder) throw new Error(`${op.output}: re-estimating BatchNorm statistics needs every BatchNorm right after its convolution; a tap on the convolution itself (before "${op.output}") separates them`);
+      h = tf.batchNorm(h, op.bn.mean, op.bn.variance, op.bn.beta, op.bn.gamma, op.bn.epsilon);
+    }
     else if (op.kind === 'act') h = op.activation === 'relu' ? tf.relu(h) : op.activation === 'relu6' ? tf.relu6(h) : h;
-    else h = applyConvUnit(h, op.unit, op.activation);
+    else h = applyConvUnit(h, op.unit, op.activation, recorder);
     if (taps.has(op.output)) out.set(op.output, h);
   }
   return out;

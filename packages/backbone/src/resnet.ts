@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { applyConvUnit, convUnitCost, disposeConvUnit, makeConvUnit, outputSize, type ConvUnit } from './conv-unit.js';
+import { applyConvUnit, convUnitCost, disposeConvUnit, makeConvUnit, outputSize, withStatistics, type BatchNormRecorder, type BatchNormStatistics, type ConvUnit } from './conv-unit.js';
 import { oihwToHwio, type ParamSpec, type StateDict } from './state-dict.js';
 
 /** The general form of a torchvision ResNet: block type, blocks per stage, width per group. */
@@ -157,7 +157,7 @@ export interface ResNetModel {
   stages: ResNetBlockUnits[][];
 }
 
-function unitFrom(c: ConvBnLayout, dict: StateDict, fold: boolean): ConvUnit {
+function unitFrom(c: ConvBnLayout, dict: StateDict, fold: boolean, statistics: BatchNormStatistics | undefined, used: Set<string>): ConvUnit {
   const get = (key: string): Float32Array => {
     const v = dict.get(key);
     if (!v) throw new Error(`internal: "${key}" was not loaded`);
@@ -165,7 +165,8 @@ function unitFrom(c: ConvBnLayout, dict: StateDict, fold: boolean): ConvUnit {
   };
   const filter = oihwToHwio(get(`${c.conv}.weight`), [c.outChannels, c.inChannels, c.kernel, c.kernel]);
   return makeConvUnit(
-    {
+    withStatistics(
+      {
       name: c.conv,
       kind: 'conv',
       filter: filter.data,
@@ -177,17 +178,30 @@ function unitFrom(c: ConvBnLayout, dict: StateDict, fold: boolean): ConvUnit {
       epsilon: BN_EPS,
       stride: c.stride,
       pad: c.pad,
-    },
+      },
+      statistics,
+      used,
+    ),
     fold,
   );
 }
 
-/** Builds the stem and the first `depth` stages from a (PyTorch-layout) state dict. */
-export function buildResNet(arch: Required<ResNetArch>, depth: number, dict: StateDict, fold: boolean): ResNetModel {
+/**
+ * Builds the stem and the first `depth` stages from a (PyTorch-layout) state dict; `statistics`
+ * (keyed by convolution name) replace those BatchNorms' running mean/var, their names go to `used`.
+ */
+export function buildResNet(
+  arch: Required<ResNetArch>,
+  depth: number,
+  dict: StateDict,
+  fold: boolean,
+  statistics?: BatchNormStatistics,
+  used: Set<string> = new Set(),
+): ResNetModel {
   const l = layout(arch, depth);
   const made: ConvUnit[] = [];
   const unit = (c: ConvBnLayout): ConvUnit => {
-    const u = unitFrom(c, dict, fold);
+    const u = unitFrom(c, dict, fold, statistics, used);
     made.push(u);
     return u;
   };
@@ -208,26 +222,26 @@ export function resnetTapInfo(arch: Required<ResNetArch>, s: number): { channels
   return { channels: stageChannels(arch, s), stride: 4 * 2 ** s };
 }
 
-function block(x: tf.Tensor4D, b: ResNetBlockUnits): tf.Tensor4D {
+function block(x: tf.Tensor4D, b: ResNetBlockUnits, recorder?: BatchNormRecorder): tf.Tensor4D {
   return tf.tidy(() => {
     let y = x;
     b.convs.forEach((u, i) => {
-      y = applyConvUnit(y, u, i === b.convs.length - 1 ? 'linear' : 'relu');
+      y = applyConvUnit(y, u, i === b.convs.length - 1 ? 'linear' : 'relu', recorder);
     });
-    const shortcut = b.downsample ? applyConvUnit(x, b.downsample, 'linear') : x;
+    const shortcut = b.downsample ? applyConvUnit(x, b.downsample, 'linear', recorder) : x;
     return tf.relu(tf.add(y, shortcut)) as tf.Tensor4D;
   });
 }
 
 /** Runs the network on a normalised NHWC batch, returning the outputs of the stages asked for (0-based). */
-export function resnetForward(model: ResNetModel, x: tf.Tensor4D, stagesWanted: ReadonlySet<number>): Map<number, tf.Tensor4D> {
+export function resnetForward(model: ResNetModel, x: tf.Tensor4D, stagesWanted: ReadonlySet<number>, recorder?: BatchNormRecorder): Map<number, tf.Tensor4D> {
   const out = new Map<number, tf.Tensor4D>();
-  let h = applyConvUnit(x, model.stem, 'relu');
+  let h = applyConvUnit(x, model.stem, 'relu', recorder);
   // PyTorch pads max-pooling with -inf; after a ReLU every value is ≥ 0 and tfjs pooling ignores
   // the padded cells, so a symmetric 1-pixel pad gives the same result.
   h = tf.maxPool(h, 3, 2, 1);
   model.stages.forEach((blocks, s) => {
-    for (const b of blocks) h = block(h, b);
+    for (const b of blocks) h = block(h, b, recorder);
     if (stagesWanted.has(s)) out.set(s, h);
   });
   return out;

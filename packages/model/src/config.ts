@@ -29,6 +29,13 @@ const encoderSchema = z
     weights: z.string().min(1),
     /** The feature map the flow sees (layer3 / conv_pw_11_relu: stride 16). */
     tap: z.string().min(1),
+    /**
+     * The encoder's BatchNorm statistics: 'pretrained' (the weights' own, ImageNet) or
+     * 'train-normals' (re-estimated once, before training, on the training normals: no labels, no
+     * gradients; stored in the run folder as `encoder-batchnorm.safetensors` and used for every
+     * image scored after). Older configs load as 'pretrained'.
+     */
+    batchNorm: z.enum(['pretrained', 'train-normals']).default('pretrained'),
   })
   .strict();
 
@@ -184,7 +191,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
   paper: {
     preset: 'paper',
     model: 'aeflow',
-    encoder: { arch: 'wide_resnet50_2', weights: 'pretrained', tap: 'layer3' },
+    encoder: { arch: 'wide_resnet50_2', weights: 'pretrained', tap: 'layer3', batchNorm: 'pretrained' },
     size: 256,
     flow: { blocks: 8, subnet: 'resnet', hiddenChannels: null, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'none' },
     decoder: { widths: [512, 256, 64] },
@@ -196,7 +203,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
   cpu: {
     preset: 'cpu',
     model: 'aeflow',
-    encoder: { arch: 'mobilenet_v1', weights: 'pretrained', tap: 'conv_pw_11_relu' },
+    encoder: { arch: 'mobilenet_v1', weights: 'pretrained', tap: 'conv_pw_11_relu', batchNorm: 'pretrained' },
     size: 128,
     flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'none' },
     decoder: { widths: [64, 32, 16] },
@@ -270,17 +277,25 @@ export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
 export function resolveConfig(overridesInput: unknown = {}, source = 'config'): RunConfig {
   const o = parseOverrides(overridesInput, source);
   const base = PRESETS[o.preset ?? 'cpu'];
+  // Only the keys the overrides name: zod fills a field's default (kept for old config.json files)
+  // into a partial section too, which would overwrite the preset's value of that field.
+  const raw = (overridesInput ?? {}) as Record<string, unknown>;
+  const named = <T extends object>(section: T | undefined, key: string): Partial<T> => {
+    const given = raw[key];
+    if (!section || typeof given !== 'object' || given === null) return {};
+    return Object.fromEntries(Object.entries(section).filter(([k]) => k in given)) as Partial<T>;
+  };
   const merged = {
     preset: o.preset ?? base.preset,
     model: o.model ?? base.model,
-    encoder: { ...base.encoder, ...o.encoder },
+    encoder: { ...base.encoder, ...named(o.encoder, 'encoder') },
     size: o.size ?? base.size,
-    flow: { ...base.flow, ...o.flow },
-    decoder: { ...base.decoder, ...o.decoder },
-    loss: { ...base.loss, ...o.loss },
-    score: { ...base.score, ...o.score },
-    knn: { ...base.knn, ...o.knn },
-    train: { ...base.train, ...o.train },
+    flow: { ...base.flow, ...named(o.flow, 'flow') },
+    decoder: { ...base.decoder, ...named(o.decoder, 'decoder') },
+    loss: { ...base.loss, ...named(o.loss, 'loss') },
+    score: { ...base.score, ...named(o.score, 'score') },
+    knn: { ...base.knn, ...named(o.knn, 'knn') },
+    train: { ...base.train, ...named(o.train, 'train') },
   };
   // A Wide-ResNet-specific decoder width list does not fit another encoder: derive it then.
   if (o.encoder?.arch !== undefined && o.decoder?.widths === undefined && o.encoder.arch !== base.encoder.arch) merged.decoder.widths = null;

@@ -47,7 +47,9 @@ export class FeatureCache {
   /** The cache key of a model and dataset: features depend on nothing else. */
   static key(model: AnomalyModel, datasetName: string): string {
     const h = createHash('sha256');
-    h.update(JSON.stringify([model.encoder.id, model.encoder.weightsHash, model.tap, model.config.size, datasetName]));
+    // re-estimated BatchNorm statistics change the features; without them the key is as before
+    const stats = model.encoder.batchNormStatisticsHash;
+    h.update(JSON.stringify([model.encoder.id, model.encoder.weightsHash, model.tap, model.config.size, datasetName, ...(stats ? [stats] : [])]));
     return h.digest('hex').slice(0, 24);
   }
 
@@ -65,7 +67,11 @@ export class FeatureCache {
       await removeStaleTempFiles(dir);
       await writeFileAtomic(
         join(dir, 'about.json'),
-        JSON.stringify({ encoder: model.encoder.id, weightsHash: model.encoder.weightsHash, tap: model.tap, size: model.config.size, dataset: datasetName }, null, 2),
+        JSON.stringify(
+          { encoder: model.encoder.id, weightsHash: model.encoder.weightsHash, batchNormStatisticsHash: model.encoder.batchNormStatisticsHash, tap: model.tap, size: model.config.size, dataset: datasetName },
+          null,
+          2,
+        ),
       );
       try {
         cache.index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as Record<string, string>;

@@ -37,6 +37,7 @@ export {
 export type { ModelKind, PresetName, RunConfig, RunConfigOverrides } from './config.js';
 export { Trainer } from './train-step.js';
 export type { StepResult } from './train-step.js';
+export { batchNormStatisticsFromTensors, batchNormStatisticsTensors, ENCODER_BATCHNORM_FORMAT } from './encoder-batchnorm.js';
 export { featureBatches, resolveSplit } from './feature-batches.js';
 export type { DataSplit, FeatureBatch } from './feature-batches.js';
 export { evaluateSplit } from './evaluate-split.js';

@@ -26,7 +26,18 @@ export async function loadRun(runDir: string, options: { encoder?: Encoder; whic
     }
   }
   const tensors = await folder.readWeights(which, { filter: (k) => k.startsWith('flow.') || k.startsWith('decoder.') || k === 'memory.bank' });
-  const encoder = options.encoder ?? (await encoderFromConfig(config));
+  const adapted = config.encoder.batchNorm === 'train-normals';
+  if (options.encoder && adapted && options.encoder.batchNormStatisticsHash === null) {
+    tf.dispose(Object.values(tensors));
+    throw new Error(`loadRun ${runDir}: the run re-estimated its encoder's BatchNorm statistics (encoder.batchNorm "train-normals") but the encoder passed in has the weights' own; leave out options.encoder`);
+  }
+  let encoder: Encoder;
+  try {
+    encoder = options.encoder ?? (await encoderFromConfig(config, adapted ? await folder.readBatchNormStatistics() : undefined));
+  } catch (err) {
+    tf.dispose(Object.values(tensors));
+    throw err;
+  }
   const model = createModel(config, encoder);
   try {
     if (chosenBeta !== undefined) model.setBeta(chosenBeta);

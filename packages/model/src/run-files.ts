@@ -33,6 +33,8 @@ export const RUN_FILES = {
   calibration: 'calibration.json',
   /** Files left out (`{ count, skipped: [{ path, reason }] }`): {@link SkippedFileList}. */
   skipped: 'skipped.json',
+  /** With `encoder.batchNorm: 'train-normals'`: the encoder's re-estimated BatchNorm statistics (`<conv>.mean`, `<conv>.variance`). */
+  encoderBatchNorm: 'encoder-batchnorm.safetensors',
   /** The HTML report. */
   report: 'report.html',
   /** Sub-folder: the validation part scored at the end of training (its scores.csv, metrics.json, report.html). */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { BatchNormStatistics } from '@aeflow/backbone';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensors, readSafetensorsHeader, writeFileAtomic, writeSafetensors } from '@aeflow/tensor/node';
@@ -19,6 +20,7 @@ import {
   type RunFileContent,
   type RunFileKind,
 } from './run-files.js';
+import { batchNormStatisticsFromTensors, batchNormStatisticsTensors, ENCODER_BATCHNORM_FORMAT } from './encoder-batchnorm.js';
 
 /** The two weight files of a run. */
 export type WeightsFile = 'model' | 'checkpoint';
@@ -189,6 +191,41 @@ export class RunFolder {
     else parseCheckpointMetadata(metadata, `${path} (about to be written)`);
     if (!allFinite(tensors)) throw new Error(`refusing to write ${path}: the weights contain NaN or Inf`);
     await writeSafetensors(path, tensors, metadata);
+    return path;
+  }
+
+  /**
+   * The encoder's BatchNorm statistics the run re-estimated (`encoder.batchNorm: 'train-normals'`):
+   * encoder-batchnorm.safetensors. Missing or damaged: a {@link RunFileError} saying what to do.
+   */
+  async readBatchNormStatistics(): Promise<BatchNormStatistics> {
+    const path = this.path('encoderBatchNorm');
+    let tensors: Record<string, tf.Tensor>;
+    try {
+      tensors = await readSafetensors(path);
+    } catch (err) {
+      if (isMissing(err)) {
+        throw new RunFileError(path, null, 'does not exist', 'the run\'s config has encoder.batchNorm "train-normals", whose statistics the run stores there: copy it with the run folder (or train again)');
+      }
+      throw new RunFileError(path, null, (err as Error).message, 'copy the file with the run folder unchanged, or train the run again to rewrite it');
+    }
+    try {
+      return batchNormStatisticsFromTensors(tensors, path);
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
+  }
+
+  /** Writes encoder-batchnorm.safetensors atomically (`metadata`: where the statistics come from); refuses non-finite values. */
+  async writeBatchNormStatistics(stats: BatchNormStatistics, metadata: Record<string, string>): Promise<string> {
+    const path = this.path('encoderBatchNorm');
+    const tensors = batchNormStatisticsTensors(stats);
+    try {
+      if (!allFinite(tensors)) throw new Error(`refusing to write ${path}: the re-estimated BatchNorm statistics contain NaN or Inf (are the training images valid?)`);
+      await writeSafetensors(path, tensors, { ...metadata, format: ENCODER_BATCHNORM_FORMAT });
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
     return path;
   }
 

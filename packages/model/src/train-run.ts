@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Encoder } from '@aeflow/backbone';
 import type { SkippedFile } from '@aeflow/datasets';
@@ -9,6 +10,7 @@ import { chooseBeta } from './beta.js';
 import { historyUpToCheckpoint, readCheckpoint, restoreTrainingState, trainingState, writeCheckpoint } from './checkpoint.js';
 import { resolveConfig, type RunConfig } from './config.js';
 import { encoderFromConfig } from './encoder-config.js';
+import { estimateOnTrainingImages } from './estimate-batchnorm.js';
 import { evaluateSplit } from './evaluate-split.js';
 import { yieldToEventLoop } from './event-loop.js';
 import { featureBatches, resolveSplit, type DataSplit } from './feature-batches.js';
@@ -124,7 +126,16 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
     );
   // checked before any work (the feature cache may take minutes)
   if (autoBeta && !(validation?.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0))) throw autoBetaError();
-  const encoder = options.encoder ?? (await encoderFromConfig(config));
+  let encoder: Encoder;
+  if (config.encoder.batchNorm === 'train-normals') {
+    if (options.encoder) throw new Error(`trainRun: encoder.batchNorm "train-normals" builds its own encoder (with statistics re-estimated on the training images); leave out options.encoder`);
+    await mkdir(runDir, { recursive: true });
+    // a resumed run keeps the statistics it trained with
+    const stats = (await folder.exists('encoderBatchNorm')) ? await folder.readBatchNormStatistics() : await estimateOnTrainingImages(config, train, folder);
+    encoder = await encoderFromConfig(config, stats);
+  } else {
+    encoder = options.encoder ?? (await encoderFromConfig(config));
+  }
   const model = createModel(config, encoder);
   const trainer = new Trainer(model, { lr: config.train.lr, weightDecay: config.train.weightDecay });
   const optimizer = trainer.optimizer;
