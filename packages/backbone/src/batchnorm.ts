@@ -22,7 +22,8 @@ export async function estimateBatchNormStatistics(encoder: Encoder, batches: Asy
   }
   const recorder = new BatchNormRecorder();
   let images = 0;
-  for await (const batch of batches) {
+  // for await also walks a plain iterable
+  for await (const batch of batches as AsyncIterable<tf.Tensor4D>) {
     try {
       tf.tidy(() => {
         const feats = encoder.features(encoder.normalize(batch), recorder);

@@ -78,6 +78,7 @@ describe('ResNet encoders against torchvision (golden files)', () => {
       weightsHash: expected,
       normalization: { kind: 'imagenet', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
       foldBatchNorm: true,
+      batchNormStatisticsHash: null,
     });
     enc.dispose();
   });
