@@ -457,6 +457,11 @@ export async function writeReport({ root, runs, out, experiments, datasets, isFi
     `Finished runs: ${done.length} of ${experiments.length}. Machine: 2 cores, tfjs wasm backend, shared with other jobs. Generated ${new Date().toISOString().slice(0, 16)} UTC.`,
     '',
   ];
+  // The transfer section (val/: 20 % of the official test) is written from runs outside this
+  // harness (see its own commands); a regeneration keeps it as it is.
+  const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  const kept = /<!-- transfer:start -->[\s\S]*?<!-- transfer:end -->/.exec(previous);
+  if (kept) L.push(kept[0], '');
   L.push(...summarySection(done, datasets));
   for (const [key, ds] of Object.entries(datasets)) {
     L.push(...datasetSection(key, ds, done.filter((x) => x.e.dataset === key && x.e.groups.includes('main'))));

@@ -5,6 +5,11 @@
 //
 //   AEFLOW_HOME=/work/shared node scripts/reproduce/probes/dump-features.mjs --out /tmp/aeflow-probes [--size 128] [--taps conv_pw_11_relu,conv_pw_5_relu]
 //
+// --val official: the validation part is val/ (47 + 78 images of the official test split) instead
+//   of the carved 80, for transfer-probes.py (training normals and the 320 reported stay as above).
+// --batchnorm train-normals: the encoder's BatchNorm statistics re-estimated on the training
+//   normals first (estimateBatchNormStatistics, as encoder.batchNorm 'train-normals' does).
+//
 // Writes <out>/<part>-<tap>-<size>.f32 ([images, h, w, c] row-major) and <out>/<part>-<size>.json
 // (shapes, labels, ids) for part in train, val, test.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,11 +17,12 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../../packages/tensor/dist/index.js';
-import { createEncoder } from '../../../packages/backbone/dist/index.js';
+import { createEncoder, estimateBatchNormStatistics } from '../../../packages/backbone/dist/index.js';
+import { chestXrayDataset } from '../../../packages/datasets/dist/index.js';
 import { chestHoldOut } from '../chest-holdout.mjs';
 
 const tf = await import(createRequire(new URL('../../../packages/backbone/package.json', import.meta.url)).resolve('@tensorflow/tfjs-core'));
-const { values: o } = parseArgs({ options: { out: { type: 'string' }, size: { type: 'string', default: '128' }, taps: { type: 'string', default: 'conv_pw_11_relu,conv_pw_5_relu' } } });
+const { values: o } = parseArgs({ options: { out: { type: 'string' }, size: { type: 'string', default: '128' }, taps: { type: 'string', default: 'conv_pw_11_relu,conv_pw_5_relu' }, val: { type: 'string', default: 'carved' }, batchnorm: { type: 'string', default: 'pretrained' } } });
 const home = process.env.AEFLOW_HOME;
 if (!home || !o.out) throw new Error('dump-features.mjs: set AEFLOW_HOME (it holds data/chest-xray) and pass --out <folder>');
 const size = Number(o.size);
@@ -24,13 +30,33 @@ const taps = o.taps.split(',');
 const out = resolve(o.out);
 mkdirSync(out, { recursive: true });
 await initBackend({ backend: 'wasm', quiet: true });
-const { ds, train, val, final } = await chestHoldOut(join(home, 'data/chest-xray'));
-const encoder = await createEncoder({ arch: 'mobilenet_v1', taps });
-for (const [part, items] of [['train', train.filter((i) => i.label === 0)], ['val', val], ['test', final]]) {
+const { ds, train, val: carvedVal, final } = await chestHoldOut(join(home, 'data/chest-xray'));
+if (!['carved', 'official'].includes(o.val)) throw new Error(`--val ${o.val}: use carved (the 80 of the hold-out) or official (val/)`);
+if (!['pretrained', 'train-normals'].includes(o.batchnorm)) throw new Error(`--batchnorm ${o.batchnorm}: use pretrained or train-normals`);
+const officialVal = o.val === 'official' ? await chestXrayDataset(join(home, 'data/chest-xray'), { split: 'val' }) : null;
+const val = officialVal ? officialVal.items : carvedVal;
+const normals = train.filter((i) => i.label === 0);
+let batchNormStatistics;
+if (o.batchnorm === 'train-normals') {
+  const unfolded = await createEncoder({ arch: 'mobilenet_v1', taps, foldBatchNorm: false });
+  batchNormStatistics = await estimateBatchNormStatistics(
+    unfolded,
+    (async function* () {
+      for (let i = 0; i < normals.length; i += 32) {
+        const decoded = await Promise.all(normals.slice(i, i + 32).map((it) => ds.load(it, { size, channels: 3 })));
+        yield tf.stack(decoded.map((d) => tf.tensor3d(d.data, [d.height, d.width, d.channels])));
+      }
+    })(),
+  );
+  unfolded.dispose();
+}
+const encoder = await createEncoder({ arch: 'mobilenet_v1', taps, ...(batchNormStatistics ? { batchNormStatistics } : {}) });
+for (const [part, items] of [['train', normals], ['val', val], ['test', final]]) {
+  const source = part === 'val' && officialVal ? officialVal : ds;
   const chunks = Object.fromEntries(taps.map((t) => [t, []]));
   const shapes = {};
   for (let i = 0; i < items.length; i += 32) {
-    const decoded = await Promise.all(items.slice(i, i + 32).map((it) => ds.load(it, { size, channels: 3 })));
+    const decoded = await Promise.all(items.slice(i, i + 32).map((it) => source.load(it, { size, channels: 3 })));
     const feats = tf.tidy(() => encoder.features(encoder.normalize(tf.stack(decoded.map((d) => tf.tensor3d(d.data, [d.height, d.width, d.channels]))))));
     for (const t of taps) {
       shapes[t] = feats[t].shape.slice(1);
