@@ -9,7 +9,7 @@
 //
 // Columns:
 // - AUROC (95 % CI): threshold-free, on all scored images.
-// - SEN / SPE "run's threshold": at the threshold the run stored (threshold.json). With val/
+// - SEN / SPE "run's threshold": at the threshold the run stored (calibration.json, or threshold.json). With val/
 //   present the trainer picks it (best F1) on val/ itself, so this operating point was chosen on
 //   the very images it is reported on: optimistic, labelled so.
 // - 5-fold CV (the paper's appendix protocol): the scored images in 5 stratified folds (seed 0);
@@ -31,7 +31,11 @@ const ms = (s) => `${f3(s.mean)} ± ${f3(s.sd)}`;
 
 function scored(dir) {
   const run = loadRun(dir);
-  const threshold = JSON.parse(readFileSync(join(dir, 'threshold.json'), 'utf8'));
+  // calibration.json (runs since the run-folder module); threshold.json before it
+  const file = ['calibration.json', 'threshold.json'].map((f) => join(dir, f)).find((f) => existsSync(f));
+  if (!file) throw new Error(`${dir}: no calibration.json or threshold.json (the run has not been scored)`);
+  const threshold = JSON.parse(readFileSync(file, 'utf8'));
+  if (typeof threshold.threshold !== 'number') throw new Error(`${file}: no numeric "threshold"`);
   const y = run.test.map((r) => r.label);
   const s = run.test.map((r) => r.total);
   const at = atThreshold(y, s, threshold.threshold);

@@ -9,6 +9,8 @@
 //   of the carved 80, for transfer-probes.py (training normals and the 320 reported stay as above).
 // --batchnorm train-normals: the encoder's BatchNorm statistics re-estimated on the training
 //   normals first (estimateBatchNormStatistics, as encoder.batchNorm 'train-normals' does).
+// --intensity standardize: each image's intensities mapped to mean 0.5 and standard deviation 0.2
+//   (clipped to [0, 1]) before the encoder, so a brighter or flatter exposure looks the same.
 //
 // Writes <out>/<part>-<tap>-<size>.f32 ([images, h, w, c] row-major) and <out>/<part>-<size>.json
 // (shapes, labels, ids) for part in train, val, test.
@@ -22,7 +24,18 @@ import { chestXrayDataset } from '../../../packages/datasets/dist/index.js';
 import { chestHoldOut } from '../chest-holdout.mjs';
 
 const tf = await import(createRequire(new URL('../../../packages/backbone/package.json', import.meta.url)).resolve('@tensorflow/tfjs-core'));
-const { values: o } = parseArgs({ options: { out: { type: 'string' }, size: { type: 'string', default: '128' }, taps: { type: 'string', default: 'conv_pw_11_relu,conv_pw_5_relu' }, val: { type: 'string', default: 'carved' }, batchnorm: { type: 'string', default: 'pretrained' } } });
+const { values: o } = parseArgs({ options: { out: { type: 'string' }, size: { type: 'string', default: '128' }, taps: { type: 'string', default: 'conv_pw_11_relu,conv_pw_5_relu' }, val: { type: 'string', default: 'carved' }, batchnorm: { type: 'string', default: 'pretrained' }, intensity: { type: 'string', default: 'none' } } });
+if (!['none', 'standardize'].includes(o.intensity)) throw new Error(`--intensity ${o.intensity}: use none or standardize`);
+/** An image's intensities to mean 0.5, standard deviation 0.2 (clipped), or unchanged. */
+const intensity = (data) => {
+  if (o.intensity === 'none') return data;
+  let sum = 0;
+  let sq = 0;
+  for (const v of data) (sum += v), (sq += v * v);
+  const mean = sum / data.length;
+  const sd = Math.sqrt(Math.max(1e-12, sq / data.length - mean * mean));
+  return data.map((v) => Math.min(1, Math.max(0, 0.5 + (0.2 * (v - mean)) / sd)));
+};
 const home = process.env.AEFLOW_HOME;
 if (!home || !o.out) throw new Error('dump-features.mjs: set AEFLOW_HOME (it holds data/chest-xray) and pass --out <folder>');
 const size = Number(o.size);
@@ -44,7 +57,7 @@ if (o.batchnorm === 'train-normals') {
     (async function* () {
       for (let i = 0; i < normals.length; i += 32) {
         const decoded = await Promise.all(normals.slice(i, i + 32).map((it) => ds.load(it, { size, channels: 3 })));
-        yield tf.stack(decoded.map((d) => tf.tensor3d(d.data, [d.height, d.width, d.channels])));
+        yield tf.stack(decoded.map((d) => tf.tensor3d(intensity(d.data), [d.height, d.width, d.channels])));
       }
     })(),
   );
@@ -57,7 +70,7 @@ for (const [part, items] of [['train', normals], ['val', val], ['test', final]])
   const shapes = {};
   for (let i = 0; i < items.length; i += 32) {
     const decoded = await Promise.all(items.slice(i, i + 32).map((it) => source.load(it, { size, channels: 3 })));
-    const feats = tf.tidy(() => encoder.features(encoder.normalize(tf.stack(decoded.map((d) => tf.tensor3d(d.data, [d.height, d.width, d.channels]))))));
+    const feats = tf.tidy(() => encoder.features(encoder.normalize(tf.stack(decoded.map((d) => tf.tensor3d(intensity(d.data), [d.height, d.width, d.channels]))))));
     for (const t of taps) {
       shapes[t] = feats[t].shape.slice(1);
       chunks[t].push(Buffer.from((await feats[t].data()).buffer));
