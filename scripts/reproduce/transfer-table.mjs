@@ -48,7 +48,7 @@ function scored(dir) {
 
 const base = scored(o.baseline);
 const rows = positionals.map((p) => {
-  const i = p.indexOf('=');
+  const i = p.lastIndexOf('='); // labels may hold '=' (a --set), folders do not
   if (i < 0) throw new Error(`${p}: expected <label>=<run folder>`);
   const label = p.slice(0, i);
   const dir = p.slice(i + 1);
