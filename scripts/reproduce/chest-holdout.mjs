@@ -1,7 +1,8 @@
 // The trainer's hold-out for chest X-ray (apps/trainer/src/data.ts), for position-probe.mjs, which must
 // score the same images without training: `holdout` normal (at most 20 % of the normals) and as
 // many pneumonia images, seeded; 20 % of them validate, 80 % are reported.
-import { chestXrayDataset, holdOutSplit } from '../../packages/datasets/dist/index.js';
+import { holdOutSplit } from '../../packages/datasets/dist/index.js';
+import { chestXrayDataset } from '../../packages/datasets/dist/node.js';
 
 export async function chestHoldOut(root, { holdout = 200, seed = 0 } = {}) {
   const ds = await chestXrayDataset(root, { split: 'train' });

@@ -18,9 +18,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../../../packages/tensor/dist/index.js';
-import { createEncoder, estimateBatchNormStatistics } from '../../../packages/backbone/dist/index.js';
-import { chestXrayDataset } from '../../../packages/datasets/dist/index.js';
+import { initBackend } from '../../../packages/tensor/dist/node.js';
+import { estimateBatchNormStatistics } from '../../../packages/backbone/dist/index.js';
+import { createEncoder } from '../../../packages/backbone/dist/node.js';
+import { chestXrayDataset } from '../../../packages/datasets/dist/node.js';
 import { chestHoldOut } from '../chest-holdout.mjs';
 
 const tf = await import(createRequire(new URL('../../../packages/backbone/package.json', import.meta.url)).resolve('@tensorflow/tfjs-core'));
