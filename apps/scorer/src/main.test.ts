@@ -77,6 +77,42 @@ describe('aeflow-score', () => {
     expect(html).not.toContain('No training history');
   });
 
+  it('--runtime onnx and --runtime tfjs: the same scores.csv and metrics (1e-4 relative) and maps; the start-up line says which runtime and why', async () => {
+    const table = async (dir: string) => (await readFile(join(dir, 'scores.csv'), 'utf8')).trim().split('\n').slice(1).map((l) => l.split(','));
+    const outs = { onnx: join(root, 'out-runtime-onnx'), tfjs: join(root, 'out-runtime-tfjs') };
+    const described: Record<string, string> = {};
+    for (const runtime of ['onnx', 'tfjs'] as const) {
+      const r = await run(['--run', runDir, '--data', data, '--split', 'test', '--maps', '3', '--threshold', 'best-f1', '--out', outs[runtime], '--backend', 'wasm', '--runtime', runtime, '--json']);
+      expect(r.code, r.err).toBe(0);
+      const event = r.out.split('\n').map((l) => JSON.parse(l) as { event: string; runtime?: string; described?: string }).find((e) => e.event === 'runtime');
+      expect(event?.runtime).toBe(runtime);
+      described[runtime] = event!.described!;
+    }
+    expect(described.onnx).toMatch(/^runtime onnx \(onnxruntime-node [\d.]+, providers cpu, default threads\); asked for$/);
+    expect(described.tfjs).toMatch(/^runtime tfjs \(backend wasm, \d+ threads?\); asked for$/);
+    const [viaOnnx, viaTfjs] = [await table(outs.onnx), await table(outs.tfjs)];
+    expect(viaOnnx).toHaveLength(12);
+    expect(viaOnnx.map((r) => r[0])).toEqual(viaTfjs.map((r) => r[0]));
+    viaOnnx.forEach((row, i) => {
+      for (const c of [2, 3, 4]) expect(Math.abs(Number(row[c]) - Number(viaTfjs[i]![c])), `${row[0]} column ${c}`).toBeLessThanOrEqual(1e-4 * Math.abs(Number(viaTfjs[i]![c])) + 1e-7);
+      expect(row[5]).toBe(viaTfjs[i]![5]); // the predicted label
+    });
+    const [mOnnx, mTfjs] = [await readJson(join(outs.onnx, 'metrics.json')), await readJson(join(outs.tfjs, 'metrics.json'))];
+    for (const k of ['auroc', 'ap', 'f1', 'accuracy', 'sensitivity', 'specificity', 'threshold'] as const) {
+      expect(Math.abs(mOnnx[k]! - mTfjs[k]!), k).toBeLessThanOrEqual(1e-4 * Math.abs(mTfjs[k]!) + 1e-7);
+    }
+    // the same images get maps (the same ranking), and both runtimes draw them
+    expect((await readdir(join(outs.onnx, 'maps'))).sort()).toEqual((await readdir(join(outs.tfjs, 'maps'))).sort());
+    expect((await readdir(join(outs.onnx, 'maps'))).filter((m) => m.endsWith('.heatmap.png'))).toHaveLength(3);
+    // default: auto, ONNX Runtime here (it loads); the line goes to stderr before scoring
+    const human = await run(['--run', runDir, '--data', data, '--split', 'test', '--out', join(root, 'out-runtime-auto'), '--backend', 'wasm']);
+    expect(human.code).toBe(0);
+    expect(human.err).toMatch(/^aeflow-score: runtime onnx \(onnxruntime-node [\d.]+, providers cpu, default threads\); auto: onnxruntime-node loads here$/m);
+    const bad = await run(['--run', runDir, '--data', data, '--out', join(root, 'o-rt'), '--runtime', 'gpu']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--runtime.*'gpu' is invalid.*auto, onnx, tfjs/);
+  });
+
   it('scores a knn run: the kNN distance is the total, maps are its per-position shares, the report shows one part', async () => {
     const knnRun = join(root, 'run-knn');
     const train = await folderDataset(data, { split: 'train', normalClasses: ['NORMAL'] });
@@ -367,8 +403,8 @@ describe('aeflow-score', () => {
   it('serve answers on an ephemeral loopback port and stops on SIGINT', async () => {
     const child = spawn(process.execPath, [...cliArgs, 'serve', '--run', runDir, '--port', '0', '--backend', 'wasm', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: appDir });
     const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    let text = '';
     const url = await new Promise<string>((resolve, reject) => {
-      let text = '';
       child.stdout.on('data', (d: Buffer) => {
         text += d.toString();
         const m = /serving .* on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
@@ -376,8 +412,10 @@ describe('aeflow-score', () => {
       });
       child.on('exit', (c) => reject(new Error(`exited ${c} before serving`)));
     });
-    const health = (await (await fetch(`${url}/health`)).json()) as { status: string };
-    expect(health.status).toBe('ok');
+    // the start-up line: the default runtime (auto) and why
+    expect(text).toMatch(/^aeflow-score: runtime onnx \(onnxruntime-node [\d.]+, providers cpu, default threads\); auto: onnxruntime-node loads here$/m);
+    const health = (await (await fetch(`${url}/health`)).json()) as { status: string; runtime: string };
+    expect(health).toMatchObject({ status: 'ok', runtime: 'onnx' });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     child.kill('SIGINT');
     expect(await exited).toBe(0);

@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DATASET_KINDS, DataError, openData } from '@aeflow/datasets/node';
 import { EXIT_CODES, EXIT_CODES_HELP, EvaluationError, MAX_FOLDS, OUTPUT_FILES, UsageError, parseThresholdOption } from '@aeflow/eval';
 import { checkDataPaths, checkOutputFile, checkOutputFolder, checkRunFolder, processConsole, reportFailure, scoreToFolder, type Console, type OutputMode } from '@aeflow/eval/node';
-import { exportRunToOnnx } from '@aeflow/onnx/node';
+import { exportRunToOnnx, SCORE_RUNTIMES, type ScoreRuntime } from '@aeflow/onnx/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
 import { version } from '../package.json';
@@ -45,6 +45,12 @@ Examples:
 ${EXIT_CODES_HELP}
 `;
 
+/** `--runtime`: where scores are computed (scoring and serve). */
+const RUNTIME_OPTION = () =>
+  new Option('--runtime <name>', 'where scores are computed: onnx (ONNX Runtime), tfjs, or auto (onnx wherever onnxruntime-node loads, else tfjs); the start-up line says which and why')
+    .choices(['auto', ...SCORE_RUNTIMES])
+    .default('auto');
+
 function parseNumber(name: string, min?: number, max?: number) {
   return (value: string): number => {
     const n = Number(value);
@@ -75,6 +81,7 @@ interface ScoreCliOptions {
   ids?: string;
   out?: string;
   backend?: BackendName;
+  runtime: ScoreRuntime | 'auto';
   batchSize?: number;
   quiet?: boolean;
   json?: boolean;
@@ -137,6 +144,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--fold-beta', 'with --folds: also choose β per fold, by AUROC on its validation part')
     .option('--out <dir>', 'output folder')
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
+    .addOption(RUNTIME_OPTION())
     .option('--batch-size <n>', 'images per model call', parseInteger('--batch-size', 1, 1024))
     .option('--quiet', 'print only errors and the final summary line')
     .option('--json', 'machine output: JSON lines on stdout (progress events, then the result)')
@@ -193,7 +201,6 @@ export async function main(argv: readonly string[], io: Console = processConsole
       }
     }
     const progress = new Progress(mode);
-    progress.start('scoring', items.length, '{label} |{bar}| {value}/{total} images | {eta_formatted} left');
     let last = 0;
     let result;
     try {
@@ -208,6 +215,12 @@ export async function main(argv: readonly string[], io: Console = processConsole
       ...(maps !== undefined ? { maps } : {}),
       ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
       ...(opts.folds !== undefined ? { crossValidation: { k: opts.folds, seed: opts.foldSeed, chooseBeta: opts.foldBeta ?? false } } : {}),
+      runtime: opts.runtime,
+      onRuntime: (described, runtime) => {
+        if (mode === 'human') io.err(`aeflow-score: ${described}`);
+        emit({ event: 'runtime', runtime, described });
+        progress.start('scoring', items.length, '{label} |{bar}| {value}/{total} images | {eta_formatted} left');
+      },
       signal: controller.signal,
       onProgress: (phase, done, total) => {
         if (phase === 'score') {
@@ -297,8 +310,9 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--max-connections-per-client <n>', 'open connections from one client address before 429', parseInteger('--max-connections-per-client', 1, 65535), 16)
     .option('--threshold <value>', 'decision threshold (default: the run\'s calibration.json)', parseNumber('--threshold'))
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
+    .addOption(RUNTIME_OPTION())
     .option('--quiet', 'no request log')
-    .action(async (opts: { run: string; port: number; host: string; maxBytes: number; maxConcurrent: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; maxConnectionsPerClient: number; threshold?: number; backend?: BackendName; quiet?: boolean }) => {
+    .action(async (opts: { run: string; port: number; host: string; maxBytes: number; maxConcurrent: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; maxConnectionsPerClient: number; threshold?: number; backend?: BackendName; runtime: ScoreRuntime | 'auto'; quiet?: boolean }) => {
       await checkRunFolder(opts.run);
       await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: opts.quiet ?? false });
       const running = await startScoreServer({
@@ -312,8 +326,10 @@ export async function main(argv: readonly string[], io: Console = processConsole
         idleTimeoutMs: opts.idleTimeout,
         maxConnectionsPerClient: opts.maxConnectionsPerClient,
         ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+        runtime: opts.runtime,
         ...(opts.quiet ? {} : { log: (line: string) => io.err(line) }),
       });
+      io.out(`aeflow-score: ${running.scorer.describe()}`);
       io.out(`aeflow-score: serving ${opts.run} on ${running.url} (POST /score, GET /health); Ctrl-C to stop`);
       await new Promise<void>((r) => {
         const stop = () => {

@@ -101,6 +101,32 @@ describe('aeflow-score serve', () => {
     }
   });
 
+  it('--runtime onnx: the same scores as tfjs (1e-4 relative), the same heat map, no tensor left; /health names the runtime', async () => {
+    const onnx = await startScoreServer({ runDir: join(root, 'run'), runtime: 'onnx', port: 0, host: '127.0.0.1', threshold: -0.5 });
+    try {
+      expect(onnx.scorer.describe()).toMatch(/^runtime onnx \(onnxruntime-node [\d.]+, providers cpu, default threads\); asked for$/);
+      expect(server.scorer.describe()).toMatch(/^runtime tfjs \(backend wasm, \d+ threads?\); asked for$/); // the library's default
+      expect(json(await send(onnx, 'GET', '/health'))).toMatchObject({ status: 'ok', runtime: 'onnx' });
+      const want = json(await send(server, 'POST', '/score', png, { 'content-type': 'image/png' }));
+      const before = tf.memory().numTensors;
+      const got = json(await send(onnx, 'POST', '/score', png, { 'content-type': 'image/png' }));
+      expect(tf.memory().numTensors).toBe(before);
+      for (const k of ['flow', 'recon', 'total'] as const) expect(Math.abs(got.scores[k] - want.scores[k])).toBeLessThanOrEqual(1e-4 * Math.abs(want.scores[k]) + 1e-7);
+      expect(got.label).toBe(want.label);
+      const pixelsOf = async (s: RunningScoreServer) => {
+        const r = await send(s, 'POST', '/score?heatmap=1', png, { 'content-type': 'image/png' });
+        expect(r.headers['content-type']).toBe('image/png');
+        return sharp(r.body).raw().toBuffer({ resolveWithObject: true });
+      };
+      const [a, b] = [await pixelsOf(onnx), await pixelsOf(server)];
+      expect([a.info.width, a.info.height]).toEqual([32, 32]);
+      // 8-bit colours of the same map: equal up to a rounding step
+      expect(Math.max(...Array.from(a.data, (v, i) => Math.abs(v - b.data[i]!)))).toBeLessThanOrEqual(1);
+    } finally {
+      await onnx.close();
+    }
+  });
+
   it('scores JPEG, DICOM and unusual PNG/JPEG uploads', async () => {
     const files = await writeUnusualImages(join(root, 'unusual'));
     for (const f of files) {

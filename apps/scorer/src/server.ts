@@ -6,6 +6,7 @@ import { decodeImageBytes } from '@aeflow/datasets/node';
 import { type AEFlow } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
+import { createImageScorer, type ImageScorer, type ScoreRuntime } from '@aeflow/onnx/node';
 import { mapScale, mapToPng, overlayToPng } from '@aeflow/report';
 
 /** Content types `POST /score` takes; the bytes are sniffed, the type only has to be an image one. */
@@ -16,6 +17,11 @@ export interface ScoreServerOptions {
   runDir: string;
   /** A loaded model (kept alive; the caller disposes it after `close`). */
   model?: AEFlow;
+  /**
+   * Where the scores are computed: `tfjs` (default), `onnx` (ONNX Runtime on the model exported in
+   * memory) or `auto` (ONNX Runtime wherever onnxruntime-node loads). Same scores within 1e-4.
+   */
+  runtime?: ScoreRuntime | 'auto';
   /** Largest accepted upload in bytes (default 20 MiB): larger ones get 413 before they are read. */
   maxBytes?: number;
   /** Largest image in pixels before decoding (default 50 Mpx): larger ones get 413. */
@@ -48,6 +54,8 @@ export interface RunningScoreServer {
   server: Server;
   /** The model being served (the one given, or the one loaded from `runDir`, disposed by `close`). */
   model: AEFlow;
+  /** What computes the scores; `scorer.describe()` is the start-up line (runtime, backend/provider, why). */
+  scorer: ImageScorer;
   /** http://host:port */
   url: string;
   port: number;
@@ -161,9 +169,16 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
   const maxConnectionsPerClient = options.maxConnectionsPerClient ?? 16;
   if (!Number.isInteger(maxConnectionsPerClient) || maxConnectionsPerClient < 1) throw new Error(`startScoreServer: maxConnectionsPerClient must be a whole number ≥ 1 (got ${maxConnectionsPerClient})`);
   let threshold: number | null = options.threshold ?? null;
-  if (options.threshold === undefined) {
-    // the run's calibration.json (or a previous release's threshold.json); a malformed one is an error naming it
-    threshold = (await new RunFolder(options.runDir).readCalibration())?.threshold ?? null;
+  let scorer: ImageScorer;
+  try {
+    if (options.threshold === undefined) {
+      // the run's calibration.json (or a previous release's threshold.json); a malformed one is an error naming it
+      threshold = (await new RunFolder(options.runDir).readCalibration())?.threshold ?? null;
+    }
+    scorer = await createImageScorer(model, { runtime: options.runtime ?? 'tfjs' });
+  } catch (err) {
+    if (ownsModel) model.dispose();
+    throw err;
   }
   let inFlight = 0;
   let receiving = 0;
@@ -187,12 +202,11 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
     }
     return runModel(async () => {
       const images = tf.tensor4d(pixels, [1, size, size, 3]);
-      const s = model.scoreTensors(images);
       try {
-        const [f, r, t] = await Promise.all([s.flow.data(), s.recon.data(), s.total.data()]);
-        const total = t[0]!;
+        const { scores } = await scorer.score(images);
+        const { flow, recon, total, residual: data, width, height } = scores[0]!;
         const result = {
-          scores: { flow: f[0]!, recon: r[0]!, total },
+          scores: { flow, recon, total },
           predicted: threshold === null ? null : total >= threshold ? 1 : 0,
           label: threshold === null ? null : total >= threshold ? 'anomalous' : 'normal',
           threshold,
@@ -200,13 +214,12 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
         };
         let png: Uint8Array | null = null;
         if (heatmap) {
-          const [, h, w] = s.residual.shape;
-          const residual = { width: w, height: h, data: (await s.residual.data()) as Float32Array };
-          png = w === size && h === size ? await overlayToPng({ width: size, height: size, channels: 3, data: pixels }, residual) : await mapToPng(residual, mapScale(residual));
+          const residual = { width, height, data };
+          png = width === size && height === size ? await overlayToPng({ width: size, height: size, channels: 3, data: pixels }, residual) : await mapToPng(residual, mapScale(residual));
         }
         return { result, png };
       } finally {
-        tf.dispose([images, s.flow, s.recon, s.total, s.residual]);
+        images.dispose();
       }
     });
   };
@@ -215,7 +228,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/health') {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'use GET /health');
-      sendJson(res, 200, { status: 'ok', model: model.config.model, preset: model.config.preset, size, beta, threshold, inFlight, receiving, maxConcurrent, served, backend: tf.getBackend() });
+      sendJson(res, 200, { status: 'ok', model: model.config.model, preset: model.config.preset, size, beta, threshold, inFlight, receiving, maxConcurrent, served, backend: tf.getBackend(), runtime: scorer.runtime });
       return 200;
     }
     if (url.pathname !== '/score') throw new HttpError(404, `no such endpoint ${url.pathname}; use POST /score or GET /health`);
@@ -345,6 +358,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
   return {
     server,
     model,
+    scorer,
     port: address.port,
     url: `http://${host}:${address.port}`,
     close: async () => {
@@ -353,6 +367,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
         server.closeAllConnections();
       });
       await modelQueue;
+      await scorer.dispose();
       if (ownsModel) model.dispose();
     },
   };

@@ -5,6 +5,7 @@ import { bestF1 } from '@aeflow/metrics';
 import { chooseBeta, RUN_FILES, scoreColumns, skippedFileList, type AEFlow } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
+import { createImageScorer, type ImageScorer, type ScoreRuntime } from '@aeflow/onnx/node';
 import { imageToPng, mapScale, mapToPng, overlayToPng, renderReport, selectExamples, type ReportGroup } from '@aeflow/report';
 import { writeFileAtomic } from '@aeflow/tensor/node';
 import { countLabels, crossValidate, evaluateScores, EvaluationError, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
@@ -95,6 +96,17 @@ export interface ScoreToFolderOptions {
   examplesPerGroup?: number;
   /** A loaded model (else loaded from the run); not disposed here when given. */
   model?: AEFlow;
+  /**
+   * Where the scores are computed (when no `scorer` is given): `tfjs` (default: the model's own
+   * path), `onnx` (ONNX Runtime on the model exported in memory; fails, saying why, where
+   * onnxruntime-node does not load) or `auto` (ONNX Runtime wherever it loads, tfjs otherwise).
+   * Either gives the same scores within 1e-4 relative.
+   */
+  runtime?: ScoreRuntime | 'auto';
+  /** A scorer made by the caller (`createImageScorer`); not disposed here. Overrides `runtime`. */
+  scorer?: ImageScorer;
+  /** Called once the scorer is ready, with its start-up line (`ImageScorer.describe()`: runtime, backend/provider, why). */
+  onRuntime?: (described: string, runtime: ScoreRuntime) => void;
   batchSize?: number;
   /** Page title of the report (default: the run folder's name). */
   title?: string;
@@ -129,12 +141,16 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     await writeFileAtomic(path, data);
     files.push(path);
   };
+  let ownScorer: ImageScorer | undefined;
   try {
     const items = options.items ?? options.dataset.items;
     if (items.length === 0) throw new EvaluationError(`${options.dataset.name}: no images to score`);
+    const scorer = options.scorer ?? (ownScorer = await createImageScorer(model, { runtime: options.runtime ?? 'tfjs' }));
+    options.onRuntime?.(scorer.describe(), scorer.runtime);
     const explicitMaps = Array.isArray(options.maps) ? new Set<string>(options.maps as readonly string[]) : undefined;
     const scored = await scoreItems({
       model,
+      scorer,
       dataset: options.dataset,
       items,
       skipInvalid: options.skipInvalid ?? false,
@@ -217,7 +233,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     const maps = new Map<string, ImageMaps>(scored.maps);
     if (need.size > 0) {
       const byId = new Map(items.map((it) => [it.id, it]));
-      const again = await scoreItems({ model, dataset: options.dataset, items: [...need].map((id) => byId.get(id)!), keepMaps: 'all', skipInvalid: true });
+      const again = await scoreItems({ model, scorer, dataset: options.dataset, items: [...need].map((id) => byId.get(id)!), keepMaps: 'all', skipInvalid: true });
       for (const [id, m] of again.maps) maps.set(id, m);
     }
     // One colour scale for all residuals shown, so a dark map means "close to normal" everywhere.
@@ -276,6 +292,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     options.onProgress?.('report', 1, 1);
     return { rows, metrics, skipped, files };
   } finally {
+    await ownScorer?.dispose();
     if (!options.model) model.dispose();
   }
 }

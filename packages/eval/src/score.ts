@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidImageError, type DecodedImage, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
 import type { AEFlow } from '@aeflow/model';
+import { tfjsImageScorer, type ImageScorer } from '@aeflow/onnx';
 import type { ScoreRow } from './evaluate.js';
 import type { FloatImage, PixelMap } from '@aeflow/report';
 
@@ -15,6 +16,11 @@ export interface ImageMaps {
 
 export interface ScoreItemsOptions {
   model: AEFlow;
+  /**
+   * Computes each batch's scores (and x′ for the maps): ONNX Runtime or tfjs, from
+   * `createImageScorer` of `@aeflow/onnx/node`. Default: the model's own tfjs path.
+   */
+  scorer?: ImageScorer;
   dataset: ImageDataset;
   items: readonly ImageItem[];
   batchSize?: number;
@@ -65,6 +71,7 @@ export async function scoreItems(options: ScoreItemsOptions): Promise<ScoreItems
   const rows: ScoreRow[] = [];
   const skipped: SkippedFile[] = [];
   const maps = new Map<string, ImageMaps>();
+  const scorer = options.scorer ?? tfjsImageScorer(model);
   const keep = (id: string) => options.keepMaps === 'all' || (options.keepMaps?.has(id) ?? false);
   for (let start = 0; start < items.length; start += batchSize) {
     if (options.signal?.aborted) break;
@@ -89,25 +96,25 @@ export async function scoreItems(options: ScoreItemsOptions): Promise<ScoreItems
       const images = batchTensor(decoded, size);
       const wanted = kept.map((it, k) => [it, k] as const).filter(([it]) => keep(it.id));
       // x′ comes with the scores (one pass) when this batch has images whose maps are kept
-      const s = model.scoreTensors(images, { reconstruction: wanted.length > 0 });
+      let out: Awaited<ReturnType<ImageScorer['score']>> | undefined;
       try {
-        const [f, r, t] = await Promise.all([s.flow.data(), s.recon.data(), s.total.data()]);
-        kept.forEach((it, k) => rows.push({ id: it.id, label: it.label, flow: f[k]!, recon: r[k]!, total: t[k]!, predicted: null }));
+        out = await scorer.score(images, { reconstruction: wanted.length > 0 });
+        const { scores } = out;
+        kept.forEach((it, k) => rows.push({ id: it.id, label: it.label, flow: scores[k]!.flow, recon: scores[k]!.recon, total: scores[k]!.total, predicted: null }));
         if (wanted.length > 0) {
-          const residual = (await s.residual.data()) as Float32Array;
-          const recData = s.reconstruction ? ((await s.reconstruction.data()) as Float32Array) : null;
-          const [, h, w] = s.residual.shape;
+          const recData = out.reconstruction ? ((await out.reconstruction.data()) as Float32Array) : null;
           for (const [it, k] of wanted) {
+            const s = scores[k]!;
             maps.set(it.id, {
               id: it.id,
               original: { width: size, height: size, channels: 3, data: decoded[k]!.data },
               reconstruction: recData ? { width: size, height: size, channels: 3, data: recData.slice(k * size * size * 3, (k + 1) * size * size * 3) } : null,
-              residual: { width: w, height: h, data: residual.slice(k * h * w, (k + 1) * h * w) },
+              residual: { width: s.width, height: s.height, data: s.residual },
             });
           }
         }
       } finally {
-        tf.dispose([images, s.flow, s.recon, s.total, s.residual, ...(s.reconstruction ? [s.reconstruction] : [])]);
+        tf.dispose([images, ...(out?.reconstruction ? [out.reconstruction] : [])]);
       }
     }
     options.onProgress?.(Math.min(start + batchSize, items.length), items.length);

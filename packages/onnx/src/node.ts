@@ -5,8 +5,8 @@ import { exportOnnx, type OnnxExport, type OnnxExportOptions } from './export.js
 export * from './index.js';
 export { loadOnnxRuntime, OnnxScorer, onnxScorerFromModel, providersFromEnv } from './onnx-scorer.js';
 export type { OnnxScoreResult, OnnxScorerOptions } from './onnx-scorer.js';
-export { benchmarkScoreRuntime, createImageScorer, measureScoring, SCORE_RUNTIMES } from './runtime.js';
-export type { CreateImageScorerOptions, ImageScorer, ScoreRuntime } from './runtime.js';
+export { benchmarkScoreRuntime, createImageScorer, measureScoring } from './runtime.js';
+export type { CreateImageScorerOptions } from './runtime.js';
 
 /**
  * Exports a trained run (its folder, as `aeflow-train` writes it) to an ONNX file, written

@@ -17,8 +17,8 @@ describe('createImageScorer: one scoring interface, two runtimes', () => {
     const tfjs = await createImageScorer(model, { runtime: 'tfjs' });
     try {
       expect(auto.runtime).toBe('onnx');
-      expect(auto.describe()).toMatch(/^runtime onnx \(onnxruntime-node [\d.]+, providers cpu, 1 threads\)$/);
-      expect(tfjs.describe()).toBe('runtime tfjs (backend cpu)');
+      expect(auto.describe()).toMatch(/^runtime onnx \(onnxruntime-node [\d.]+, providers cpu, 1 threads\); auto: onnxruntime-node loads here$/);
+      expect(tfjs.describe()).toBe('runtime tfjs (backend cpu); asked for');
       const a = await auto.score(images, { reconstruction: true });
       const b = await tfjs.score(images, { reconstruction: true });
       expect(maxRelativeError(a.scores.map((s) => s.total), b.scores.map((s) => s.total))).toBeLessThan(1e-4);
@@ -66,7 +66,7 @@ describe('createImageScorer: one scoring interface, two runtimes', () => {
     const cudaModel = await perturbedModel(tinyConfig());
     const scorer = await createImageScorer(cudaModel, { runtime: 'onnx', executionProviders: ['cuda', 'cpu'] });
     try {
-      expect(scorer.describe()).toMatch(/providers cpu, default threads; cuda, cpu failed: /);
+      expect(scorer.describe()).toMatch(/providers cpu, default threads; cuda, cpu failed: .*; asked for$/);
     } finally {
       await scorer.dispose();
       cudaModel.dispose();

@@ -1,66 +1,25 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AEFlow, scoresToRecords, type ImageScore, type RunConfig } from '@aeflow/model';
+import { AEFlow, type ImageScore, type RunConfig } from '@aeflow/model';
 import { encoderFromConfig } from '@aeflow/model/node';
 import { exportOnnx } from './export.js';
+import { tfjsImageScorer, type ImageScorer, type ScoreRuntime } from './image-scorer.js';
 import { loadOnnxRuntime, OnnxScorer, type OnnxScorerOptions } from './onnx-scorer.js';
-
-/** Where scores are computed: ONNX Runtime (the exported graph) or TensorFlow.js (the model itself). */
-export type ScoreRuntime = 'onnx' | 'tfjs';
-export const SCORE_RUNTIMES = ['onnx', 'tfjs'] as const;
-
-/** What a scoring loop needs: the same records whichever runtime computes them. */
-export interface ImageScorer {
-  readonly runtime: ScoreRuntime;
-  /** One line for the start-up log: runtime, version, provider/backend, threads. */
-  describe(): string;
-  /**
-   * Scores NHWC images in [0, 1] ([n, size, size, 1 or 3], as @aeflow/datasets loads them): one
-   * record per image, as `AEFlow.score`; with `reconstruction: true` also x′ ([n, size, size, 3]
-   * in [0, 1], NHWC; the caller disposes it), for models with a decoder.
-   */
-  score(images: tf.Tensor4D, options?: { reconstruction?: boolean }): Promise<{ scores: ImageScore[]; reconstruction?: tf.Tensor4D }>;
-  dispose(): Promise<void>;
-}
 
 export interface CreateImageScorerOptions extends OnnxScorerOptions {
   /** `onnx`, `tfjs`, or `auto` (default): ONNX Runtime wherever onnxruntime-node loads, tfjs otherwise. */
   runtime?: ScoreRuntime | 'auto';
 }
 
-/** The tfjs path: the model's own `scoreTensors`. */
-class TfjsImageScorer implements ImageScorer {
-  readonly runtime = 'tfjs' as const;
-  constructor(
-    private readonly model: AEFlow,
-    private readonly why: string | undefined,
-  ) {}
-
-  describe(): string {
-    return `runtime tfjs (backend ${tf.getBackend()})${this.why ? `; not onnx: ${this.why}` : ''}`;
-  }
-
-  async score(images: tf.Tensor4D, options: { reconstruction?: boolean } = {}): Promise<{ scores: ImageScore[]; reconstruction?: tf.Tensor4D }> {
-    const s = this.model.scoreTensors(images, { reconstruction: options.reconstruction === true });
-    try {
-      const scores = await scoresToRecords(s);
-      return { scores, ...(s.reconstruction ? { reconstruction: s.reconstruction } : {}) };
-    } finally {
-      tf.dispose([s.flow, s.recon, s.total, s.residual]);
-    }
-  }
-
-  dispose(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 /** The ONNX Runtime path: the model exported in memory and run by onnxruntime-node. */
 class OnnxImageScorer implements ImageScorer {
   readonly runtime = 'onnx' as const;
-  constructor(private readonly scorer: OnnxScorer) {}
+  constructor(
+    private readonly scorer: OnnxScorer,
+    private readonly why: string,
+  ) {}
 
   describe(): string {
-    return this.scorer.describe();
+    return `${this.scorer.describe()}; ${this.why}`;
   }
 
   async score(images: tf.Tensor4D, options: { reconstruction?: boolean } = {}): Promise<{ scores: ImageScore[]; reconstruction?: tf.Tensor4D }> {
@@ -82,20 +41,23 @@ class OnnxImageScorer implements ImageScorer {
 
 /**
  * A scorer for a loaded model on the runtime asked for. `auto` (the default) takes ONNX Runtime
- * when onnxruntime-node loads here and tfjs otherwise (its `describe()` says why); `onnx` fails
- * with the reason when it does not load. The ONNX path exports the model in memory (no file).
+ * when onnxruntime-node loads here and tfjs otherwise; `onnx` fails with the reason when it does
+ * not load. `describe()` ends with why this runtime (`asked for`, `auto: onnxruntime-node loads
+ * here`, or `auto: onnxruntime-node does not load: …`). The ONNX path exports the model in memory
+ * (no file); the model stays the caller's to dispose.
  */
 export async function createImageScorer(model: AEFlow, options: CreateImageScorerOptions = {}): Promise<ImageScorer> {
   const runtime = options.runtime ?? 'auto';
   if (runtime !== 'auto' && runtime !== 'onnx' && runtime !== 'tfjs') throw new Error(`createImageScorer: runtime must be onnx, tfjs or auto, got ${String(runtime)}`);
-  if (runtime === 'tfjs') return new TfjsImageScorer(model, undefined);
+  if (runtime === 'tfjs') return tfjsImageScorer(model, 'asked for');
   const loaded = await loadOnnxRuntime();
   if ('error' in loaded) {
     if (runtime === 'onnx') throw new Error(`runtime onnx: ${loaded.error}; use --runtime tfjs`);
-    return new TfjsImageScorer(model, loaded.error);
+    return tfjsImageScorer(model, `auto: ${loaded.error}`);
   }
   const { runtime: _ignored, ...scorerOptions } = options;
-  return new OnnxImageScorer(await OnnxScorer.create(exportOnnx(model).bytes, scorerOptions));
+  const scorer = await OnnxScorer.create(exportOnnx(model).bytes, scorerOptions);
+  return new OnnxImageScorer(scorer, runtime === 'onnx' ? 'asked for' : 'auto: onnxruntime-node loads here');
 }
 
 /**
