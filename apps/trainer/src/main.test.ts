@@ -239,12 +239,20 @@ describe('aeflow-train', () => {
   });
 
   it('bench prints one JSON line last with the benchmark keys', async () => {
-    const r = await run(['bench', '--encoder', 'resnet18', '--random-weights', '--size', '32', '--batch', '2', '--steps', '1', '--set', 'flow.blocks=1', '--set', 'flow.hiddenChannels=8', '--quiet', '--backend', 'wasm']);
+    const r = await run(['bench', '--encoder', 'resnet18', '--random-weights', '--size', '32', '--batch', '2', '--steps', '1', '--set', 'flow.blocks=1', '--set', 'flow.hiddenChannels=8', '--quiet', '--backend', 'wasm', '--score-threads', '1']);
     expect(r.code).toBe(0);
     const last = JSON.parse(r.out.trim().split('\n').at(-1)!) as Record<string, unknown>;
     expect(Object.keys(last).slice(0, 5)).toEqual(['backend', 'train_images_per_s', 'train_images_per_s_no_cache', 'score_images_per_s', 'peak_rss_mb']);
     expect(last.backend).toBe('wasm');
-    for (const k of ['train_images_per_s', 'train_images_per_s_no_cache', 'score_images_per_s', 'peak_rss_mb']) expect(last[k]).toBeGreaterThan(0);
+    for (const k of ['train_images_per_s', 'train_images_per_s_no_cache', 'score_images_per_s', 'peak_rss_mb', 'score_images_per_s_tfjs']) expect(last[k]).toBeGreaterThan(0);
+    // scoring on the default runtime, as aeflow-score runs it (ONNX Runtime loads here); tfjs as the reference
+    expect(last.score_runtime).toBe('onnx');
+    expect(last.score_runtime_described).toMatch(/^runtime onnx \(onnxruntime-node [\d.]+, providers cpu, 1 threads\); auto: onnxruntime-node loads here$/);
+    const tfjs = await run(['bench', '--encoder', 'resnet18', '--random-weights', '--size', '32', '--batch', '2', '--steps', '1', '--set', 'flow.blocks=1', '--set', 'flow.hiddenChannels=8', '--quiet', '--backend', 'wasm', '--runtime', 'tfjs']);
+    expect(tfjs.code).toBe(0);
+    const t = JSON.parse(tfjs.out.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(t.score_runtime).toBe('tfjs');
+    expect(t.score_runtime_described).toMatch(/^runtime tfjs \(backend wasm, \d+ threads?\); asked for$/);
   });
 
   it('Ctrl-C during a cached epoch stops after the current step and saves it; --resume goes on from the next step', async () => {

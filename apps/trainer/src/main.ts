@@ -4,9 +4,8 @@ import cliProgress from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DATASET_KINDS } from '@aeflow/datasets/node';
 import { EXIT_CODES, EXIT_CODES_HELP, InterruptedError, UsageError } from '@aeflow/eval';
-import { checkDataPaths, checkOutputFolder, formatDuration, processConsole, reportFailure, RunFolderError, trainAndEvaluate, type Console, type OutputMode, type WorkflowEvent } from '@aeflow/eval/node';
+import { checkDataPaths, checkOutputFolder, formatDuration, processConsole, reportFailure, RunFolderError, runWorkflowBenchmark, SCORE_RUNTIMES, trainAndEvaluate, type Console, type ScoreRuntime, type OutputMode, type WorkflowEvent } from '@aeflow/eval/node';
 import { ENCODER_ARCHS, parseRunConfig, PRESET_NAMES, RUN_FILES, type HistoryRecord, type RunConfig } from '@aeflow/model';
-import { runBenchmark } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
@@ -399,11 +398,15 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--steps <n>', 'timed steps per measurement', parseInteger('--steps', 1, 1000), 3)
     .option('--set <key=value>', 'one more setting (repeatable)', collect)
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
+    .addOption(new Option('--runtime <name>', 'scoring runtime measured for score_images_per_s: auto (what aeflow-score uses: onnx wherever onnxruntime-node loads), onnx or tfjs; tfjs is always measured too').choices(['auto', ...SCORE_RUNTIMES]).default('auto'))
+    .option('--score-threads <n>', 'ONNX Runtime threads (default: one per core)', parseInteger('--score-threads', 1, 256))
     .option('--quiet', 'only the JSON line')
-    .action(async (opts: { preset: 'cpu' | 'paper'; encoder?: (typeof ENCODER_ARCHS)[number]; randomWeights?: boolean; size?: number; batch: number; steps: number; set?: string[]; backend?: BackendName; quiet?: boolean }) => {
+    .action(async (opts: { preset: 'cpu' | 'paper'; encoder?: (typeof ENCODER_ARCHS)[number]; randomWeights?: boolean; size?: number; batch: number; steps: number; set?: string[]; backend?: BackendName; runtime: ScoreRuntime | 'auto'; scoreThreads?: number; quiet?: boolean }) => {
       await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: opts.quiet ?? false });
       const { parseSetArgs } = await import('./config.js');
-      const r = await runBenchmark({
+      const r = await runWorkflowBenchmark({
+        runtime: opts.runtime,
+        ...(opts.scoreThreads !== undefined ? { scoreThreads: opts.scoreThreads } : {}),
         preset: opts.preset,
         ...(opts.encoder ? { encoder: opts.encoder } : {}),
         randomWeights: opts.randomWeights ?? false,
@@ -420,6 +423,9 @@ export async function main(argv: readonly string[], io: Console = processConsole
           train_images_per_s_no_cache: r.train_images_per_s_no_cache,
           score_images_per_s: r.score_images_per_s,
           peak_rss_mb: r.peak_rss_mb,
+          score_runtime: r.score_runtime,
+          score_runtime_described: r.score_runtime_described,
+          score_images_per_s_tfjs: r.score_images_per_s_tfjs,
           train_gflops: r.train_gflops,
           train_gflops_no_cache: r.train_gflops_no_cache,
           score_gflops: r.score_gflops,

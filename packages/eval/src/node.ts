@@ -7,3 +7,8 @@ export { trainAndEvaluate, normalQuantile, storedDataSource, RunFolderError } fr
 export type { DataSourceOptions, TrainAndEvaluateOptions, TrainAndEvaluateResult, WorkflowEvent } from './train-and-evaluate.js';
 export { processConsole, formatDuration, userMessage, reportFailure, PathError, checkRunFolder, checkOutputFolder, checkOutputFile, checkDataPaths } from './cli.js';
 export type { Console, OutputMode } from './cli.js';
+export { runWorkflowBenchmark } from './benchmark.js';
+export type { WorkflowBenchmarkOptions, WorkflowBenchmarkResult } from './benchmark.js';
+// the scoring runtimes, for the CLIs' --runtime (from @aeflow/onnx, which computes on them)
+export { SCORE_RUNTIMES } from '@aeflow/onnx/node';
+export type { ScoreRuntime } from '@aeflow/onnx/node';
