@@ -72,7 +72,7 @@ describe('aeflow-train', () => {
     const r = await run(['--data', data, '--config', tiny, '--holdout', '5', '--out', out, '--backend', 'wasm', '--no-cache', '--quiet']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^trained 2 epochs in .*; held-out AUROC \d/);
+    expect(r.out).toMatch(/^trained 2 epochs in .*; held-out AUROC \d\.\d{4} \[[^\]]+\] on .*held-out test, AP /);
     for (const f of ['config.json', 'model.safetensors', 'checkpoint.safetensors', 'history.jsonl', 'scores.csv', 'metrics.json', 'report.html', 'split.json', 'calibration.json', 'data.json']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
@@ -140,6 +140,25 @@ describe('aeflow-train', () => {
     expect((await readJson<Metrics>(join(out, 'metrics.json'))).counts).toMatchObject({ images: 8, normal: 4, anomalous: 4 });
   });
 
+  it('with a val/ part and no test part: says what was chosen on val/ and adds the cross-validation inside it (text, JSON, metrics.json)', async () => {
+    const withVal = join(root, 'with-val');
+    await writeFolderDataset(withVal, { train: { normal: 16, anomalous: 0 }, val: { normal: 10, anomalous: 10 } });
+    const out = join(root, 'run-val');
+    const r = await run(['--data', withVal, '--config', tiny, '--set', 'score.beta=auto', '--out', out, '--no-cache', '--quiet']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).not.toMatch(/held-out/);
+    expect(r.out).toMatch(/; AUROC \d\.\d{4} \[[^\]]+\] on \S*with-val\/val, AP .* — epoch, β and threshold chosen on these images: optimistic; 5-fold cross-validation inside them \(threshold and β chosen on 1\/5, measured on the rest; the epoch still chosen on all\): AUROC \d\.\d{3} ± \d\.\d{3}, sensitivity .*, specificity /);
+    const metrics = await readJson<Metrics & { chosenOnTheseImages: string[]; crossValidation: { k: number; chooseBeta: boolean; images: number } }>(join(out, 'metrics.json'));
+    expect(metrics.chosenOnTheseImages).toEqual(['epoch', 'beta', 'threshold']);
+    expect(metrics.crossValidation).toMatchObject({ k: 5, chooseBeta: true, images: 20 });
+    const json = await run(['--data', withVal, '--config', tiny, '--set', 'score.beta=auto', '--out', join(root, 'run-val-json'), '--no-cache', '--json']);
+    const done = JSON.parse(json.out.trim().split('\n').at(-1)!) as { chosenOnTheseImages: string[]; crossValidation: { k: number; mean: { auroc: number } } };
+    expect(done.chosenOnTheseImages).toEqual(['epoch', 'beta', 'threshold']);
+    expect(done.crossValidation.k).toBe(5);
+    expect(done.crossValidation.mean.auroc).toBeGreaterThanOrEqual(0);
+  });
+
   it('with normals only, validates by loss and flags the top 5 % of held-out normal scores', async () => {
     const normals = join(root, 'normals');
     await writeFolderDataset(normals, { train: { normal: 30, anomalous: 0 } });
@@ -151,6 +170,8 @@ describe('aeflow-train', () => {
     expect(metrics.thresholdRule).toBe('value');
     expect(metrics.counts).toMatchObject({ images: 6, normal: 6, anomalous: 0 });
     expect(metrics.counts.predictedAnomalous).toBeLessThanOrEqual(1);
+    // the threshold was taken from these normals' scores: said, not hidden
+    expect((metrics as Metrics & { chosenOnTheseImages?: string[] }).chosenOnTheseImages).toEqual(['threshold']);
   });
 
   it('rejects bad settings naming the key and the allowed values', async () => {

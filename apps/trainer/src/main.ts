@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DATASET_KINDS } from '@aeflow/datasets/node';
-import { EXIT_CODES, EXIT_CODES_HELP, InterruptedError, UsageError } from '@aeflow/eval';
+import { EXIT_CODES, EXIT_CODES_HELP, InterruptedError, metricsSummary, UsageError } from '@aeflow/eval';
 import { checkDataPaths, checkOutputFolder, formatDuration, processConsole, reportFailure, RunFolderError, runWorkflowBenchmark, SCORE_RUNTIMES, trainAndEvaluate, type Console, type ScoreRuntime, type OutputMode, type WorkflowEvent } from '@aeflow/eval/node';
 import { ENCODER_ARCHS, parseRunConfig, PRESET_NAMES, RUN_FILES, type HistoryRecord, type RunConfig } from '@aeflow/model';
 import { RunFolder } from '@aeflow/model/node';
@@ -375,13 +375,15 @@ export async function main(argv: readonly string[], io: Console = processConsole
       beta: metrics?.beta ?? null,
       betaRule: metrics?.betaRule ?? null,
       skipped: result.skipped.length,
+      // what was chosen on the scored images (then auroc is optimistic) and the honest estimate inside them
+      chosenOnTheseImages: metrics?.chosenOnTheseImages ?? [],
+      crossValidation: metrics?.crossValidation ? { k: metrics.crossValidation.k, mean: metrics.crossValidation.mean, std: metrics.crossValidation.std } : null,
     };
     if (mode === 'json') io.out(JSON.stringify(summary));
     else {
-      const f = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v.toFixed(4));
       io.out(
         `${config.model === 'knn' ? 'memory filled' : `trained ${result.epoch} epochs`} in ${formatDuration(result.seconds)}${result.stopped === 'time' ? ' (time limit)' : ''}` +
-          (metrics ? `; held-out AUROC ${f(metrics.auroc)}${metrics.aurocCI ? ` [${f(metrics.aurocCI.low)}, ${f(metrics.aurocCI.high)}]` : ''}, AP ${f(metrics.ap)}, F1 ${f(metrics.f1)} (threshold: ${metrics.thresholdRule}${metrics.betaRule === 'auto' ? `; β ${metrics.beta} chosen on validation` : ''})` : '') +
+          (metrics ? `; ${metricsSummary(metrics, result.finalPart ?? 'the final part')}` : '') +
           `; run in ${out} (report.html)`,
       );
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { auroc, averagePrecision } from '@aeflow/metrics';
-import { evaluateScores, EvaluationError, type ScoreRow } from './evaluate.js';
+import { crossValidate, evaluateScores, EvaluationError, metricsSummary, type ScoreRow } from './evaluate.js';
 import { syntheticRows } from './test-helpers.js';
 import { combineScores, parseThresholdOption, safeFileStem } from './outputs.js';
 
@@ -72,5 +72,19 @@ describe('outputs', () => {
     expect(parseThresholdOption('best-f1')).toBe('best-f1');
     expect(parseThresholdOption('-0.25')).toBe(-0.25);
     expect(() => parseThresholdOption('high')).toThrow(/not best-f1, from-val, auto or a number/);
+  });
+});
+
+describe('metricsSummary', () => {
+  const rows = syntheticRows(30, 20, 5);
+  it('calls an AUROC "held-out" only when nothing was chosen on the images, else says what was and adds the cross-validation', () => {
+    const { metrics } = evaluateScores(rows, { threshold: { rule: 'from-val', value: 0.5 } });
+    expect(metricsSummary(metrics, 'test')).toMatch(/^held-out AUROC \d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\] on test, AP .*\(threshold: from-val\)$/);
+    const chosen = { ...evaluateScores(rows, { threshold: { rule: 'best-f1' } }).metrics, chosenOnTheseImages: ['beta' as const, 'threshold' as const] };
+    expect(metricsSummary(chosen, 'val')).toMatch(/^AUROC \d\.\d{4} .* on val, AP .* — β and threshold chosen on these images: optimistic$/);
+    const cv = crossValidate(rows, { k: 5, seed: 0, chooseBeta: false });
+    const line = metricsSummary({ ...chosen, chosenOnTheseImages: ['epoch', 'threshold'], crossValidation: cv }, 'val');
+    expect(line).toContain('— epoch and threshold chosen on these images: optimistic; 5-fold cross-validation inside them (threshold chosen on 1/5, measured on the rest; the epoch still chosen on all): ');
+    expect(line).toContain(`AUROC ${cv.mean.auroc.toFixed(3)} ± ${cv.std.auroc.toFixed(3)}, sensitivity ${cv.mean.sensitivity.toFixed(3)} ± ${cv.std.sensitivity.toFixed(3)}`);
   });
 });

@@ -1,5 +1,5 @@
 import { valTestFolds, type ImageItem } from '@aeflow/datasets';
-import { BETA_GRID, chooseBeta, combineScores, type ScoreRow } from '@aeflow/model';
+import { BETA_GRID, chooseBeta, combineScores, type ScoreRow, type SelectionChoice } from '@aeflow/model';
 import { atThreshold, auroc, aurocConfidence, averagePrecision, bestF1 } from '@aeflow/metrics';
 
 /** One scored image: the row of scores.csv (owned by @aeflow/model's run-folder module). */
@@ -52,6 +52,11 @@ export type ScoreMetrics = {
   betaSweep: { beta: number; auroc: number }[] | null;
   /** The paper's appendix protocol (`--folds`); present only when asked for. */
   crossValidation?: CrossValidation;
+  /**
+   * What was chosen on these very images (the trainer's validation part, scored as the final part
+   * when there is no separate test part): these numbers are then optimistic. Absent: held out.
+   */
+  chosenOnTheseImages?: SelectionChoice[];
 };
 
 export type ThresholdChoice = { rule: 'best-f1' } | { rule: 'value'; value: number } | { rule: 'from-val'; value: number };
@@ -311,4 +316,35 @@ export function crossValidate(rows: readonly ScoreRow[], options: CrossValidateO
     std.beta = null;
   }
   return { k, seed, chooseBeta: options.chooseBeta, images: kept.length, folds: per, mean, std };
+}
+
+/** "epoch, β and threshold": the choices in words. */
+function choicesInWords(chosen: readonly SelectionChoice[]): string {
+  const words = chosen.map((c) => (c === 'beta' ? 'β' : c));
+  return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
+/**
+ * The one-line summary of a final part's metrics the trainer prints: "held-out AUROC …" only when
+ * nothing was chosen on these images; else the AUROC says what was chosen on them (optimistic) and
+ * is followed by the cross-validation inside them (the honest estimate), when there is one.
+ */
+export function metricsSummary(metrics: ScoreMetrics, part: string): string {
+  const f = (v: number | null | undefined, digits = 4) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
+  const ci = metrics.aurocCI ? ` [${f(metrics.aurocCI.low)}, ${f(metrics.aurocCI.high)}]` : '';
+  const at = `AP ${f(metrics.ap)}, F1 ${f(metrics.f1)}, sensitivity ${f(metrics.sensitivity, 3)}, specificity ${f(metrics.specificity, 3)}`;
+  const chosen = metrics.chosenOnTheseImages ?? [];
+  if (chosen.length === 0) {
+    return `held-out AUROC ${f(metrics.auroc)}${ci} on ${part}, ${at} (threshold: ${metrics.thresholdRule}${metrics.betaRule === 'auto' ? `; β ${metrics.beta} chosen on validation` : ''})`;
+  }
+  let line = `AUROC ${f(metrics.auroc)}${ci} on ${part}, ${at} — ${choicesInWords(chosen)} chosen on these images: optimistic`;
+  const cv = metrics.crossValidation;
+  if (cv) {
+    const ms = (key: keyof CrossValidationMetrics) => `${f(cv.mean[key], 3)} ± ${f(cv.std[key], 3)}`;
+    const refit = cv.chooseBeta ? 'threshold and β' : 'threshold';
+    line +=
+      `; ${cv.k}-fold cross-validation inside them (${refit} chosen on 1/${cv.k}, measured on the rest${chosen.includes('epoch') ? '; the epoch still chosen on all' : ''}): ` +
+      `AUROC ${ms('auroc')}, sensitivity ${ms('sensitivity')}, specificity ${ms('specificity')}`;
+  }
+  return line;
 }

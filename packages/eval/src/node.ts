@@ -3,7 +3,7 @@
 // command-line conventions both aeflow CLIs share (exit codes, failures as JSON, path checks).
 export { scoreToFolder, readHistory, readValidationScores } from './score-to-folder.js';
 export type { ScoreToFolderOptions, ScoreToFolderResult } from './score-to-folder.js';
-export { trainAndEvaluate, normalQuantile, storedDataSource, RunFolderError } from './train-and-evaluate.js';
+export { trainAndEvaluate, normalQuantile, storedDataSource, RunFolderError, chosenOnFinalPart, crossValidationFolds } from './train-and-evaluate.js';
 export type { DataSourceOptions, TrainAndEvaluateOptions, TrainAndEvaluateResult, WorkflowEvent } from './train-and-evaluate.js';
 export { processConsole, formatDuration, userMessage, reportFailure, PathError, checkRunFolder, checkOutputFolder, checkOutputFile, checkDataPaths } from './cli.js';
 export type { Console, OutputMode } from './cli.js';

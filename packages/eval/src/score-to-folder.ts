@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
 import { bestF1 } from '@aeflow/metrics';
-import { chooseBeta, RUN_FILES, scoreColumns, skippedFileList, type AEFlow } from '@aeflow/model';
+import { chooseBeta, RUN_FILES, scoreColumns, skippedFileList, type AEFlow, type SelectionChoice } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
 import { createImageScorer, type ImageScorer, type ScoreRuntime } from '@aeflow/onnx/node';
@@ -117,6 +117,8 @@ export interface ScoreToFolderOptions {
    * the validation part; written to metrics.json as `crossValidation` and shown in the report.
    */
   crossValidation?: { k: number; seed?: number; chooseBeta?: boolean };
+  /** What was chosen on these images (written to metrics.json and shown in the report as optimistic). */
+  chosenOnTheseImages?: readonly SelectionChoice[];
   onProgress?: (phase: 'score' | 'report', done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -199,6 +201,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       const cv = options.crossValidation;
       metrics.crossValidation = crossValidate(rows, { k: cv.k, seed: cv.seed ?? 0, chooseBeta: cv.chooseBeta ?? false, beta });
     }
+    if (options.chosenOnTheseImages && options.chosenOnTheseImages.length > 0) metrics.chosenOnTheseImages = [...options.chosenOnTheseImages];
 
     // scores.csv, metrics.json, skipped.json: through the run-folder owner (schema-checked, atomic)
     const folder = new RunFolder(options.out);

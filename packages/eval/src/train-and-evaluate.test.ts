@@ -7,7 +7,8 @@ import { initBackend } from '@aeflow/tensor/node';
 import type { ScoreMetrics } from './evaluate.js';
 import { parseScoresCsv } from '@aeflow/model';
 import { TINY_CONFIG, writeFolderDataset } from './test-helpers.js';
-import { RunFolderError, trainAndEvaluate, type WorkflowEvent } from './train-and-evaluate.js';
+import { chosenOnFinalPart, crossValidationFolds, RunFolderError, trainAndEvaluate, type WorkflowEvent } from './train-and-evaluate.js';
+import { resolveConfig } from '@aeflow/model';
 
 let root: string;
 let data: string;
@@ -18,6 +19,30 @@ beforeAll(async () => {
   data = join(root, 'data');
   // train/ normals and a test/ split with both classes: validated on and scored on test/
   await writeFolderDataset(data, { train: 10, testNormal: 4, testAnomalous: 4 });
+});
+
+describe('what a run chose on its final part', () => {
+  const aeflow = resolveConfig({});
+  const auto = resolveConfig({ score: { beta: 'auto' } });
+  const knn = resolveConfig({ model: 'knn', score: { beta: 'auto' } });
+  it('lists the epoch (several validated), β (auto) and the threshold when the final part is the validation part; nothing when held out', () => {
+    expect(chosenOnFinalPart({ config: auto, epochs: 5, validated: true, finalIsValidation: true, thresholdOnFinal: true })).toEqual(['epoch', 'beta', 'threshold']);
+    expect(chosenOnFinalPart({ config: aeflow, epochs: 1, validated: true, finalIsValidation: true, thresholdOnFinal: true })).toEqual(['threshold']);
+    // a kNN has one score part (β is fixed at 1) and no epochs to choose from
+    expect(knn.score.beta).toBe(1);
+    expect(chosenOnFinalPart({ config: knn, epochs: 1, validated: true, finalIsValidation: true, thresholdOnFinal: true })).toEqual(['threshold']);
+    expect(chosenOnFinalPart({ config: auto, epochs: 5, validated: true, finalIsValidation: false, thresholdOnFinal: false })).toEqual([]);
+    // normals only: a threshold from the final part's scores
+    expect(chosenOnFinalPart({ config: aeflow, epochs: 5, validated: true, finalIsValidation: false, thresholdOnFinal: true })).toEqual(['threshold']);
+  });
+  it('cross-validates with 5 folds, fewer when a class has under 10 images, none under 4', () => {
+    const part = (normal: number, anomalous: number) =>
+      ({ items: [...Array.from({ length: normal }, (_, i) => ({ id: `n${i}`, label: 0 })), ...Array.from({ length: anomalous }, (_, i) => ({ id: `a${i}`, label: 1 }))] }) as unknown as Parameters<typeof crossValidationFolds>[0];
+    expect(crossValidationFolds(part(47, 78))).toBe(5);
+    expect(crossValidationFolds(part(8, 30))).toBe(4);
+    expect(crossValidationFolds(part(4, 4))).toBe(2);
+    expect(crossValidationFolds(part(3, 30))).toBeNull();
+  });
 });
 
 describe('trainAndEvaluate', () => {

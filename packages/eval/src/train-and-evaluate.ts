@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SkippedFile } from '@aeflow/datasets';
 import { trainingData, type Part, type TrainingData } from '@aeflow/datasets/node';
-import { parseRunConfig, resolveConfig, RUN_FILES, skippedFileList, type DataSource, type RunConfig } from '@aeflow/model';
+import { parseRunConfig, resolveConfig, RUN_FILES, skippedFileList, type DataSource, type RunConfig, type SelectionChoice } from '@aeflow/model';
 import { trainRun, type TrainEvent, type TrainResult } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
 import type { ScoreMetrics } from './evaluate.js';
@@ -64,10 +64,18 @@ export interface TrainAndEvaluateResult {
   partialEpoch: TrainResult['partialEpoch'];
   seconds: number;
   best: TrainResult['best'];
-  /** Metrics of the final part (the held-out test, else the validation part); null when nothing was scored. */
+  /**
+   * Metrics of the final part (the held-out test, else the validation part); null when nothing was
+   * scored. When the final part is the validation part, `metrics.chosenOnTheseImages` lists what was
+   * chosen on it (optimistic numbers) and `metrics.crossValidation` holds the honest estimate: the
+   * paper's protocol inside it (5 stratified folds; each picks the threshold, and β with
+   * `score.beta: 'auto'`, on 1/5 and is measured on the other 4/5).
+   */
   metrics: ScoreMetrics | null;
   skipped: SkippedFile[];
   data: { how: string; train: number; validation: number; final: number };
+  /** What the final part is (e.g. `…/chest-xray/val`), null without one. */
+  finalPart: string | null;
 }
 
 /** Thrown when the run folder and the request do not fit (a run already there, nothing to resume). */
@@ -104,6 +112,34 @@ async function exists(path: string): Promise<boolean> {
 export function normalQuantile(values: readonly number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length))]!;
+}
+
+/**
+ * What the run chose on the images of its final part: the epoch (validation picked the best of
+ * several), β (`score.beta: 'auto'`) and the threshold, when the final part is the validation part;
+ * only the threshold (from the final part's normals) when that part has no anomalies. Empty: held out.
+ */
+export function chosenOnFinalPart(run: { config: RunConfig; epochs: number; validated: boolean; finalIsValidation: boolean; thresholdOnFinal: boolean }): SelectionChoice[] {
+  const chosen: SelectionChoice[] = [];
+  if (run.finalIsValidation) {
+    // a memory model (knn) is filled once: there is no epoch to choose
+    if (run.validated && run.config.model !== 'knn' && run.epochs > 1) chosen.push('epoch');
+    if (run.config.score.beta === 'auto') chosen.push('beta');
+  }
+  if (run.thresholdOnFinal) chosen.push('threshold');
+  return chosen;
+}
+
+/**
+ * Folds of the cross-validation inside a validation part that is also scored: 5 (the paper's
+ * appendix protocol: 1/5 validation, 4/5 test), fewer when a class has under 10 images (each fold
+ * needs 2 of each class), null under 4.
+ */
+export function crossValidationFolds(part: Part): number | null {
+  const normal = part.items.filter((i) => i.label === 0).length;
+  const anomalous = part.items.filter((i) => i.label === 1).length;
+  const k = Math.min(5, Math.floor(Math.min(normal, anomalous) / 2));
+  return k >= 2 ? k : null;
 }
 
 /**
@@ -205,6 +241,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     metrics,
     skipped,
     data: counts,
+    finalPart: data.final?.name ?? null,
   });
   if (result.stopped === 'aborted' || !data.final) return done(null);
 
@@ -225,6 +262,8 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     const probe = await scoreToFolder({ ...scoreOpts, dataset: data.final.dataset, items: data.final.items, out, threshold: Number.POSITIVE_INFINITY, onProgress: progress('final') });
     threshold = normalQuantile(probe.rows.map((r) => r.total), 0.95);
   }
+  const chosen = chosenOnFinalPart({ config: result.config, epochs: result.epoch, validated: result.best !== null, finalIsValidation, thresholdOnFinal: threshold !== 'from-val' });
+  const folds = finalIsValidation && hasBoth(data.final) ? crossValidationFolds(data.final) : null;
   const scored = await scoreToFolder({
     ...scoreOpts,
     dataset: data.final.dataset,
@@ -233,6 +272,8 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     out,
     threshold,
     ...(finalIsValidation && threshold === 'best-f1' ? { writeThresholdTo: out } : {}),
+    ...(chosen.length > 0 ? { chosenOnTheseImages: chosen } : {}),
+    ...(folds !== null ? { crossValidation: { k: folds, seed: 0, chooseBeta: result.config.score.beta === 'auto' } } : {}),
     title,
     onProgress: progress('final'),
   });

@@ -337,6 +337,10 @@ export function calibrationFromLegacyThreshold(value: unknown, file: string, dat
 // metrics.json
 
 const nullableNumber = z.number().nullable();
+/** What a run chooses on its validation part: the checkpoint's epoch, β (`score.beta: 'auto'`) and the decision threshold. */
+export const SELECTION_CHOICES = ['epoch', 'beta', 'threshold'] as const;
+export type SelectionChoice = (typeof SELECTION_CHOICES)[number];
+
 const crossValidationSummary = z.looseObject({ auroc: z.number(), ap: z.number(), f1: z.number(), accuracy: z.number(), sensitivity: z.number(), specificity: z.number(), beta: z.number().nullable() });
 
 /**
@@ -381,6 +385,12 @@ export const metricsFileSchema = z.looseObject({
       std: crossValidationSummary,
     })
     .optional(),
+  /**
+   * What was chosen on the very images these metrics are measured on (the trainer with a
+   * validation part and no separate test part): the numbers are then optimistic, and
+   * `crossValidation` is the honest estimate. Absent: the images were held out from every choice.
+   */
+  chosenOnTheseImages: z.array(z.enum(SELECTION_CHOICES)).optional(),
   /** Set when read from a previous release's file. */
   migratedFrom: z.string().optional(),
 });

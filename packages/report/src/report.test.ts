@@ -85,6 +85,14 @@ describe('renderReport', () => {
     expect(html).not.toContain('<h2>β sweep</h2>');
   });
 
+  it('says when the headline numbers were chosen on these images, and points to the cross-validation', () => {
+    const rows = syntheticRows(20, 20);
+    const plain = renderReport({ title: 't', settings: null, rows, metrics: syntheticMetrics(rows), history: [], groups: [], skipped: [] });
+    expect(plain).not.toContain('Optimistic');
+    const chosen = renderReport({ title: 't', settings: null, rows, metrics: { ...syntheticMetrics(rows), chosenOnTheseImages: ['epoch', 'beta', 'threshold'] }, history: [], groups: [], skipped: [] });
+    expect(chosen).toContain('<b>Optimistic:</b> epoch, β, threshold chosen on these very images. Score a part held out');
+  });
+
   it('renders in headless Chromium (skipped when no Chromium is installed)', async (ctx) => {
     const chromium = await findChromium();
     if (!chromium) {

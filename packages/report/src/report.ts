@@ -32,6 +32,8 @@ export interface ReportMetrics {
   betaRule: string | null;
   betaSweep: readonly { beta: number; auroc: number }[] | null;
   crossValidation?: ReportCrossValidation;
+  /** What was chosen on these very images (epoch, beta, threshold): the headline numbers are then optimistic. */
+  chosenOnTheseImages?: readonly string[];
 }
 
 type FoldMetrics = { auroc: number; ap: number; f1: number; accuracy: number; sensitivity: number; specificity: number };
@@ -240,7 +242,14 @@ function headline(metrics: ReportMetrics): string {
   const c = metrics.counts;
   const counts = `${c.images} images: ${c.normal} normal, ${c.anomalous} anomalous${c.unlabeled ? `, ${c.unlabeled} unlabelled` : ''}` +
     (c.tp !== null ? ` · at the threshold TP ${c.tp}, FP ${c.fp}, TN ${c.tn}, FN ${c.fn}` : '');
-  return `<div class="cards">${cells.map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${v}</div></div>`).join('')}</div><p class="counts">${escapeHtml(counts)}</p>`;
+  const chosen = metrics.chosenOnTheseImages ?? [];
+  const warning =
+    chosen.length > 0
+      ? `<p class="counts"><b>Optimistic:</b> ${escapeHtml(chosen.map((c) => (c === 'beta' ? 'β' : c)).join(', '))} chosen on these very images.` +
+        (metrics.crossValidation ? ` The cross-validation below (choices made on 1/${metrics.crossValidation.k}, measured on the rest) is the honest estimate.` : ' Score a part held out from every choice for an honest estimate.') +
+        '</p>'
+      : '';
+  return `<div class="cards">${cells.map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${v}</div></div>`).join('')}</div><p class="counts">${escapeHtml(counts)}</p>${warning}`;
 }
 
 /** The cross-validation table: one row per fold, then mean ± sample std. */
