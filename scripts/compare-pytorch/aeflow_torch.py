@@ -12,6 +12,7 @@ Prints one JSON line: train and score images/s.
 import argparse
 import json
 import math
+import os
 import time
 
 import torch
@@ -98,10 +99,12 @@ def main():
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--blocks", type=int, default=8)
     p.add_argument("--hidden", type=int, default=1024)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: every core; 0: PyTorch's own default)")
     p.add_argument("--score-only", action="store_true", help="time scoring only (no training steps)")
     args = p.parse_args()
     if args.threads:
+        # PyTorch's own default here is one thread per physical core as it counts them (1 on this
+        # 2-core machine): users with all cores busy set this, and the side-by-side must too.
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     wrn = torchvision.models.wide_resnet50_2(weights=None).eval()
