@@ -3,7 +3,7 @@ import { backend_util, Conv2DBackpropFilter } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropFilterAttrs, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { composeKernel } from './compose.js';
-import { heapTensor, validRange } from './heap.js';
+import { heapLoopTensor, heapTensor } from './heap.js';
 
 /**
  * Largest im2col matrix (in floats) built at once. Bigger batches are split into chunks whose
@@ -22,68 +22,20 @@ const TARGET_ROWS = 2048;
 /**
  * The transposed im2col matrix of images [b0, b0 + n): row (ky, kx, c), column (image, oy, ox)
  * holds `x[image, oy·sh + ky − top, ox·sw + kx − left, c]` (0 outside the image). Read from `xT`,
- * the input transposed to [C, N, H, W], so both sides of the copy run along memory.
+ * the input transposed to [C, N, H, W], so both sides of the copy run along memory; rows split
+ * over the wasm threads (heap-loops.ts).
  */
 function im2colT(backend: BackendWasm, xT: tf.Tensor, info: backend_util.Conv2DInfo, b0: number, n: number): tf.Tensor2D {
   const { batchSize, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
-  const cols = n * OH * OW;
-  // Stride 1 with the output as wide as the input ('same'-like): all valid rows of one
-  // (offset, channel, image) are a single shifted run of the input plane, copied at once; the
-  // columns the shift pushed past the edge are zeroed after.
-  const blockCopy = sh === 1 && sw === 1 && OW === W;
-  return heapTensor(backend, [kh * kw * C, cols], [xT], (out, [x]) => {
-    const src = x!;
-    let dst = 0;
-    for (let ky = 0; ky < kh; ky++) {
-      const [oy0, oy1] = validRange(OH, sh, ky - top, H);
-      for (let kx = 0; kx < kw; kx++) {
-        const [ox0, ox1] = validRange(OW, sw, kx - left, W);
-        for (let c = 0; c < C; c++) {
-          for (let img = b0; img < b0 + n; img++) {
-            const plane = (c * batchSize + img) * H * W;
-            if (blockCopy) {
-              out.fill(0, dst, dst + oy0 * OW);
-              if (oy1 > oy0) {
-                // Output (oy, ox) reads plane[(oy + ky − top)·W + ox + kx − left].
-                const first = plane + (oy0 + ky - top) * W + kx - left;
-                const from = Math.max(first, plane);
-                const to = Math.min(first + (oy1 - oy0) * OW, plane + H * W);
-                out.set(src.subarray(from, to), dst + oy0 * OW + (from - first));
-                for (let oy = oy0; oy < oy1; oy++) {
-                  const row = dst + oy * OW;
-                  for (let ox = 0; ox < ox0; ox++) out[row + ox] = 0;
-                  for (let ox = ox1; ox < OW; ox++) out[row + ox] = 0;
-                }
-              }
-              out.fill(0, dst + oy1 * OW, dst + OH * OW);
-              dst += OH * OW;
-              continue;
-            }
-            for (let oy = 0; oy < OH; oy++) {
-              if (oy < oy0 || oy >= oy1) {
-                out.fill(0, dst, dst + OW);
-                dst += OW;
-                continue;
-              }
-              const row = plane + (oy * sh + ky - top) * W + kx - left;
-              if (ox0 > 0) out.fill(0, dst, dst + ox0);
-              if (sw === 1 && ox1 - ox0 >= 64) {
-                out.set(src.subarray(row + ox0, row + ox1), dst + ox0);
-              } else if (sw === 1) {
-                // Short rows (a flow's 8×8 maps): creating a subarray view per row costs more than the copy.
-                for (let ox = ox0; ox < ox1; ox++) out[dst + ox] = src[row + ox]!;
-              } else {
-                for (let ox = ox0; ox < ox1; ox++) out[dst + ox] = src[row + ox * sw]!;
-              }
-              if (ox1 < OW) out.fill(0, dst + ox1, dst + OW);
-              dst += OW;
-            }
-          }
-        }
-      }
-    }
-  }) as tf.Tensor2D;
+  return heapLoopTensor(
+    backend,
+    [kh * kw * C, n * OH * OW],
+    [xT],
+    'im2colT',
+    (out, [x]) => [out, x!, batchSize, H, W, C, OH, OW, kh, kw, sh, sw, top, left, b0, n],
+    kh * kw * C,
+  ) as tf.Tensor2D;
 }
 
 /**

@@ -3,40 +3,20 @@ import { backend_util } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropInputAttrs, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { composeKernel, cropOrPad2d } from './compose.js';
-import { heapTensor, validRange } from './heap.js';
+import { heapLoopTensor } from './heap.js';
 
 type Pad = Conv2DBackpropInputAttrs['pad'];
 
-/** Side of the square blocks the filter's [in, out] → [out, in] transpose moves at a time. */
-const TILE = 32;
-
 /**
  * The filter rotated 180° with in/out channels swapped, `R[ky, kx, co, ci] = W[kh−1−ky, kw−1−kx, ci, co]`,
- * in one pass over the heap (wasm's reverse + transpose take ~10× longer). Each tap's [ci, co]
- * matrix is transposed in TILE × TILE blocks: element by element, the strided side missed the cache
- * on every write (70 ms of a 104 ms input gradient for a 3×3 512 → 1024 filter).
+ * in one pass over the heap (wasm's reverse + transpose take ~10× longer), taps split over the wasm
+ * threads. Each tap's [ci, co] matrix is transposed in 32 × 32 blocks: element by element, the
+ * strided side missed the cache on every write (70 ms of a 104 ms input gradient for a 3×3
+ * 512 → 1024 filter).
  */
 function rotateFilter(backend: BackendWasm, filter: tf.Tensor4D): tf.Tensor4D {
   const [kh, kw, ci, co] = filter.shape;
-  return heapTensor(backend, [kh, kw, co, ci], [filter], (out, [w]) => {
-    const src = w!;
-    for (let ky = 0; ky < kh; ky++) {
-      for (let kx = 0; kx < kw; kx++) {
-        const from = ((kh - 1 - ky) * kw + (kw - 1 - kx)) * ci * co;
-        const to = (ky * kw + kx) * co * ci;
-        for (let i0 = 0; i0 < ci; i0 += TILE) {
-          const i1 = Math.min(ci, i0 + TILE);
-          for (let o0 = 0; o0 < co; o0 += TILE) {
-            const o1 = Math.min(co, o0 + TILE);
-            for (let i = i0; i < i1; i++) {
-              const row = from + i * co;
-              for (let o = o0; o < o1; o++) out[to + o * ci + i] = src[row + o]!;
-            }
-          }
-        }
-      }
-    }
-  }) as tf.Tensor4D;
+  return heapLoopTensor(backend, [kh, kw, co, ci], [filter], 'rotateFilter', (out, [w]) => [out, w!, kh, kw, ci, co], kh * kw) as tf.Tensor4D;
 }
 
 /**
@@ -67,36 +47,8 @@ function strided(backend: BackendWasm, dy: tf.Tensor4D, filter: tf.Tensor4D, inf
   // Transposing the small filter first: matMul(…, transposeB) is ~15× slower on wasm.
   const wT = tf.transpose(tf.reshape(filter, [kh * kw * C, outChannels]));
   const dcols = tf.matMul(tf.reshape(dy, [rows, outChannels]), wT);
-  const overlap = kh > sh || kw > sw;
-  return heapTensor(backend, [N, H, W, C], [dcols], (out, [cols]) => {
-    const src = cols!;
-    out.fill(0);
-    const rowLen = kh * kw * C;
-    for (let ky = 0; ky < kh; ky++) {
-      const [i0, i1] = validRange(OH, sh, ky - top, H);
-      for (let kx = 0; kx < kw; kx++) {
-        const [j0, j1] = validRange(OW, sw, kx - left, W);
-        const tap = (ky * kw + kx) * C;
-        for (let n = 0; n < N; n++) {
-          for (let i = i0; i < i1; i++) {
-            const y = i * sh + ky - top;
-            for (let j = j0; j < j1; j++) {
-              const from = ((n * OH + i) * OW + j) * rowLen + tap;
-              const to = ((n * H + y) * W + j * sw + kx - left) * C;
-              if (overlap) {
-                for (let c = 0; c < C; c++) out[to + c] = out[to + c]! + src[from + c]!;
-              } else if (C >= 64) {
-                out.set(src.subarray(from, from + C), to);
-              } else {
-                // Few channels (the decoder's last layer has 3): a subarray view per pixel costs more than the copy.
-                for (let c = 0; c < C; c++) out[to + c] = src[from + c]!;
-              }
-            }
-          }
-        }
-      }
-    }
-  }) as tf.Tensor4D;
+  // Images split over the wasm threads (heap-loops.ts).
+  return heapLoopTensor(backend, [N, H, W, C], [dcols], 'col2imByImage', (out, [cols]) => [out, cols!, N, H, W, C, OH, OW, kh, kw, sh, sw, top, left], N) as tf.Tensor4D;
 }
 
 /**
@@ -112,26 +64,8 @@ function fewPositions(dy: tf.Tensor4D, filter: tf.Tensor4D, info: backend_util.C
   const { top, left } = info.padInfo;
   const positions = N * OH * OW;
   const dcolsT = tf.matMul(tf.reshape(filter, [kh * kw * C, outChannels]), tf.transpose(tf.reshape(dy, [positions, outChannels])));
-  return heapTensor(backend, [N, H, W, C], [dcolsT], (out, [cols]) => {
-    const src = cols!;
-    out.fill(0);
-    for (let ky = 0; ky < kh; ky++) {
-      const [i0, i1] = validRange(OH, sh, ky - top, H);
-      for (let kx = 0; kx < kw; kx++) {
-        const [j0, j1] = validRange(OW, sw, kx - left, W);
-        for (let c = 0; c < C; c++) {
-          const row = ((ky * kw + kx) * C + c) * positions;
-          for (let n = 0; n < N; n++) {
-            for (let i = i0; i < i1; i++) {
-              const from = row + (n * OH + i) * OW;
-              const to = ((n * H + i * sh + ky - top) * W + kx - left) * C + c;
-              for (let j = j0; j < j1; j++) out[to + j * sw * C] = out[to + j * sw * C]! + src[from + j]!;
-            }
-          }
-        }
-      }
-    }
-  }) as tf.Tensor4D;
+  // Channels split over the wasm threads (heap-loops.ts).
+  return heapLoopTensor(backend, [N, H, W, C], [dcolsT], 'col2imByChannel', (out, [cols]) => [out, cols!, N, H, W, C, OH, OW, kh, kw, sh, sw, top, left], C) as tf.Tensor4D;
 }
 
 /** The input gradient of conv2d (also conv2dTranspose's forward pass), NHWC. */

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { util } from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { runHeapLoop } from './heap-loops.js';
+import type { HeapLoopName } from './heap-loops.js';
 
 /**
  * Makes a float32 tensor on the wasm heap and fills it from JS, reading `inputs` in place.
@@ -26,6 +28,42 @@ export function heapTensor(
   const ins = inputs.map((t) => heapView(backend, t));
   fill(out, ins);
   return tf.engine().makeTensorFromTensorInfo(info, backend);
+}
+
+/**
+ * Makes a float32 tensor on the wasm heap and fills it with one of the heap loops (src/kernels/
+ * heap-loops.ts), split over the wasm threads where there are several. `params` gets the float
+ * offsets of the output and of `inputs` in the heap, taken after the allocation.
+ */
+export function heapLoopTensor(
+  backend: BackendWasm,
+  shape: number[],
+  inputs: readonly tf.Tensor[],
+  loop: HeapLoopName,
+  params: (out: number, inputs: number[]) => number[],
+  count: number,
+): tf.Tensor {
+  for (const t of inputs) {
+    if (t.dtype !== 'float32') throw new Error(`heapLoopTensor: inputs must be float32, got ${t.dtype}`);
+  }
+  const info = backend.makeOutput(shape, 'float32');
+  const floats = util.sizeFromShape(shape);
+  runHeapLoop(loop, heapFloats(backend), params(floatOffset(backend, info), inputs.map((t) => floatOffset(backend, t))), count, floats);
+  return tf.engine().makeTensorFromTensorInfo(info, backend);
+}
+
+/** The whole wasm heap as floats (the memory object itself where exposed: see heapView). */
+export function heapFloats(backend: BackendWasm): Float32Array {
+  const wasm = backend.wasm as unknown as { wasmMemory?: WebAssembly.Memory; HEAPU8: Uint8Array };
+  const buffer = wasm.wasmMemory ? wasm.wasmMemory.buffer : wasm.HEAPU8.buffer;
+  return new Float32Array(buffer, 0, buffer.byteLength >> 2);
+}
+
+/** A tensor's data offset in floats (wasm allocations are at least 8-byte aligned). */
+export function floatOffset(backend: BackendWasm, t: TensorInfo): number {
+  const bytes = backend.getMemoryOffset(t.dataId);
+  if (bytes % 4 !== 0) throw new Error(`heap offset ${bytes} of a float32 tensor is not 4-byte aligned`);
+  return bytes / 4;
 }
 
 /**

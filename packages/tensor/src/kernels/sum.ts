@@ -1,6 +1,8 @@
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, SumAttrs, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { floatOffset, heapFloats } from './heap.js';
+import { runHeapLoop } from './heap-loops.js';
 
 /**
  * `Sum` over leading or middle axes on wasm (bias gradients: a conv's or a 1×1 product's summed
@@ -36,17 +38,8 @@ export function sumConfig(original: KernelConfig): KernelConfig {
     const shape = keepDims ? backend_util.expandShapeToKeepDim(kept, axes) : kept;
     const wasm = backend as BackendWasm;
     const out = wasm.makeOutput(shape, 'float32');
-    // Views after the allocation: growing the heap detaches older ones.
-    const o = wasm.typedArrayFromHeap(out) as Float32Array;
-    const v = wasm.typedArrayFromHeap(x) as Float32Array;
-    o.fill(0);
-    for (let b = 0; b < outer; b++) {
-      const to = b * inner;
-      let src = b * summed * inner;
-      for (let r = 0; r < summed; r++, src += inner) {
-        for (let c = 0; c < inner; c++) o[to + c]! += v[src + c]!;
-      }
-    }
+    // Columns split over the wasm threads (heap-loops.ts); offsets after the allocation.
+    runHeapLoop('sumMiddle', heapFloats(wasm), [floatOffset(wasm, out), floatOffset(wasm, x), outer, summed, inner], inner, outer * summed * inner);
     return out;
   };
   return { ...original, kernelFunc };

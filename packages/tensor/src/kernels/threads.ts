@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import type { CpuInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { createHeapLoopPool } from './heap-pool.js';
+import { setHeapLoopPool } from './heap-loops.js';
+import type { HeapLoopPool } from './heap-loops.js';
 import { localRequire } from './require.js';
 
 /** The emscripten module of tfjs's threaded SIMD build, with the `tfjs` bridge BackendWasm expects. */
@@ -86,6 +89,9 @@ async function createThreadedBackend(threads: number): Promise<BackendWasm> {
     };
     wasmPkg.setThreadsCount(threads);
     const backend = new wasmPkg.BackendWasm(module);
+    // The training kernels' JS loops over the heap run on as many threads (heap-loops.ts).
+    const memory = (module as unknown as { wasmMemory?: WebAssembly.Memory }).wasmMemory;
+    if (memory) installHeapLoopPool(createHeapLoopPool(memory, threads));
     // The thread pool's workers would keep Node alive after the program's work is done.
     const pool = (module as unknown as { PThread: { unusedWorkers: Unrefable[]; runningWorkers: Unrefable[] } }).PThread;
     for (const w of [...pool.unusedWorkers, ...pool.runningWorkers]) w.unref?.();
@@ -93,6 +99,15 @@ async function createThreadedBackend(threads: number): Promise<BackendWasm> {
   } finally {
     os.cpus = realCpus;
   }
+}
+
+let heapPool: HeapLoopPool | undefined;
+
+/** Replaces the heap-loop pool (its workers stop with the backend they served). */
+function installHeapLoopPool(next: HeapLoopPool | undefined): void {
+  heapPool?.close();
+  heapPool = next;
+  setHeapLoopPool(next);
 }
 
 /**
@@ -125,6 +140,7 @@ export async function startWasmThreads(threads: number): Promise<number> {
     return wasmPkg.getThreadsCount();
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
+    installHeapLoopPool(undefined);
     tf.removeBackend('wasm');
     tf.registerBackend('wasm', original, 2);
     await tf.setBackend('wasm');
