@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
 import { aeflowTsup } from '../../tsup.shared';
 
-export default defineConfig(aeflowTsup({ entry: ['src/index.ts', 'src/node.ts'] }));
+export default defineConfig(aeflowTsup({ entry: ['src/index.ts', 'src/images.ts', 'src/node.ts'] }));

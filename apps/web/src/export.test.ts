@@ -1,10 +1,13 @@
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { mobilenetShards } from '@aeflow/backbone';
 import { resolveConfig } from '@aeflow/model';
 import { exportWebFolder, readWebManifest } from './export.js';
 
+const HOME = process.env.AEFLOW_HOME;
+const NEEDS_HOME = '(needs AEFLOW_HOME: the pretrained MobileNet in its asset cache)';
 let dir: string;
 let page: string;
 
@@ -46,20 +49,30 @@ describe('exportWebFolder', () => {
     expect((await readdir(dir)).sort()).toEqual(['chest', 'page', 'site']);
   });
 
-  it('carries the pretrained MobileNet files from the asset cache, and no calibration when the run has none', async () => {
+  it.skipIf(!HOME)(`carries the pretrained MobileNet's model.json and only the shards its tap reads, and no calibration when the run has none ${NEEDS_HOME}`, async () => {
     const run = await makeRun('mn', {});
+    const tap = resolveConfig({}).encoder.tap;
     const home = join(dir, 'home');
     const assets = join(home, 'assets', 'mobilenet_v1_1.0_224');
     await mkdir(assets, { recursive: true });
-    await writeFile(join(assets, 'model.json'), '{}');
-    await writeFile(join(assets, 'group1-shard1of1'), new Uint8Array(16));
+    const from = join(HOME!, 'assets', 'mobilenet_v1_1.0_224');
+    const all = (await readdir(from)).filter((f) => f !== 'model.json');
+    await copyFile(join(from, 'model.json'), join(assets, 'model.json'));
+    for (const f of all) await copyFile(join(from, f), join(assets, f));
     await writeFile(join(assets, 'README.txt'), 'not a weight file');
-    const { manifest } = await exportWebFolder({ run, out: join(dir, 'site'), page, assetHome: home });
+    const needed = mobilenetShards(await readFile(join(from, 'model.json')), [tap]);
+    const { manifest, bytes } = await exportWebFolder({ run, out: join(dir, 'site'), page, assetHome: home });
     expect(manifest.calibration).toBeNull();
-    expect(manifest.encoder.files).toEqual([
-      { path: 'encoder/group1-shard1of1', bytes: 16 },
-      { path: 'encoder/model.json', bytes: 2 },
-    ]);
+    expect(manifest.encoder.files.map((f) => f.path)).toEqual(['encoder/model.json', ...needed.map((n) => `encoder/${n}`)]);
+    expect(needed.length).toBeLessThan(all.length); // the head's shards stay behind
+    expect((await readdir(join(dir, 'site', 'run', 'encoder'))).sort()).toEqual(['model.json', ...needed].sort());
+    for (const f of manifest.encoder.files) expect(f.bytes).toBe((await stat(join(from, f.path.slice('encoder/'.length)))).size);
+    const everything = (await Promise.all([...all, 'model.json'].map(async (f) => (await stat(join(from, f))).size))).reduce((x, y) => x + y, 0);
+    console.log(`export: the ${tap} encoder ships ${manifest.encoder.files.reduce((x, f) => x + f.bytes, 0)} of the asset's ${everything} bytes; ${bytes} bytes in all`);
+    // a shard the tap needs, missing from the cache: named, with the fix; nothing written
+    await rm(join(assets, needed.at(-1)!));
+    await expect(exportWebFolder({ run, out: join(dir, 'site2'), page, assetHome: home })).rejects.toThrow(new RegExp(`${needed.at(-1)!}: missing \\(a weight shard the tap ${tap} needs\\); set AEFLOW_HOME`));
+    expect((await readdir(dir)).filter((f) => f.startsWith('.') || f === 'site2')).toEqual([]);
   });
 
   it("migrates a previous release's threshold.json into calibration.json", async () => {

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
-import { MOBILENET_V1_ASSETS } from '@aeflow/backbone';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { MOBILENET_V1_ASSETS, mobilenetShards } from '@aeflow/backbone';
 import { RUN_FILE_CODECS, type RunConfig } from '@aeflow/model';
 import { RunFolder } from '@aeflow/model/node';
 import { aeflowHome } from '@aeflow/tensor/node';
@@ -51,13 +51,42 @@ export interface EncoderFile {
 }
 
 /**
+ * A TF.js layers model's model.json and the weight shards the run's tap reads (`mobilenetShards`
+ * of `@aeflow/backbone`): the shards past the tap (the network's head, most of its 13 MB) are left
+ * out; a needed one that is missing is an error naming it.
+ */
+async function layersModelFiles(folder: string, tap: string, fix: string): Promise<EncoderFile[]> {
+  const modelJsonPath = join(folder, 'model.json');
+  let modelJson: string;
+  try {
+    modelJson = await readFile(modelJsonPath, 'utf8');
+  } catch {
+    throw new WebRunError(`${modelJsonPath}: missing; ${fix}`);
+  }
+  let shards: string[];
+  try {
+    shards = mobilenetShards(modelJson, [tap], modelJsonPath);
+  } catch (err) {
+    throw new WebRunError(`${(err as Error).message} (config.json encoder.tap "${tap}")`);
+  }
+  const files: EncoderFile[] = [{ name: 'model.json', path: modelJsonPath }];
+  for (const shard of shards) {
+    if (shard.includes('/') || shard.includes('\\')) throw new WebRunError(`${modelJsonPath}: weight shard path "${shard}" is not a file beside model.json; the page reads shards from the same folder`);
+    const path = join(folder, shard);
+    if (!(await stat(path).catch(() => null))?.isFile()) throw new WebRunError(`${path}: missing (a weight shard the tap ${tap} needs); ${fix}`);
+    files.push({ name: shard, path });
+  }
+  return files;
+}
+
+/**
  * The encoder weight files the run names but does not hold (a run stores only what was trained):
- * for the pretrained MobileNet, its model.json and the weight shards found in the asset cache; for
- * a weights path, that file (or the folder's files); none for seeded random weights, which the
+ * for MobileNet (the pretrained asset or a TF.js model folder), model.json and the shards the tap
+ * reads; for a ResNet weights path, its safetensors file; none for seeded random weights, which the
  * page makes again from the seed.
  */
 export async function encoderFilesOf(config: RunConfig, home = aeflowHome()): Promise<EncoderFile[]> {
-  const { arch, weights } = config.encoder;
+  const { arch, weights, tap } = config.encoder;
   if (weights === 'random') return [];
   if (weights === 'pretrained') {
     if (arch !== 'mobilenet_v1') {
@@ -65,19 +94,20 @@ export async function encoderFilesOf(config: RunConfig, home = aeflowHome()): Pr
     }
     const modelJson = MOBILENET_V1_ASSETS['model.json']!;
     const folder = join(home, ...modelJson.path.split('/').slice(0, -1));
-    const known = new Set(Object.keys(MOBILENET_V1_ASSETS));
-    let present: string[];
-    try {
-      present = (await readdir(folder)).filter((f) => known.has(f));
-    } catch {
-      throw new WebRunError(`${folder}: the pretrained MobileNet V1 is not in the asset cache; set AEFLOW_HOME to the folder holding ${modelJson.path} (train once to fetch it)`);
-    }
-    if (!present.includes('model.json')) throw new WebRunError(`${join(folder, 'model.json')}: missing from the asset cache; set AEFLOW_HOME to the folder holding ${modelJson.path}`);
-    return present.sort().map((name) => ({ name, path: join(folder, name) }));
+    return layersModelFiles(folder, tap, `set AEFLOW_HOME to the folder holding ${modelJson.path} and its shards (training or scoring the run once fetches them)`);
   }
   const path = isAbsolute(weights) ? weights : resolve(weights);
   const st = await stat(path).catch(() => null);
   if (!st) throw new WebRunError(`the run's encoder weights ${path} (config.json encoder.weights) do not exist; put them back or export on the machine that trained it`);
-  if (st.isDirectory()) return (await readdir(path)).sort().map((name) => ({ name, path: join(path, name) }));
-  return [{ name: path.split(/[\\/]/).pop()!, path }];
+  if (arch === 'mobilenet_v1') {
+    const folder = st.isDirectory() ? path : dirname(path);
+    return layersModelFiles(folder, tap, `the run's encoder weights (config.json encoder.weights = ${weights}) must be a TF.js layers model folder`);
+  }
+  if (st.isDirectory()) {
+    const tensors = (await readdir(path)).filter((f) => f.endsWith('.safetensors'));
+    const name = tensors.includes('model.safetensors') ? 'model.safetensors' : tensors.length === 1 ? tensors[0]! : null;
+    if (name === null) throw new WebRunError(`${path} (config.json encoder.weights): holds ${tensors.length === 0 ? 'no' : tensors.length} .safetensors files and no model.safetensors; name the file itself`);
+    return [{ name, path: join(path, name) }];
+  }
+  return [{ name: basename(path), path }];
 }

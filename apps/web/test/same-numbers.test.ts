@@ -54,7 +54,12 @@ describe.skipIf(skipReason !== null)(`same numbers in the browser as aeflow-scor
     const fx = fixture();
     files = [...fx.normal, ...fx.pneumonia];
     const dir = await mkdtemp(join(tmpdir(), 'aeflow-web-same-'));
-    await exportWebFolder({ run: fx.run, out: join(dir, 'site') });
+    const { manifest } = await exportWebFolder({ run: fx.run, out: join(dir, 'site') });
+    // the cpu preset's pretrained MobileNet travels with the page: model.json and the shards its tap reads
+    const config = JSON.parse(await readFile(join(fx.run, 'config.json'), 'utf8')) as { encoder: { arch: string; weights: string } };
+    expect(config.encoder).toMatchObject({ arch: 'mobilenet_v1', weights: 'pretrained' });
+    expect(manifest.encoder.files.map((f) => f.path)).toContain('encoder/model.json');
+    expect(manifest.encoder.files.length).toBeGreaterThan(1);
     server = await serveFolder(join(dir, 'site'), { port: 0 });
     browser = await launchChromium();
     // the CLI as a user runs it, on the same files, on wasm (tfjs in Node)

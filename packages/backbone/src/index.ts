@@ -8,5 +8,6 @@ export type { BatchNormStatistics } from './batchnorm.js';
 export { RESNET_ARCHS, RESNET_TAPS } from './resnet.js';
 export type { ResNetArch, ResNetName } from './resnet.js';
 export { MOBILENET_TAP_ALIASES } from './mobilenet.js';
+export { mobilenetShards } from './mobilenet-shards.js';
 export { WIDE_RESNET50_2_TV_IN1K, MOBILENET_V1_ASSETS } from './assets.js';
 export type { EncoderGraph, EncoderGraphNode } from './graph.js';

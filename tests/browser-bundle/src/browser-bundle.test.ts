@@ -22,6 +22,7 @@ const BROWSER_SAFE = [
   '@aeflow/model',
   '@aeflow/eval',
   '@aeflow/report',
+  '@aeflow/report/images',
 ];
 
 /**
