@@ -13,10 +13,10 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$want" ]; then
   echo "bootstrap: installing pnpm@$want" >&2
   npm install --global --no-audit --no-fund "pnpm@$want" >/dev/null
 fi
-# The browser tests (apps/web) drive Debian's Chromium. Install it where this script may (root with
+# The browser tests (packages/web) drive Debian's Chromium. Install it where this script may (root with
 # apt-get, AEFLOW_NO_CHROMIUM unset); elsewhere those tests skip and say why.
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${AEFLOW_NO_CHROMIUM:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "bootstrap: installing chromium (for the apps/web browser tests)" >&2
+  echo "bootstrap: installing chromium (for the @aeflow/web browser tests)" >&2
   { apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; }; } \
     || echo "bootstrap: could not install chromium; the browser tests will skip" >&2
 fi

@@ -8,7 +8,7 @@ import { exportWebFolder, serveFolder, type ServedFolder } from '../src/node.js'
 import { launchChromium } from './chromium.js';
 import { fixture, skipReason } from './env.js';
 
-/** Screenshots a person looks at: apps/web/test-results/. */
+/** Screenshots a person looks at: packages/web/test-results/. */
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
 
 async function rows(page: Page): Promise<{ name: string; total: number; verdict: string }[]> {
