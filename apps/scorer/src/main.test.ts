@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -388,7 +388,7 @@ describe('aeflow-score', () => {
 
     const none = await run(['export', '--run', runDir]);
     expect(none.code).toBe(2);
-    expect(none.err).toMatch(/export: name what to write: --onnx <file>/);
+    expect(none.err).toMatch(/export: name what to write: --onnx <file> and\/or --web <dir>/);
     const noRun = await run(['export', '--onnx', file]);
     expect(noRun.code).toBe(2);
     expect(noRun.err).toMatch(/required option '--run <dir>'/);
@@ -398,6 +398,40 @@ describe('aeflow-score', () => {
     const notRun = await run(['export', '--run', data, '--onnx', file]);
     expect(notRun.code).toBe(1);
     expect(notRun.err).toMatch(/--run .*data: holds no trained run/);
+  });
+
+  it('export --web writes a folder a static server can host (the page + the run); every target is checked before one is written', async () => {
+    const site = join(root, 'web export');
+    const r = await run(['export', '--run', runDir, '--web', site]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^aeflow-score: wrote .*web export \(web page \+ run, \d+ files, [\d.]+ MiB\): host it with any static file server/);
+    expect((await readdir(site)).sort()).toEqual(expect.arrayContaining(['index.html', 'run', 'wasm']));
+    const manifest = JSON.parse(await readFile(join(site, 'run', 'manifest.json'), 'utf8')) as { format: string; name: string };
+    expect(manifest).toMatchObject({ format: 'aeflow-web-run', name: basename(runDir) });
+    expect(await readFile(join(site, 'run', 'config.json'), 'utf8')).toBe(await readFile(join(runDir, 'config.json'), 'utf8'));
+
+    // an earlier export is replaced only when asked
+    const again = await run(['export', '--run', runDir, '--web', site]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/--web .*web export: the folder is not empty; .*--overwrite/);
+    const json = await run(['export', '--run', runDir, '--web', site, '--overwrite', '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.out)).toMatchObject({ event: 'exported', format: 'web', folder: site });
+
+    // both targets: the web folder is refused before the ONNX file is written
+    const onnx = join(root, 'both', 'run.onnx');
+    const both = await run(['export', '--run', runDir, '--onnx', onnx, '--web', site]);
+    expect(both.code).toBe(1);
+    expect(both.err).toMatch(/the folder is not empty/);
+    await expect(readdir(join(root, 'both'))).rejects.toThrow(/ENOENT/);
+
+    const stray = await run(['export', '--run', runDir, '--onnx', onnx, '--overwrite']);
+    expect(stray.code).toBe(2);
+    expect(stray.err).toMatch(/--overwrite replaces an earlier --web export; give --web <dir>/);
+    const noParent = await run(['export', '--run', runDir, '--web', join(root, 'no', 'such', 'site')]);
+    expect(noParent.code).toBe(1);
+    expect(noParent.err).toMatch(/--web .*site: its parent folder .* does not exist; create it first/);
   });
 
   it('serve answers on an ephemeral loopback port and stops on SIGINT', async () => {

@@ -5,6 +5,7 @@ import { DATASET_KINDS, DataError, openData } from '@aeflow/datasets/node';
 import { EXIT_CODES, EXIT_CODES_HELP, EvaluationError, MAX_FOLDS, OUTPUT_FILES, UsageError, parseThresholdOption } from '@aeflow/eval';
 import { checkDataPaths, checkOutputFile, checkOutputFolder, checkRunFolder, processConsole, reportFailure, scoreToFolder, type Console, type OutputMode } from '@aeflow/eval/node';
 import { exportRunToOnnx, SCORE_RUNTIMES, type ScoreRuntime } from '@aeflow/onnx/node';
+import { checkWebExport, exportWebFolder } from '@aeflow/web/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
 import { version } from '../package.json';
@@ -37,6 +38,9 @@ Examples:
 
   # the run's whole scoring graph as an ONNX model (opset 17), to score with ONNX Runtime anywhere
   $ aeflow-score export --run runs/chest --onnx chest.onnx
+
+  # a folder any static file server can host: the web page that scores images in the browser, with the run
+  $ aeflow-score export --run runs/chest --web chest-web
 
   # HTTP service: POST an image, get JSON scores (or ?heatmap=1 for a PNG)
   $ aeflow-score serve --run runs/chest --port 8080
@@ -279,21 +283,35 @@ export async function main(argv: readonly string[], io: Console = processConsole
   // loaded, then written atomically in turn.
   program
     .command('export')
-    .description("write a trained run for deployment: --onnx <file>, the whole scoring graph (encoder, flow, decoder, scores, anomaly map) as an ONNX model (opset 17; input NCHW pixels in [0, 1], preprocessing in its metadata)")
+    .description(
+      'write a trained run for deployment: --onnx <file>, the whole scoring graph (encoder, flow, decoder, scores, anomaly map) as an ONNX model (opset 17; input NCHW pixels in [0, 1], preprocessing in its metadata); --web <dir>, a folder any static file server can host (index.html at its root) that scores images in the browser, nothing uploaded',
+    )
     .requiredOption('--run <dir>', 'trained run folder')
     .option('--onnx <file>', 'the .onnx file to write (atomically; its folder is created)')
-    .addOption(new Option('--backend <name>', 'tensor backend that reads the weights').choices([...BACKEND_NAMES]))
-    .option('--json', 'machine output: one JSON line per file written')
-    .action(async (opts: { run: string; onnx?: string; backend?: BackendName; json?: boolean }) => {
+    .option('--web <dir>', 'the folder to write: the web page and the run (atomically; a new or empty folder whose parent exists)')
+    .option('--overwrite', 'with --web: replace an earlier web export in that folder')
+    .addOption(new Option('--backend <name>', 'tensor backend that reads the weights (for --onnx)').choices([...BACKEND_NAMES]))
+    .option('--json', 'machine output: one JSON line per file or folder written')
+    .action(async (opts: { run: string; onnx?: string; web?: string; overwrite?: boolean; backend?: BackendName; json?: boolean }) => {
       mode = opts.json ? 'json' : 'human';
-      if (opts.onnx === undefined) throw new UsageError('export: name what to write: --onnx <file> (see export --help)');
+      if (opts.onnx === undefined && opts.web === undefined) throw new UsageError('export: name what to write: --onnx <file> and/or --web <dir> (see export --help)');
+      if (opts.overwrite && opts.web === undefined) throw new UsageError('export: --overwrite replaces an earlier --web export; give --web <dir>');
       const runDir = await checkRunFolder(opts.run);
-      const onnxFile = await checkOutputFile(opts.onnx, '--onnx');
-      await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: true });
-      const exported = await exportRunToOnnx(runDir, onnxFile);
-      const mib = exported.bytes.length / 2 ** 20;
-      if (mode === 'json') io.out(JSON.stringify({ event: 'exported', format: 'onnx', file: onnxFile, bytes: exported.bytes.length, outputs: exported.outputs }));
-      else io.out(`aeflow-score: wrote ${opts.onnx} (ONNX, ${mib.toFixed(1)} MiB): input image [batch, 1|3, size, size] in [0, 1]; outputs ${exported.outputs.join(', ')}`);
+      const onnxFile = opts.onnx === undefined ? null : await checkOutputFile(opts.onnx, '--onnx');
+      const web = opts.web === undefined ? null : { run: runDir, out: opts.web, overwrite: opts.overwrite ?? false };
+      if (web) await checkWebExport(web);
+      if (onnxFile !== null) {
+        await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: true });
+        const exported = await exportRunToOnnx(runDir, onnxFile);
+        const mib = exported.bytes.length / 2 ** 20;
+        if (mode === 'json') io.out(JSON.stringify({ event: 'exported', format: 'onnx', file: onnxFile, bytes: exported.bytes.length, outputs: exported.outputs }));
+        else io.out(`aeflow-score: wrote ${opts.onnx} (ONNX, ${mib.toFixed(1)} MiB): input image [batch, 1|3, size, size] in [0, 1]; outputs ${exported.outputs.join(', ')}`);
+      }
+      if (web) {
+        const exported = await exportWebFolder(web);
+        if (mode === 'json') io.out(JSON.stringify({ event: 'exported', format: 'web', folder: exported.out, files: exported.files, bytes: exported.bytes }));
+        else io.out(`aeflow-score: wrote ${opts.web} (web page + run, ${exported.files} files, ${(exported.bytes / 2 ** 20).toFixed(1)} MiB): host it with any static file server and open index.html; images are scored in the browser`);
+      }
     });
 
   program

@@ -2,7 +2,7 @@ import { access, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, st
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WEB_MANIFEST_FILE, WEB_RUN_DIR, parseWebManifest, type WebManifest, type WebManifestFile } from './manifest.js';
-import { encoderFilesOf, readRunForWeb } from './run-files.js';
+import { encoderFilesOf, readRunForWeb, type EncoderFile, type RunForWeb } from './run-files.js';
 
 /** Thrown for a run or output folder that cannot be exported; the message names the path and the fix. */
 export class WebExportError extends Error {}
@@ -73,16 +73,8 @@ async function checkOut(out: string, overwrite: boolean): Promise<void> {
   }
 }
 
-/**
- * Writes a folder any static file server can host: the built page (`index.html` at its root, its
- * scripts, styles and the TensorFlow.js wasm files) plus `run/` — the run's config, weights and
- * calibration and the pretrained encoder's weight files the run names, listed in
- * `run/manifest.json`. Everything the page loads is in the folder: it makes no request elsewhere.
- *
- * The folder appears whole or not at all: it is written beside `out` under a temporary name and
- * renamed into place.
- */
-export async function exportWebFolder(options: ExportWebOptions): Promise<ExportWebResult> {
+/** Everything an export needs, checked: the built page, the output folder, the run and its encoder files. */
+async function planExport(options: ExportWebOptions): Promise<{ runDir: string; out: string; page: string; run: RunForWeb; encoder: EncoderFile[] }> {
   const runDir = resolve(options.run);
   const out = resolve(options.out);
   const page = resolve(options.page ?? builtPageDir());
@@ -96,6 +88,29 @@ export async function exportWebFolder(options: ExportWebOptions): Promise<Export
   await checkOut(out, options.overwrite ?? false);
   const run = await readRunForWeb(runDir);
   const encoder = await encoderFilesOf(run.config, options.assetHome);
+  return { runDir, out, page, run, encoder };
+}
+
+/**
+ * The checks `exportWebFolder` makes before it writes anything (page built, output folder usable,
+ * run readable, encoder files present), without writing: a CLI that writes several targets checks
+ * them all first.
+ */
+export async function checkWebExport(options: ExportWebOptions): Promise<void> {
+  await planExport(options);
+}
+
+/**
+ * Writes a folder any static file server can host: the built page (`index.html` at its root, its
+ * scripts, styles and the TensorFlow.js wasm files) plus `run/` — the run's config, weights and
+ * calibration and the pretrained encoder's weight files the run names, listed in
+ * `run/manifest.json`. Everything the page loads is in the folder: it makes no request elsewhere.
+ *
+ * The folder appears whole or not at all: it is written beside `out` under a temporary name and
+ * renamed into place.
+ */
+export async function exportWebFolder(options: ExportWebOptions): Promise<ExportWebResult> {
+  const { runDir, out, page, run, encoder } = await planExport(options);
 
   const tmp = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`));
   try {

@@ -23,6 +23,7 @@ const BROWSER_SAFE = [
   '@aeflow/eval',
   '@aeflow/report',
   '@aeflow/report/images',
+  '@aeflow/web',
 ];
 
 /**
