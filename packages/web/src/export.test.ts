@@ -75,6 +75,17 @@ describe('exportWebFolder', () => {
     expect((await readdir(dir)).filter((f) => f.startsWith('.') || f === 'site2')).toEqual([]);
   });
 
+  it("carries encoder-batchnorm.safetensors for a run whose encoder's BatchNorm was re-estimated, and names it when it is missing", async () => {
+    const run = await makeRun('bn', { encoder: { weights: 'random', batchNorm: 'train-normals' } });
+    await expect(exportWebFolder({ run, out: join(dir, 'site'), page })).rejects.toThrow(/encoder-batchnorm\.safetensors: missing; the run's config\.json has encoder\.batchNorm "train-normals"/);
+    await writeFile(join(run, 'encoder-batchnorm.safetensors'), new Uint8Array([9, 8, 7]));
+    const { manifest } = await exportWebFolder({ run, out: join(dir, 'site'), page });
+    expect(manifest.encoderBatchNorm).toEqual({ path: 'encoder-batchnorm.safetensors', bytes: 3 });
+    expect(new Uint8Array(await readFile(join(dir, 'site', 'run', 'encoder-batchnorm.safetensors')))).toEqual(new Uint8Array([9, 8, 7]));
+    const plain = await makeRun('plain', { encoder: { weights: 'random' } });
+    expect((await exportWebFolder({ run: plain, out: join(dir, 'site-plain'), page })).manifest.encoderBatchNorm).toBeNull();
+  });
+
   it("migrates a previous release's threshold.json into calibration.json", async () => {
     const run = await makeRun('old', { encoder: { weights: 'random' } });
     await writeFile(join(run, 'threshold.json'), JSON.stringify({ threshold: 0.5, rule: 'best-f1', split: 'chest-xray/val', beta: 0.9, images: 20 }));

@@ -135,6 +135,7 @@ export async function exportWebFolder(options: ExportWebOptions): Promise<Export
       weights: await copied('model.safetensors', run.weightsPath),
       calibration: run.calibrationText === null ? null : await entry('calibration.json', run.calibrationText),
       encoder: { files: [] },
+      encoderBatchNorm: run.batchNormPath === null ? null : await copied('encoder-batchnorm.safetensors', run.batchNormPath),
     };
     for (const f of encoder) manifest.encoder.files.push(await copied(`encoder/${f.name}`, f.path));
     parseWebManifest(manifest); // what the page will read must parse

@@ -32,6 +32,12 @@ export const webManifestSchema = z.object({
   calibration: fileEntry.nullable(),
   /** The pretrained encoder's files (e.g. MobileNet's model.json and the shards up to the tap); empty for seeded random weights. */
   encoder: z.object({ files: z.array(fileEntry) }),
+  /**
+   * The encoder's BatchNorm statistics re-estimated on the training normals
+   * (encoder-batchnorm.safetensors, for runs with `encoder.batchNorm: 'train-normals'`); null or
+   * absent: the weights' own.
+   */
+  encoderBatchNorm: fileEntry.nullable().optional(),
 });
 
 export type WebManifest = z.infer<typeof webManifestSchema>;

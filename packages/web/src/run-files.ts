@@ -15,6 +15,8 @@ export interface RunForWeb {
   weightsPath: string;
   /** calibration.json content (β + threshold + the rule and data that chose them), or null. */
   calibrationText: string | null;
+  /** encoder-batchnorm.safetensors (`encoder.batchNorm: 'train-normals'`: the encoder's statistics re-estimated on the training normals), or null. */
+  batchNormPath: string | null;
 }
 
 /**
@@ -41,7 +43,14 @@ export async function readRunForWeb(runDir: string): Promise<RunForWeb> {
     throw new WebRunError(`${weightsPath}: missing; the run has no trained weights yet (train it, or resume it with aeflow-train --resume)`);
   }
   const calibration = await run.readCalibration();
-  return { config, configText, weightsPath, calibrationText: calibration === null ? null : RUN_FILE_CODECS.calibration.format(calibration) };
+  let batchNormPath: string | null = null;
+  if (config.encoder.batchNorm === 'train-normals') {
+    batchNormPath = run.path('encoderBatchNorm');
+    if (!(await stat(batchNormPath).catch(() => null))?.isFile()) {
+      throw new WebRunError(`${batchNormPath}: missing; the run's config.json has encoder.batchNorm "train-normals", whose statistics the run stores there — copy it with the run folder (or train again)`);
+    }
+  }
+  return { config, configText, weightsPath, calibrationText: calibration === null ? null : RUN_FILE_CODECS.calibration.format(calibration), batchNormPath };
 }
 
 /** A file of the encoder's weights: its name in the export's `encoder/` folder and where it is now. */

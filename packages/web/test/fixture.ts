@@ -32,7 +32,7 @@ async function linkFirst(from: string, to: string, skip: number, count: number):
  * 2-block flow and a small decoder, 40 training normals, 3 epochs; β and the threshold calibrated on
  * 8 + 8 validation images. About 15 s on two cores. The scoring images are other validation files.
  */
-export async function trainFixtureRun(dir: string): Promise<FixtureRun> {
+export async function trainFixtureRun(dir: string, settings: readonly string[] = []): Promise<FixtureRun> {
   const data = chestData();
   if (!data) throw new Error('trainFixtureRun: AEFLOW_HOME is not set');
   const root = join(dir, 'data');
@@ -44,7 +44,7 @@ export async function trainFixtureRun(dir: string): Promise<FixtureRun> {
   // prettier-ignore
   await run(process.execPath, [cli, '--data', root, '--dataset', 'chest-xray', '--out', runDir,
     '--set', 'size=128', '--set', 'flow.blocks=2', '--set', 'flow.hiddenChannels=32', '--set', 'decoder.widths=[32,16,8]',
-    '--set', 'train.epochs=3', '--set', 'train.batchSize=8', '--set', 'score.flow=nll', '--beta', '0.5', '--no-cache', '--quiet', '--backend', 'wasm'], { env: { ...process.env }, maxBuffer: 1 << 24 });
+    '--set', 'train.epochs=3', '--set', 'train.batchSize=8', '--set', 'score.flow=nll', '--beta', '0.5', '--no-cache', '--quiet', '--backend', 'wasm', ...settings.flatMap((s) => ['--set', s])], { env: { ...process.env }, maxBuffer: 1 << 24 });
   const all = async (cls: string) => (await readdir(join(data, 'val', cls))).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().slice(8, 11).map((f) => join(data, 'val', cls, f));
   return { run: runDir, normal: await all('NORMAL'), pneumonia: await all('PNEUMONIA') };
 }

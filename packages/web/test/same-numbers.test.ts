@@ -9,7 +9,7 @@ import { parseScoresCsv } from '@aeflow/model';
 import { exportWebFolder, serveFolder, type ServedFolder } from '../src/node.js';
 import { launchChromium } from './chromium.js';
 import { fixture, skipReason } from './env.js';
-import { REPO } from './fixture.js';
+import { REPO, trainFixtureRun } from './fixture.js';
 
 const run = promisify(execFile);
 
@@ -103,6 +103,32 @@ describe.skipIf(skipReason !== null)(`same numbers in the browser as aeflow-scor
     for (const f of files) {
       const name = basename(f);
       expect(relDiff(page.get(name)!.total, cli.get(name)!.total), `${name}`).toBeLessThan(1e-4);
+    }
+  });
+});
+
+describe.skipIf(skipReason !== null)(`same numbers with the encoder's BatchNorm re-estimated on the training normals${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('a run with encoder.batchNorm "train-normals": the export carries its statistics, the page applies them, the CLI agrees within 1e-4', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aeflow-web-bn-'));
+    const fx = await trainFixtureRun(dir, ['encoder.batchNorm=train-normals']);
+    const files = [...fx.normal, ...fx.pneumonia];
+    const { manifest } = await exportWebFolder({ run: fx.run, out: join(dir, 'site') });
+    expect(manifest.encoderBatchNorm?.path).toBe('encoder-batchnorm.safetensors');
+    const server = await serveFolder(join(dir, 'site'), { port: 0 });
+    const browser = await launchChromium();
+    try {
+      const out = join(dir, 'cli');
+      await run(process.execPath, [join(REPO, 'apps', 'scorer', 'dist', 'cli.js'), '--run', fx.run, '--data', ...files, '--out', out, '--backend', 'wasm', '--quiet'], { env: { ...process.env }, maxBuffer: 1 << 24 });
+      const { rows } = parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8'));
+      const page = await scoreInPage(browser, `${server.url}?backend=wasm`, files);
+      expect(page.size).toBe(files.length);
+      for (const r of rows) {
+        const name = basename(r.id);
+        expect(relDiff(page.get(name)!.total, r.total), `${name}: total ${page.get(name)!.total} (page) vs ${r.total} (CLI)`).toBeLessThan(1e-4);
+      }
+    } finally {
+      await browser.close();
+      await server.close();
     }
   });
 });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { RUN_FILE_CODECS, createModel, type CalibrationFile } from '@aeflow/model';
+import type { BatchNormStatistics } from '@aeflow/backbone';
+import { RUN_FILE_CODECS, batchNormStatisticsFromTensors, createModel, type CalibrationFile } from '@aeflow/model';
 import { decodeSafetensors, registerWasmTrainingKernels } from '@aeflow/tensor';
 import { parseWebManifest, WEB_MANIFEST_FILE, type WebManifestFile } from '../manifest.js';
 import { describeRun, type RunInfo } from '../run-info.js';
@@ -44,7 +45,8 @@ export async function openRun(base: URL, backend: string, onProgress: (loaded: n
   const res = await fetch(manifestUrl);
   if (!res.ok) throw new Error(`${manifestUrl.pathname}: HTTP ${res.status}; this folder holds no exported run (write one with aeflow-score export --web <dir> --run <run>)`);
   const manifest = parseWebManifest(await res.json(), manifestUrl.pathname);
-  const files = [manifest.config, manifest.weights, ...(manifest.calibration ? [manifest.calibration] : []), ...manifest.encoder.files];
+  const batchNormFile = manifest.encoderBatchNorm ?? null;
+  const files = [manifest.config, manifest.weights, ...(manifest.calibration ? [manifest.calibration] : []), ...manifest.encoder.files, ...(batchNormFile ? [batchNormFile] : [])];
   const total = files.reduce((a, f) => a + f.bytes, 0);
   let loaded = 0;
   const count = (n: number) => {
@@ -60,7 +62,18 @@ export async function openRun(base: URL, backend: string, onProgress: (loaded: n
   const weights = await fetchBytes(base, manifest.weights, count);
   // the CLI's wasm path: aeflow's kernels replace some of wasm's (same numbers, fewer copies)
   if (backend === 'wasm') registerWasmTrainingKernels();
-  const encoder = await encoderFromFiles(config, encoderFiles);
+  // the run's re-estimated BatchNorm statistics replace the weights' own, as in the CLI's loadRun
+  let batchNorm: BatchNormStatistics | undefined;
+  if (config.encoder.batchNorm === 'train-normals') {
+    if (!batchNormFile) throw new Error(`${manifestUrl.pathname}: the run's config.json has encoder.batchNorm "train-normals" but the export carries no encoder-batchnorm.safetensors; export the run again with aeflow-score export --web`);
+    const decoded = decodeSafetensors(await fetchBytes(base, batchNormFile, count), `run/${batchNormFile.path}`);
+    try {
+      batchNorm = batchNormStatisticsFromTensors(decoded.tensors, `run/${batchNormFile.path}`);
+    } finally {
+      tf.dispose(Object.values(decoded.tensors));
+    }
+  }
+  const encoder = await encoderFromFiles(config, encoderFiles, batchNorm);
   const model = createModel(config, encoder);
   const { tensors, metadata } = decodeSafetensors(weights, `run/${manifest.weights.path}`);
   try {
