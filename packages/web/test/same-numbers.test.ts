@@ -62,9 +62,10 @@ describe.skipIf(skipReason !== null)(`same numbers in the browser as aeflow-scor
     expect(manifest.encoder.files.length).toBeGreaterThan(1);
     server = await serveFolder(join(dir, 'site'), { port: 0 });
     browser = await launchChromium();
-    // the CLI as a user runs it, on the same files, on wasm (tfjs in Node)
+    // the CLI as a user runs it, on the same files, on tfjs's wasm in Node: the page's scoring path (the
+    // CLI's default runtime may be ONNX Runtime, tested against tfjs in @aeflow/onnx)
     const out = join(dir, 'cli');
-    await run(process.execPath, [join(REPO, 'apps', 'scorer', 'dist', 'cli.js'), '--run', fx.run, '--data', ...files, '--out', out, '--backend', 'wasm', '--quiet'], { env: { ...process.env }, maxBuffer: 1 << 24 });
+    await run(process.execPath, [join(REPO, 'apps', 'scorer', 'dist', 'cli.js'), '--run', fx.run, '--data', ...files, '--out', out, '--runtime', 'tfjs', '--backend', 'wasm', '--quiet'], { env: { ...process.env }, maxBuffer: 1 << 24 });
     const { rows, columns } = parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8'));
     cli = new Map(rows.map((r) => [basename(r.id), { total: r.total, part1: columns.flow === null ? null : r.flow, part2: columns.recon === null ? null : r.recon }]));
   });
@@ -118,7 +119,7 @@ describe.skipIf(skipReason !== null)(`same numbers with the encoder's BatchNorm 
     const browser = await launchChromium();
     try {
       const out = join(dir, 'cli');
-      await run(process.execPath, [join(REPO, 'apps', 'scorer', 'dist', 'cli.js'), '--run', fx.run, '--data', ...files, '--out', out, '--backend', 'wasm', '--quiet'], { env: { ...process.env }, maxBuffer: 1 << 24 });
+      await run(process.execPath, [join(REPO, 'apps', 'scorer', 'dist', 'cli.js'), '--run', fx.run, '--data', ...files, '--out', out, '--runtime', 'tfjs', '--backend', 'wasm', '--quiet'], { env: { ...process.env }, maxBuffer: 1 << 24 });
       const { rows } = parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8'));
       const page = await scoreInPage(browser, `${server.url}?backend=wasm`, files);
       expect(page.size).toBe(files.length);
