@@ -1,13 +1,18 @@
 import { cpSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
-/** Copies tfjs-backend-wasm's .wasm files into the page's own `wasm/` folder: served by the page's origin, never a CDN. */
+/**
+ * Copies the wasm files the page loads into its own folders, so the page's origin serves them,
+ * never a CDN: tfjs-backend-wasm's into `wasm/`, the DICOM codecs' decoders (Cornerstone's builds of
+ * libjpeg-turbo, CharLS and OpenJPEG, resolved from @aeflow/datasets, which depends on them) into
+ * `codecs/`.
+ */
 function wasmFiles(): Plugin {
   return {
     name: 'aeflow-wasm-files',
@@ -17,6 +22,13 @@ function wasmFiles(): Plugin {
       const to = join(options.dir!, 'wasm');
       mkdirSync(to, { recursive: true });
       for (const f of readdirSync(from)) if (f.endsWith('.wasm')) cpSync(join(from, f), join(to, f));
+      const datasets = createRequire(require.resolve('@aeflow/datasets/package.json'));
+      const codecs = join(options.dir!, 'codecs');
+      mkdirSync(codecs, { recursive: true });
+      for (const pkg of ['@cornerstonejs/codec-libjpeg-turbo-8bit', '@cornerstonejs/codec-charls', '@cornerstonejs/codec-openjpeg']) {
+        const wasm = datasets.resolve(`${pkg}/decodewasm`);
+        cpSync(wasm, join(codecs, basename(wasm)));
+      }
     },
   };
 }

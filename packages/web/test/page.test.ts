@@ -7,9 +7,12 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { exportWebFolder, serveFolder, type ServedFolder } from '../src/node.js';
 import { launchChromium } from './chromium.js';
 import { fixture, skipReason } from './env.js';
+import { REPO } from './fixture.js';
 
 /** Screenshots a person looks at: packages/web/test-results/. */
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
+/** Compressed and uncompressed encodings of the same images (made with DCMTK and GDCM). */
+const DICOM_FIXTURES = join(REPO, 'packages', 'datasets', 'fixtures', 'dicom');
 
 async function rows(page: Page): Promise<{ name: string; total: number; verdict: string }[]> {
   return page.$$eval('#results tbody tr', (trs) => trs.map((tr) => ({ name: (tr as HTMLElement).dataset.name!, total: Number((tr as HTMLElement).dataset.total), verdict: (tr as HTMLElement).dataset.verdict! })));
@@ -125,6 +128,23 @@ describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason 
     expect(await page.getAttribute('th[data-key="index"]', 'aria-sort')).toBe('none');
   });
 
+  it('scores compressed DICOM (JPEG 2000, JPEG-LS) with codecs loaded from its own origin: the score of the same image uncompressed', async () => {
+    // lossless encodings of one 16-bit image (packages/datasets/fixtures/dicom): the same pixels, so the same score
+    const files = ['mono16.dcm', 'mono16.j2k.dcm', 'mono16.jpegls.dcm'].map((f) => join(DICOM_FIXTURES, f));
+    const before = requests.length;
+    await scoreFiles(page, files, 8);
+    const byName = new Map((await rows(page)).map((r) => [r.name, r]));
+    const plain = byName.get('mono16.dcm')!;
+    expect(Number.isFinite(plain.total)).toBe(true);
+    expect(byName.get('mono16.j2k.dcm')!.total).toBe(plain.total);
+    expect(byName.get('mono16.jpegls.dcm')!.total).toBe(plain.total);
+    expect(await page.textContent('#errors')).not.toContain('mono16');
+    // each codec's wasm came from the page's own codecs/ folder, once
+    const loaded = requests.slice(before).filter((u) => u.endsWith('.wasm'));
+    expect(loaded.map((u) => new URL(u).pathname.split('/').slice(-2).join('/')).sort()).toEqual(['codecs/charlswasm_decode.wasm', 'codecs/openjpegwasm_decode.wasm']);
+    for (const u of loaded) expect(new URL(u).origin).toBe(origin);
+  });
+
   it('the Content-Security-Policy refuses a request to another origin', async () => {
     const csp = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
     expect(csp).toContain("connect-src 'self'");
@@ -161,8 +181,8 @@ describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason 
     await server!.close();
     server = null;
     const before = requests.length;
-    await scoreFiles(page, [normal[2]!, pneumonia[2]!], 7);
-    expect(await rows(page)).toHaveLength(6);
+    await scoreFiles(page, [normal[2]!, pneumonia[2]!], 10);
+    expect(await rows(page)).toHaveLength(9);
     expect(requests.slice(before).filter((u) => !u.startsWith('blob:') && !u.startsWith('data:'))).toEqual([]);
   });
 

@@ -1,4 +1,5 @@
-import { decodeDicom, DEFAULT_MAX_PIXELS, resizeRaster, type Raster } from '@aeflow/datasets';
+import { decodeDicomAsync, DEFAULT_MAX_PIXELS, resizeRaster, type Raster } from '@aeflow/datasets';
+import { cornerstoneDicomCodecs } from '@aeflow/datasets/dicom-codecs';
 import { rasterFromRgba } from '../raster-rgba.js';
 
 /** A file that could not be used, and why (shown on the page; nothing is dropped silently). */
@@ -17,16 +18,25 @@ function isDicom(bytes: Uint8Array, name: string): boolean {
 }
 
 /**
+ * The DICOM codecs (JPEG baseline, JPEG lossless, JPEG-LS, JPEG 2000), each loaded the first time a
+ * file needs it. Their wasm files are served by the page's own origin (`codecs/` beside
+ * index.html, copied there by the build): nothing is fetched from elsewhere, which the CSP would
+ * refuse anyway.
+ */
+const dicomCodecs = cornerstoneDicomCodecs({ locateFile: (file) => new URL(`./codecs/${file}`, document.baseURI).href });
+
+/**
  * A dropped file's pixels at their stored size. DICOM goes to `@aeflow/datasets`' byte decoder (the
- * CLI's); PNG and JPEG to the browser's own decoders, asked not to colour-manage, premultiply or
- * rotate, so the samples are the file's — the CLI's decoder does none of these either.
+ * CLI's, with the same codecs); PNG and JPEG to the browser's own decoders, asked not to
+ * colour-manage, premultiply or rotate, so the samples are the file's — the CLI's decoder does none
+ * of these either.
  */
 export async function decodeFile(file: File): Promise<Raster> {
   const bytes = new Uint8Array(await file.arrayBuffer());
   if (bytes.length === 0) throw new PageImageError(file.name, 'empty file (0 bytes)');
   if (isDicom(bytes, file.name)) {
     try {
-      return decodeDicom(bytes, DEFAULT_MAX_PIXELS, !(bytes.length >= 132 && bytes[131] === 0x4d));
+      return await decodeDicomAsync(bytes, { maxPixels: DEFAULT_MAX_PIXELS, assumeRawDataset: !(bytes.length >= 132 && bytes[131] === 0x4d), codecs: dicomCodecs });
     } catch (err) {
       throw new PageImageError(file.name, err instanceof Error ? err.message : String(err));
     }
