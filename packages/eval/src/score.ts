@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidImageError, type DecodedImage, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
+import { loadImageBatch, type DecodedImage, type ImageDataset, type ImageItem, type SkippedFile } from '@aeflow/datasets';
 import type { AEFlow } from '@aeflow/model';
 import { tfjsImageScorer, type ImageScorer } from '@aeflow/onnx';
 import type { ScoreRow } from './evaluate.js';
@@ -39,12 +39,6 @@ export interface ScoreItemsResult {
   maps: Map<string, ImageMaps>;
 }
 
-/** Why a decode failed, as one line (InvalidImageError carries the path already). */
-function reasonOf(err: unknown): string {
-  if (err instanceof InvalidImageError) return err.reason;
-  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
-}
-
 /** Decoded images as the [N, size, size, 3] batch the model takes. */
 export function batchTensor(images: readonly DecodedImage[], size: number): tf.Tensor4D {
   const per = size * size * 3;
@@ -59,8 +53,9 @@ export function reconstruct(model: AEFlow, images: tf.Tensor4D): tf.Tensor4D | n
 }
 
 /**
- * Scores items batch by batch with a trained model: decodes each image (skipping and listing the
- * ones that fail when `skipInvalid`, else stopping with the path and reason), runs the model, and
+ * Scores items batch by batch with a trained model: decodes each batch with `loadImageBatch` of
+ * @aeflow/datasets (skipping and listing the files that fail to decode when `skipInvalid`, else
+ * stopping with the path and reason), runs the scorer (tfjs or ONNX Runtime), and
  * keeps the per-image flow / recon / total scores — and the image, reconstruction and residual of
  * the images asked for.
  */
@@ -76,24 +71,13 @@ export async function scoreItems(options: ScoreItemsOptions): Promise<ScoreItems
   for (let start = 0; start < items.length; start += batchSize) {
     if (options.signal?.aborted) break;
     const chunk = items.slice(start, start + batchSize);
-    const decoded: DecodedImage[] = [];
-    const kept: ImageItem[] = [];
-    // Decode the batch's files together (sharp works on its own threads), then keep order.
-    const results = await Promise.allSettled(chunk.map((item) => dataset.load(item, { size, channels: 3 })));
-    results.forEach((result, k) => {
-      const item = chunk[k]!;
-      if (result.status === 'fulfilled') {
-        decoded.push(result.value);
-        kept.push(item);
-        return;
-      }
-      const err: unknown = result.reason;
-      const path = item.source.kind === 'array' ? item.id : item.source.path;
-      if (!options.skipInvalid) throw err instanceof InvalidImageError ? err : new InvalidImageError(path, reasonOf(err));
-      skipped.push({ path, reason: reasonOf(err) });
-    });
-    if (kept.length > 0) {
-      const images = batchTensor(decoded, size);
+    // The batch's files decoded together (sharp works on its own threads), in order; with
+    // skipInvalid the ones that fail to decode are listed, else the first stops with its path and reason.
+    const batch = await loadImageBatch(dataset, chunk, { size, channels: 3, skipInvalid: options.skipInvalid ?? false });
+    skipped.push(...batch.skipped);
+    const { images, items: kept } = batch;
+    if (kept.length === 0) images.dispose();
+    else {
       const wanted = kept.map((it, k) => [it, k] as const).filter(([it]) => keep(it.id));
       // x′ comes with the scores (one pass) when this batch has images whose maps are kept
       let out: Awaited<ReturnType<ImageScorer['score']>> | undefined;
@@ -102,12 +86,13 @@ export async function scoreItems(options: ScoreItemsOptions): Promise<ScoreItems
         const { scores } = out;
         kept.forEach((it, k) => rows.push({ id: it.id, label: it.label, flow: scores[k]!.flow, recon: scores[k]!.recon, total: scores[k]!.total, predicted: null }));
         if (wanted.length > 0) {
+          const pixels = (await images.data()) as Float32Array;
           const recData = out.reconstruction ? ((await out.reconstruction.data()) as Float32Array) : null;
           for (const [it, k] of wanted) {
             const s = scores[k]!;
             maps.set(it.id, {
               id: it.id,
-              original: { width: size, height: size, channels: 3, data: decoded[k]!.data },
+              original: { width: size, height: size, channels: 3, data: pixels.slice(k * size * size * 3, (k + 1) * size * size * 3) },
               reconstruction: recData ? { width: size, height: size, channels: 3, data: recData.slice(k * size * size * 3, (k + 1) * size * size * 3) } : null,
               residual: { width: s.width, height: s.height, data: s.residual },
             });
