@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the same AE-FLOW configuration in PyTorch (aeflow_torch.py) and in aeflow (`aeflow-train
-// bench`, and ONNX Runtime scoring of the exported graph where it loads), each side in its own
-// process, ROUNDS times interleaved (PyTorch, aeflow, ONNX Runtime, then again), and prints the
+// bench`: training, and scoring on aeflow's default runtime — ONNX Runtime wherever it loads — and
+// on tfjs), each side in its own process, ROUNDS times interleaved, and prints the
 // median and range over the rounds of every rate and of the per-round ratio aeflow / PyTorch.
 // Every side uses all cores unless --threads says otherwise (torch.set_num_threads, aeflow's
 // default AEFLOW_THREADS, ONNX Runtime's intra-op threads). Not part of CI.
@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, renameSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,7 +25,6 @@ const { values } = parseArgs({
     threads: { type: 'string', default: String(availableParallelism()) },
     python: { type: 'string', default: '/usr/bin/python3' },
     out: { type: 'string' },
-    'no-onnx': { type: 'boolean', default: false },
   },
 });
 const count = (name, min) => {
@@ -70,7 +69,8 @@ function pytorchSide() {
 
 /** aeflow on its default backend with `threads` wasm threads: train with / without the feature cache, score on tfjs. */
 function aeflowSide() {
-  const p = spawnSync(process.execPath, [join(root, 'apps/trainer/dist/cli.js'), 'bench', '--encoder', 'wide_resnet50_2', '--random-weights', ...common], {
+  // Score on aeflow's default runtime (ONNX Runtime wherever it loads, as aeflow-score) and on tfjs.
+  const p = spawnSync(process.execPath, [join(root, 'apps/trainer/dist/cli.js'), 'bench', '--encoder', 'wide_resnet50_2', '--random-weights', '--score-threads', String(threads), ...common], {
     encoding: 'utf8',
     env: { ...process.env, AEFLOW_THREADS: String(threads) },
     maxBuffer: 64 << 20,
@@ -82,48 +82,28 @@ function aeflowSide() {
   const r = lastJson(p.stdout);
   // The start-up line says which backend and how many threads ran.
   const startup = p.stderr.split('\n').find((l) => l.startsWith('aeflow: backend')) ?? `aeflow: backend ${r.backend}`;
-  return { as_run: startup.replace(/^aeflow: /, 'aeflow ').replace(/ — not used: .*$/, ''), train: r.train_images_per_s, trainNoCache: r.train_images_per_s_no_cache, score: r.score_images_per_s };
+  return {
+    as_run: `${startup.replace(/^aeflow: /, 'aeflow ').replace(/ — not used: .*$/, '')}; scoring ${r.score_runtime_described ?? r.score_runtime ?? 'tfjs'}`,
+    runtime: r.score_runtime ?? 'tfjs',
+    train: r.train_images_per_s,
+    trainNoCache: r.train_images_per_s_no_cache,
+    score: r.score_images_per_s,
+    scoreTfjs: r.score_images_per_s_tfjs ?? r.score_images_per_s,
+  };
 }
 
-/** ONNX Runtime scoring of the same model's exported graph (@aeflow/onnx), when it loads. */
-const onnxEntry = join(root, 'packages/onnx/dist/node.js');
-function onnxSide() {
-  const code = `
-    const { initBackend } = await import(${JSON.stringify(pathToFileURL(join(root, 'packages/tensor/dist/node.js')).href)});
-    const { resolveConfig } = await import(${JSON.stringify(pathToFileURL(join(root, 'packages/model/dist/index.js')).href)});
-    const { benchmarkScoreRuntime } = await import(${JSON.stringify(pathToFileURL(onnxEntry).href)});
-    await initBackend({ backend: 'wasm', quiet: true });
-    const config = resolveConfig({ preset: 'paper', size: ${size}, encoder: { weights: 'random' } });
-    const r = await benchmarkScoreRuntime(config, { runtime: 'onnx', threads: ${threads}, batch: ${batch}, steps: ${steps} });
-    console.log(JSON.stringify(r));
-    process.exit(0);`;
-  const r = lastJson(
-    execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, AEFLOW_THREADS: String(threads) }, stdio: ['ignore', 'pipe', 'inherit'] }),
-  );
-  return { as_run: r.described, score: r.images_per_s };
-}
-
-const haveOnnx = !values['no-onnx'] && existsSync(onnxEntry);
 if (!existsSync(join(root, 'apps/trainer/dist/cli.js'))) {
   console.error('compare.mjs: apps/trainer/dist/cli.js is missing; run `pnpm build` first');
   process.exit(1);
 }
 
 const before = uptime();
-const runs = { pytorch: [], aeflow: [], onnx: [] };
+const runs = { pytorch: [], aeflow: [] };
 for (let r = 1; r <= rounds; r++) {
   runs.pytorch.push(pytorchSide());
   console.error(`round ${r}/${rounds}: pytorch ${JSON.stringify(runs.pytorch.at(-1))}; ${loadavg()[0].toFixed(2)} load`);
   runs.aeflow.push(aeflowSide());
   console.error(`round ${r}/${rounds}: aeflow ${JSON.stringify(runs.aeflow.at(-1))}; ${loadavg()[0].toFixed(2)} load`);
-  if (haveOnnx) {
-    try {
-      runs.onnx.push(onnxSide());
-      console.error(`round ${r}/${rounds}: onnx ${JSON.stringify(runs.onnx.at(-1))}; ${loadavg()[0].toFixed(2)} load`);
-    } catch (err) {
-      console.error(`ONNX Runtime side failed (${String(err.message).split('\n')[0]}); left out`);
-    }
-  }
 }
 const after = uptime();
 
@@ -143,15 +123,15 @@ const col = (side, key) => runs[side].map((x) => x[key]);
 const rows = [
   ['train, aeflow with its feature cache', col('pytorch', 'train'), col('aeflow', 'train')],
   ['train, aeflow recomputing the encoder (as PyTorch)', col('pytorch', 'train'), col('aeflow', 'trainNoCache')],
-  ['score, aeflow on tfjs-wasm', col('pytorch', 'score'), col('aeflow', 'score')],
-  ...(runs.onnx.length === rounds ? [['score, aeflow on ONNX Runtime (exported graph)', col('pytorch', 'score'), col('onnx', 'score')]] : []),
+  [`score, aeflow's default runtime (${runs.aeflow[0].runtime})`, col('pytorch', 'score'), col('aeflow', 'score')],
+  ...(runs.aeflow[0].runtime !== 'tfjs' ? [['score, aeflow on tfjs-wasm', col('pytorch', 'score'), col('aeflow', 'scoreTfjs')]] : []),
 ];
 const command = `node scripts/compare-pytorch/compare.mjs ${process.argv.slice(2).join(' ')}`.trim();
 const md = [
   `Command: \`${command}\` (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${availableParallelism()} cores).`,
   `Wide-ResNet-50-2 to layer3 (random weights), 8 AllInOne blocks (resnet subnet, hidden 1024), the 4-block decoder, Adam; ${size} px, batch ${batch};`,
-  `${threads} threads on every side; ${rounds} rounds interleaved (PyTorch, aeflow${haveOnnx ? ', ONNX Runtime' : ''}, then again), each side in its own process timing ${steps} step${steps > 1 ? 's' : ''} per measurement after a warm-up.`,
-  `As run: ${runs.pytorch[0].as_run}; ${runs.aeflow[0].as_run}${runs.onnx[0] ? `; ${runs.onnx[0].as_run}` : ''}.`,
+  `${threads} threads on every side; ${rounds} rounds interleaved (PyTorch, then aeflow, then again), each side in its own process timing ${steps} step${steps > 1 ? 's' : ''} per measurement after a warm-up.`,
+  `As run: ${runs.pytorch[0].as_run}; ${runs.aeflow[0].as_run}.`,
   `\`uptime\` before: ${before}`,
   `\`uptime\` after: ${after}`,
   '',
