@@ -1,6 +1,6 @@
 // `pnpm web`: export the newest run the demo trained (runs/chest-*) — or the run named with
 // --run <dir> — to runs/web-demo/ and serve it on http://127.0.0.1:4173/ until Ctrl-C.
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportWebFolder, serveFolder } from '../src/node.js';
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const out = join(repo, 'runs', 'web-demo');
+  // runs/ is missing in a clone that has not trained yet (pnpm web --run <a run elsewhere>)
+  await mkdir(dirname(out), { recursive: true });
   const exported = await exportWebFolder({ run: resolve(run), out, overwrite: true });
   const port = Number(process.env.PORT ?? 4173);
   const server = await serveFolder(out, { port });

@@ -93,6 +93,7 @@ describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason 
     expect(await page.textContent('#run-threshold')).toMatch(/chosen by best F1/);
     expect(await page.isVisible('#detail')).toBe(true);
     expect(await page.getAttribute('#fig-overlay', 'src')).toMatch(/^blob:/);
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur()); // the keyboard test left focus on the skip link
     await page.screenshot({ path: join(SHOTS, 'scored-normal.png'), fullPage: true });
   });
 
@@ -143,6 +144,45 @@ describe.skipIf(skipReason !== null)(`the page in headless Chromium${skipReason 
     const loaded = requests.slice(before).filter((u) => u.endsWith('.wasm'));
     expect(loaded.map((u) => new URL(u).pathname.split('/').slice(-2).join('/')).sort()).toEqual(['codecs/charlswasm_decode.wasm', 'codecs/openjpegwasm_decode.wasm']);
     for (const u of loaded) expect(new URL(u).origin).toBe(origin);
+  });
+
+  it('has text contrast of at least 4.5:1 (WCAG AA) everywhere, measured on the rendered page', async () => {
+    // every visible element with its own text: its computed colour against the first opaque background behind it
+    const worst = await page.evaluate(() => {
+      const rgb = (c: string): [number, number, number, number] => {
+        const m = /rgba?\(([^)]+)\)/.exec(c);
+        const p = m ? m[1]!.split(',').map((x) => Number(x.trim())) : [0, 0, 0, 0];
+        return [p[0]!, p[1]!, p[2]!, p[3] ?? 1];
+      };
+      const lum = ([r, g, b]: number[]) => {
+        const f = (v: number) => {
+          const s = v / 255;
+          return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * f(r!) + 0.7152 * f(g!) + 0.0722 * f(b!);
+      };
+      const background = (el: Element | null): number[] => {
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgb(getComputedStyle(e).backgroundColor);
+          if (c[3] > 0.99) return c;
+        }
+        return [255, 255, 255, 1];
+      };
+      const found: { text: string; ratio: number }[] = [];
+      for (const el of document.querySelectorAll('body *')) {
+        const own = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent!.trim() !== '');
+        const box = el.getBoundingClientRect();
+        if (!own || box.width === 0 || box.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+        const fg = lum(rgb(getComputedStyle(el).color));
+        const bg = lum(background(el));
+        found.push({ text: `${el.tagName.toLowerCase()}: ${el.textContent.trim().slice(0, 40)}`, ratio: (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05) });
+      }
+      return found.sort((a, b) => a.ratio - b.ratio).slice(0, 3).concat([{ text: 'elements checked', ratio: found.length }]);
+    });
+    const checked = worst.pop()!.ratio;
+    expect(checked).toBeGreaterThan(40); // the run info, the table rows, the detail panel: really measured
+    console.log(`contrast: ${checked} text elements; lowest ${worst.map((w) => `${w.ratio.toFixed(1)}:1 (${w.text})`).join(', ')}`);
+    expect(worst[0]!.ratio, `lowest contrast: ${JSON.stringify(worst)}`).toBeGreaterThanOrEqual(4.5);
   });
 
   it('the Content-Security-Policy refuses a request to another origin', async () => {
