@@ -94,6 +94,12 @@ export interface ScoreToFolderOptions {
   dataName?: string;
   /** Images per group in the report's grid (default 3). */
   examplesPerGroup?: number;
+  /**
+   * Scores computed elsewhere (by @aeflow/queue's workers, with the same `scoreItems`): rows in
+   * item order with their labels, and the files that could not be scored. Given, the first
+   * scoring pass is not run; the model still scores the few images the report and maps show.
+   */
+  scores?: { rows: readonly ScoreRow[]; skipped: readonly SkippedFile[] };
   /** A loaded model (else loaded from the run); not disposed here when given. */
   model?: AEFlow;
   /**
@@ -150,7 +156,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     const scorer = options.scorer ?? (ownScorer = await createImageScorer(model, { runtime: options.runtime ?? 'tfjs' }));
     options.onRuntime?.(scorer.describe(), scorer.runtime);
     const explicitMaps = Array.isArray(options.maps) ? new Set<string>(options.maps as readonly string[]) : undefined;
-    const scored = await scoreItems({
+    const scored = options.scores ? { rows: [...options.scores.rows], skipped: [...options.scores.skipped], maps: new Map<string, ImageMaps>() } : await scoreItems({
       model,
       scorer,
       dataset: options.dataset,
