@@ -20,6 +20,15 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${AEFLOW_NO_CHROMIUM:-}" ] && 
   { apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; }; } \
     || echo "bootstrap: could not install chromium; the browser tests will skip" >&2
 fi
+# The queue tests (@aeflow/queue, aeflow-score worker/submit) start Debian's redis-server on a free
+# port. Install it where this script may (root with apt-get, AEFLOW_NO_REDIS unset); elsewhere
+# those tests skip and say why. Installing the package may start a system Redis on 6379: the tests
+# never use it.
+if ! command -v redis-server >/dev/null 2>&1 && [ -z "${AEFLOW_NO_REDIS:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing redis-server (for the queue tests)" >&2
+  { apt-get install -y redis-server >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y redis-server >/dev/null 2>&1; }; } \
+    || echo "bootstrap: could not install redis-server; the queue tests will skip" >&2
+fi
 # @tensorflow/tfjs-node is optional: where its install script cannot download libtensorflow the
 # install still succeeds, and the runtime falls back to the wasm backend.
 pnpm install --frozen-lockfile

@@ -3,9 +3,11 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DATASET_KINDS, DataError, openData } from '@aeflow/datasets/node';
 import { EXIT_CODES, EXIT_CODES_HELP, EvaluationError, MAX_FOLDS, OUTPUT_FILES, UsageError, parseThresholdOption } from '@aeflow/eval';
-import { checkDataPaths, checkOutputFile, checkOutputFolder, checkRunFolder, processConsole, reportFailure, scoreToFolder, type Console, type OutputMode } from '@aeflow/eval/node';
+import { checkDataPaths, checkOutputFile, checkOutputFolder, checkRunFolder, formatDuration, processConsole, reportFailure, scoreToFolder, type Console, type OutputMode } from '@aeflow/eval/node';
 import { exportRunToOnnx, SCORE_RUNTIMES, type ScoreRuntime } from '@aeflow/onnx/node';
 import { checkWebExport, exportWebFolder } from '@aeflow/web/node';
+import { DEFAULT_QUEUE_NAME } from '@aeflow/queue';
+import { checkRedisUrl, redactRedisUrl, startScoreWorker, submitScoring } from '@aeflow/queue/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
 import { version } from '../package.json';
@@ -41,6 +43,11 @@ Examples:
 
   # a folder any static file server can host: the web page that scores images in the browser, with the run
   $ aeflow-score export --run runs/chest --web chest-web
+
+  # many machines: Redis + workers anywhere (each loads the run once), one submit that collects;
+  # stop it and run it again to resume (no image scored twice); see @aeflow/queue's README
+  $ aeflow-score worker --queue redis://queue-host:6379 --concurrency 8
+  $ aeflow-score submit --queue redis://queue-host:6379 --run runs/chest --data data/chest-xray --out out/
 
   # HTTP service: POST an image, get JSON scores (or ?heatmap=1 for a PNG)
   $ aeflow-score serve --run runs/chest --port 8080
@@ -115,6 +122,29 @@ async function readIdList(path: string): Promise<string[]> {
   return ids;
 }
 
+/** The dataset and the images to score from the scoring options (--data, --dataset, --split, --normal, --skip-invalid, --ids). */
+async function openScoringData(opts: Pick<ScoreCliOptions, 'data' | 'dataset' | 'split' | 'normal' | 'skipInvalid' | 'ids'>) {
+  const dataset = await openData({
+    data: opts.data!,
+    dataset: opts.dataset,
+    ...(opts.split ? { split: opts.split } : {}),
+    normalClasses: opts.normal.split(',').map((s) => s.trim()).filter(Boolean),
+    skipInvalid: opts.skipInvalid ?? false,
+  });
+  if (!dataset) throw new DataError(`--split ${opts.split}: ${resolve(opts.data![0]!)} has no "${opts.split}" folder`);
+  let items = dataset.items;
+  if (opts.ids) {
+    const wanted = await readIdList(opts.ids);
+    const byId = new Map(items.map((it) => [it.id, it]));
+    const missing = wanted.filter((id) => !byId.has(id));
+    if (missing.length > 0) {
+      throw new DataError(`--ids ${opts.ids}: ${missing.length} of ${wanted.length} ids are not in ${dataset.name} (first: ${JSON.stringify(missing[0])}); check --data and --split`);
+    }
+    items = wanted.map((id) => byId.get(id)!);
+  }
+  return { dataset, items };
+}
+
 /** Exit codes: EXIT_CODES of @aeflow/eval (0 done, 1 data/run error, 2 usage error, 130 interrupted). */
 export async function main(argv: readonly string[], io: Console = processConsole): Promise<number> {
   // --json is known before commander parses (a usage error is a JSON line too)
@@ -173,24 +203,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     const maps = opts.maps === undefined ? undefined : opts.maps.length === 1 && /^\d+$/.test(opts.maps[0]!) ? Number(opts.maps[0]) : opts.maps;
     const backend = await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
     emit({ event: 'backend', backend: backend.name });
-    const dataset = await openData({
-      data: opts.data!,
-      dataset: opts.dataset,
-      ...(opts.split ? { split: opts.split } : {}),
-      normalClasses: opts.normal.split(',').map((s) => s.trim()).filter(Boolean),
-      skipInvalid: opts.skipInvalid ?? false,
-    });
-    if (!dataset) throw new DataError(`--split ${opts.split}: ${resolve(opts.data![0]!)} has no "${opts.split}" folder`);
-    let items = dataset.items;
-    if (opts.ids) {
-      const wanted = await readIdList(opts.ids);
-      const byId = new Map(items.map((it) => [it.id, it]));
-      const missing = wanted.filter((id) => !byId.has(id));
-      if (missing.length > 0) {
-        throw new DataError(`--ids ${opts.ids}: ${missing.length} of ${wanted.length} ids are not in ${dataset.name} (first: ${JSON.stringify(missing[0])}); check --data and --split`);
-      }
-      items = wanted.map((id) => byId.get(id)!);
-    }
+    const { dataset, items } = await openScoringData(opts);
     if (opts.folds !== undefined) {
       // Fail before the (slow) scoring; crossValidate checks again on the images actually scored.
       const normal = items.filter((it) => it.label === 0).length;
@@ -312,6 +325,127 @@ export async function main(argv: readonly string[], io: Console = processConsole
         if (mode === 'json') io.out(JSON.stringify({ event: 'exported', format: 'web', folder: exported.out, files: exported.files, bytes: exported.bytes }));
         else io.out(`aeflow-score: wrote ${opts.web} (web page + run, ${exported.files} files, ${(exported.bytes / 2 ** 20).toFixed(1)} MiB): host it with any static file server and open index.html; images are scored in the browser`);
       }
+    });
+
+  // The queue (BullMQ on Redis): workers on any number of machines, one submit that collects.
+  program
+    .command('worker')
+    .description('score jobs from a Redis queue (BullMQ) until stopped: loads each run once and keeps it warm; see submit')
+    .requiredOption('--queue <redis-url>', 'Redis URL, e.g. redis://127.0.0.1:6379')
+    .option('--queue-name <name>', 'BullMQ queue name (the same as submit\'s)', DEFAULT_QUEUE_NAME)
+    .option('--concurrency <n>', 'jobs taken at once; concurrent jobs are scored together as one batch', parseInteger('--concurrency', 1, 256), 8)
+    .option('--run <dirs...>', 'run folders to load at start (others are loaded from the folder a job names, when readable here)')
+    .option('--lock-duration <ms>', "a job whose worker is gone (killed, frozen) goes back to the queue after this long", parseInteger('--lock-duration', 100), 30_000)
+    .option('--stalled-interval <ms>', 'how often this worker looks for such jobs', parseInteger('--stalled-interval', 100), 30_000)
+    .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
+    .option('--quiet', 'print only errors')
+    .option('--json', 'machine output: one JSON line per event')
+    .action(async (opts: { queue: string; queueName: string; concurrency: number; run?: string[]; lockDuration: number; stalledInterval: number; backend?: BackendName; quiet?: boolean; json?: boolean }) => {
+      mode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
+      checkRedisUrl(opts.queue);
+      for (const dir of opts.run ?? []) await checkRunFolder(dir);
+      await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
+      const worker = await startScoreWorker({
+        url: opts.queue,
+        queueName: opts.queueName,
+        concurrency: opts.concurrency,
+        lockDurationMs: opts.lockDuration,
+        stalledIntervalMs: opts.stalledInterval,
+        ...(opts.run ? { runs: opts.run } : {}),
+        onEvent: (e) => {
+          if (mode === 'json') io.out(JSON.stringify(e));
+          else if (e.event === 'failed') io.err(`aeflow-score worker: ${e.image}: ${e.reason}${e.final ? '' : ' (will be retried)'}`);
+          else if (e.event === 'connection' && e.state !== 'ready') io.err(`aeflow-score worker: Redis ${e.state}${e.detail ? `: ${e.detail}` : ''}`);
+          else if (mode === 'human' && e.event === 'run-loaded') io.out(`aeflow-score worker: loaded run ${e.runId} from ${e.dir} (${e.ms} ms)`);
+        },
+      });
+      if (mode === 'human') io.out(`aeflow-score worker ${worker.name}: taking jobs from ${redactRedisUrl(opts.queue)} queue "${opts.queueName}" (concurrency ${opts.concurrency}); Ctrl-C to stop after the jobs in hand`);
+      await new Promise<void>((r) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void worker.close().then(r);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      const { scored, failed } = worker.counts();
+      if (mode === 'json') io.out(JSON.stringify({ event: 'done', scored, failed }));
+      else if (mode === 'human') io.out(`aeflow-score worker ${worker.name}: stopped after ${scored} images scored, ${failed} failed jobs`);
+    });
+
+  program
+    .command('submit')
+    .description('score a dataset through a Redis queue: enqueue its images, show progress across workers, write the same scores.csv / metrics.json / report.html as a local run; run it again with the same --out to resume')
+    .requiredOption('--queue <redis-url>', 'Redis URL, e.g. redis://127.0.0.1:6379')
+    .option('--queue-name <name>', 'BullMQ queue name (the same as the workers\')', DEFAULT_QUEUE_NAME)
+    .requiredOption('--run <dir>', 'trained run folder (workers load it from this path unless started with --run)')
+    .requiredOption('--data <paths...>', 'dataset root (<root>/<split>/<CLASS>/…) or image files')
+    .addOption(new Option('--dataset <kind>', `how to read --data: ${DATASET_KINDS.join(', ')} (image files only)`).default('folder'))
+    .option('--split <name>', 'split to score (folder root: <root>/<split>; default: test if present)')
+    .option('--normal <classes>', 'comma-separated class folders of normal images', 'NORMAL')
+    .option('--ids <file>', "score only these images: one id per line, or a run's split.json")
+    .requiredOption('--out <dir>', 'output folder (also holds queue-journal.jsonl, what a resumed submit skips)')
+    .option('--threshold <rule>', 'best-f1 | from-val | auto | <number>', 'auto')
+    .option('--beta <B|auto>', 'score weight β in [0, 1], or auto (as for scoring without --queue)', (v: string) => (v === 'auto' ? ('auto' as const) : parseNumber('--beta', 0, 1)(v)))
+    .option('--skip-invalid', 'write the results without the images that failed (listed in skipped.json) instead of stopping')
+    .option('--maps <N|ids...>', 'residual + heat-map PNGs for the N most anomalous images, or for these ids (made here)')
+    .addOption(new Option('--send <what>', 'bytes: jobs carry the files; path: workers read them (a volume shared at the same path)').choices(['bytes', 'path']).default('bytes'))
+    .option('--max-queued <n>', 'jobs in Redis at once (bounds its memory)', parseInteger('--max-queued', 1), 1000)
+    .addOption(new Option('--backend <name>', 'tensor backend (for the report\'s example images)').choices([...BACKEND_NAMES]))
+    .option('--quiet', 'print only errors and the final summary line')
+    .option('--json', 'machine output: JSON lines on stdout (progress events, then the result)')
+    .action(async (opts: ScoreCliOptions & { queue: string; queueName: string; send: 'bytes' | 'path'; maxQueued: number }) => {
+      mode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
+      checkRedisUrl(opts.queue);
+      const runDir = await checkRunFolder(opts.run!);
+      await checkDataPaths(opts.data!);
+      const out = await checkOutputFolder(opts.out!);
+      const maps = opts.maps === undefined ? undefined : opts.maps.length === 1 && /^\d+$/.test(opts.maps[0]!) ? Number(opts.maps[0]) : opts.maps;
+      await initBackend({ ...(opts.backend ? { backend: opts.backend } : {}), quiet: mode !== 'human' });
+      const { dataset, items } = await openScoringData(opts);
+      process.on('SIGINT', onSigint);
+      const progress = new Progress(mode);
+      progress.start('scoring', items.length, '{label} |{bar}| {value}/{total} images | {info}');
+      let lastLine = 0;
+      let result;
+      try {
+        result = await submitScoring({
+          url: opts.queue,
+          queueName: opts.queueName,
+          runDir,
+          dataset,
+          items,
+          out,
+          threshold: parseThresholdOption(opts.threshold),
+          ...(opts.beta !== undefined ? { beta: opts.beta } : {}),
+          skipInvalid: opts.skipInvalid ?? false,
+          ...(maps !== undefined ? { maps } : {}),
+          send: opts.send,
+          maxQueued: opts.maxQueued,
+          signal: controller.signal,
+          onProgress: (p) => {
+            const info = `${p.failed} failed, ${p.queued} queued, ${p.workers} workers, ${p.rate === null ? '—' : p.rate.toFixed(1)} images/s, ETA ${p.etaSeconds === null ? '—' : formatDuration(p.etaSeconds)}${p.redis === 'ready' ? '' : ', Redis reconnecting'}`;
+            progress.update(p.done + p.failed, { info });
+            const now = Date.now();
+            if (mode === 'json' && (now - lastLine >= 2000 || p.done + p.failed === p.total)) {
+              lastLine = now;
+              io.out(JSON.stringify({ event: 'progress', ...p }));
+            } else if (mode === 'human' && !progress.active && now - lastLine >= 10_000) {
+              lastLine = now;
+              io.err(`aeflow-score submit: ${p.done}/${p.total} done, ${info}`);
+            }
+          },
+        });
+      } finally {
+        progress.stop();
+        process.off('SIGINT', onSigint);
+      }
+      for (const s of result.skipped) if (mode !== 'json') io.err(`skipped ${s.path}: ${s.reason}`);
+      const m = result.metrics;
+      const f = (v: number | null) => (v === null ? '—' : v.toFixed(4));
+      if (mode === 'json') io.out(JSON.stringify({ event: 'done', out, runId: result.runId, images: result.rows.length, scoredNow: result.scoredNow, skipped: result.skipped.length, auroc: m.auroc, ap: m.ap, threshold: m.threshold, files: result.files }));
+      else io.out(`scored ${result.rows.length} images through the queue (${result.scoredNow} now${result.skipped.length ? `, ${result.skipped.length} skipped, see ${OUTPUT_FILES.skipped}` : ''}): AUROC ${f(m.auroc)}, AP ${f(m.ap)}, F1 ${f(m.f1)} at threshold ${m.threshold ?? '—'} (${m.thresholdRule}); wrote ${out}`);
     });
 
   program

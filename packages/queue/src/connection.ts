@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
+import { UsageError } from '@aeflow/eval';
 
-/** A Redis URL that cannot be used, in words (the option, the value, the fix). */
-export class QueueUrlError extends Error {
+/** A Redis URL that cannot be used, in words (the option, the value, the fix); a usage error (exit code 2). */
+export class QueueUrlError extends UsageError {
   constructor(url: string, why: string) {
     super(`--queue ${url}: ${why}; give a Redis URL such as redis://127.0.0.1:6379 (rediss:// for TLS, redis://:password@host:port/db)`);
     this.name = 'QueueUrlError';
