@@ -53,7 +53,7 @@ function startWorker(url: string, queueName: string): WorkerProcess {
   const events: Record<string, unknown>[] = [];
   const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
   let buffer = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     buffer += d.toString();
     let nl;
     while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -62,11 +62,14 @@ function startWorker(url: string, queueName: string): WorkerProcess {
       if (!line.startsWith('{')) continue;
       const e = JSON.parse(line) as Record<string, unknown>;
       events.push(e);
-      for (const w of waiters.splice(0)) (w.match(e) ? w.resolve(e) : waiters.push(w));
+      for (const w of waiters.splice(0)) {
+        if (w.match(e)) w.resolve(e);
+        else waiters.push(w);
+      }
     }
   });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const next = (match: (e: Record<string, unknown>) => boolean) =>
     new Promise<Record<string, unknown>>((resolveEvent, reject) => {
       const seen = events.find(match);

@@ -24,6 +24,7 @@ const BROWSER_SAFE = [
   '@aeflow/report',
   '@aeflow/report/images',
   '@aeflow/web',
+  '@aeflow/queue',
 ];
 
 /**
