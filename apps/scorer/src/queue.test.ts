@@ -166,7 +166,8 @@ describe.skipIf(skipReason !== null)('aeflow-score worker / submit (real redis-s
     expect(entries).toHaveLength(16);
     expect(new Set(entries.map((e) => e.id)).size).toBe(16);
     for (const id of held) expect(entries.find((e) => e.jobId === id)?.worker).toBe(b.name);
-    expect(entries.some((e) => e.worker === a.name)).toBe(true);
+    // (A may have finished none: its completions can still be in flight when it is frozen)
+    for (const e of entries) expect([a.name, b.name]).toContain(e.worker);
     b.child.kill('SIGTERM');
     await exited(b.child);
     expect(b.events.at(-1)).toMatchObject({ event: 'done' });
