@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
-const order = ['tensor', 'metrics', 'flows', 'backbone', 'datasets', 'decoder', 'model', 'onnx', 'trainer', 'scorer', 'web'];
+const order = ['tensor', 'metrics', 'flows', 'backbone', 'datasets', 'decoder', 'model', 'onnx', 'trainer', 'scorer', 'queue', 'web'];
 const sections = [];
 for (const group of ['packages', 'apps']) {
   if (!existsSync(group)) continue;
