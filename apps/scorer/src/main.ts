@@ -338,9 +338,10 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .option('--lock-duration <ms>', "a job whose worker is gone (killed, frozen) goes back to the queue after this long", parseInteger('--lock-duration', 100), 30_000)
     .option('--stalled-interval <ms>', 'how often this worker looks for such jobs', parseInteger('--stalled-interval', 100), 30_000)
     .addOption(new Option('--backend <name>', 'tensor backend').choices([...BACKEND_NAMES]))
+    .addOption(RUNTIME_OPTION())
     .option('--quiet', 'print only errors')
     .option('--json', 'machine output: one JSON line per event')
-    .action(async (opts: { queue: string; queueName: string; concurrency: number; run?: string[]; lockDuration: number; stalledInterval: number; backend?: BackendName; quiet?: boolean; json?: boolean }) => {
+    .action(async (opts: { queue: string; queueName: string; concurrency: number; run?: string[]; lockDuration: number; stalledInterval: number; backend?: BackendName; runtime: ScoreRuntime | 'auto'; quiet?: boolean; json?: boolean }) => {
       mode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
       checkRedisUrl(opts.queue);
       for (const dir of opts.run ?? []) await checkRunFolder(dir);
@@ -349,6 +350,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
         url: opts.queue,
         queueName: opts.queueName,
         concurrency: opts.concurrency,
+        runtime: opts.runtime,
         lockDurationMs: opts.lockDuration,
         stalledIntervalMs: opts.stalledInterval,
         ...(opts.run ? { runs: opts.run } : {}),
@@ -356,7 +358,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
           if (mode === 'json') io.out(JSON.stringify(e));
           else if (e.event === 'failed') io.err(`aeflow-score worker: ${e.image}: ${e.reason}${e.final ? '' : ' (will be retried)'}`);
           else if (e.event === 'connection' && e.state !== 'ready') io.err(`aeflow-score worker: Redis ${e.state}${e.detail ? `: ${e.detail}` : ''}`);
-          else if (mode === 'human' && e.event === 'run-loaded') io.out(`aeflow-score worker: loaded run ${e.runId} from ${e.dir} (${e.ms} ms)`);
+          else if (mode === 'human' && e.event === 'run-loaded') io.out(`aeflow-score worker: loaded run ${e.runId} from ${e.dir} (${e.ms} ms); ${e.described}`);
         },
       });
       if (mode === 'human') io.out(`aeflow-score worker ${worker.name}: taking jobs from ${redactRedisUrl(opts.queue)} queue "${opts.queueName}" (concurrency ${opts.concurrency}); Ctrl-C to stop after the jobs in hand`);
@@ -393,6 +395,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .addOption(new Option('--send <what>', 'bytes: jobs carry the files; path: workers read them (a volume shared at the same path)').choices(['bytes', 'path']).default('bytes'))
     .option('--max-queued <n>', 'jobs in Redis at once (bounds its memory)', parseInteger('--max-queued', 1), 1000)
     .addOption(new Option('--backend <name>', 'tensor backend (for the report\'s example images)').choices([...BACKEND_NAMES]))
+    .addOption(RUNTIME_OPTION())
     .option('--quiet', 'print only errors and the final summary line')
     .option('--json', 'machine output: JSON lines on stdout (progress events, then the result)')
     .action(async (opts: ScoreCliOptions & { queue: string; queueName: string; send: 'bytes' | 'path'; maxQueued: number }) => {
@@ -421,6 +424,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
           ...(opts.beta !== undefined ? { beta: opts.beta } : {}),
           skipInvalid: opts.skipInvalid ?? false,
           ...(maps !== undefined ? { maps } : {}),
+          runtime: opts.runtime,
           send: opts.send,
           maxQueued: opts.maxQueued,
           signal: controller.signal,

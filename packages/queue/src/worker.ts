@@ -7,6 +7,7 @@ import { decodeImageBytes } from '@aeflow/datasets/node';
 import { scoreItems } from '@aeflow/eval';
 import type { AnomalyModel } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
+import { createImageScorer, type ImageScorer, type ScoreRuntime } from '@aeflow/onnx/node';
 import { redisConnection } from './connection.js';
 import { DEFAULT_QUEUE_NAME, parseScoreJob, type RunRef, type ScoreJob, type ScoreResult } from './jobs.js';
 import { runIdOf, sha256Hex } from './run-id.js';
@@ -15,7 +16,7 @@ import { runIdOf, sha256Hex } from './run-id.js';
 export type WorkerEvent =
   | { event: 'ready'; name: string; queue: string; concurrency: number }
   | { event: 'connection'; state: 'ready' | 'reconnecting' | 'error'; detail?: string }
-  | { event: 'run-loaded'; runId: string; dir: string; ms: number }
+  | { event: 'run-loaded'; runId: string; dir: string; ms: number; runtime: ScoreRuntime; described: string }
   | { event: 'run-unloaded'; runId: string }
   | { event: 'batch'; runId: string; images: number; failed: number; ms: number }
   | { event: 'failed'; jobId: string; image: string; reason: string; final: boolean };
@@ -41,6 +42,11 @@ export interface ScoreWorkerOptions {
   stalledIntervalMs?: number;
   /** Times a job may stall (its worker killed) before it fails (default 2). */
   maxStalledCount?: number;
+  /**
+   * Where scores are computed, as for `scoreToFolder`: `tfjs` (default), `onnx` (ONNX Runtime) or
+   * `auto` (ONNX Runtime where it loads); `aeflow-score worker --runtime` passes the CLI's default.
+   */
+  runtime?: ScoreRuntime | 'auto';
   /** Largest image in pixels (default 100 Mpx, as the folder datasets). */
   maxPixels?: number;
   onEvent?: (event: WorkerEvent) => void;
@@ -59,7 +65,7 @@ export interface RunningScoreWorker {
 /** One image waiting for its batch. */
 interface Pending {
   jobId: string;
-  model: AnomalyModel;
+  run: LoadedRun;
   image: ScoreJob['image'];
   bytes: Uint8Array;
   resolve: (r: { flow: number; recon: number; total: number; ms: number }) => void;
@@ -135,7 +141,7 @@ class BatchScorer {
       },
     };
     try {
-      const scored = await scoreItems({ model: batch[0]!.model, dataset, items, batchSize: batch.length, skipInvalid: true });
+      const scored = await scoreItems({ model: batch[0]!.run.model, scorer: batch[0]!.run.scorer, dataset, items, batchSize: batch.length, skipInvalid: true });
       const ms = performance.now() - start;
       const rows = new Map(scored.rows.map((r) => [r.id, r]));
       for (const p of batch) {
@@ -150,14 +156,26 @@ class BatchScorer {
   }
 }
 
+/** A run ready to score: its model and the scorer of the chosen runtime. */
+interface LoadedRun {
+  model: AnomalyModel;
+  scorer: ImageScorer;
+}
+
+async function disposeRun(run: LoadedRun): Promise<void> {
+  await run.scorer.dispose();
+  run.model.dispose();
+}
+
 /** Loaded runs by id, at most `max`, least recently used disposed first. */
 class RunCache {
-  private readonly loaded = new Map<string, Promise<AnomalyModel>>();
-  private readonly ready = new Map<string, AnomalyModel>();
+  private readonly loaded = new Map<string, Promise<LoadedRun>>();
+  private readonly ready = new Map<string, LoadedRun>();
   private readonly idByDir = new Map<string, string>();
 
   constructor(
     private readonly max: number,
+    private readonly runtime: ScoreRuntime | 'auto',
     private readonly onEvent: (e: WorkerEvent) => void,
   ) {}
 
@@ -171,7 +189,7 @@ class RunCache {
   }
 
   /** The model for a job's run (throws, in words, when this worker cannot have it). */
-  async get(run: RunRef): Promise<AnomalyModel> {
+  async get(run: RunRef): Promise<LoadedRun> {
     let pending = this.loaded.get(run.id);
     if (pending) {
       // most recently used goes last
@@ -195,9 +213,17 @@ class RunCache {
       }
       const start = performance.now();
       const model = await loadRun(dir);
-      this.ready.set(run.id, model);
-      this.onEvent({ event: 'run-loaded', runId: run.id, dir, ms: Math.round(performance.now() - start) });
-      return model;
+      let scorer: ImageScorer;
+      try {
+        scorer = await createImageScorer(model, { runtime: this.runtime });
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+      const loaded = { model, scorer };
+      this.ready.set(run.id, loaded);
+      this.onEvent({ event: 'run-loaded', runId: run.id, dir, ms: Math.round(performance.now() - start), runtime: scorer.runtime, described: scorer.describe() });
+      return loaded;
     })();
     this.loaded.set(run.id, pending);
     pending.catch(() => this.loaded.delete(run.id));
@@ -212,11 +238,11 @@ class RunCache {
 
   private async evict(): Promise<void> {
     while (this.loaded.size > this.max) {
-      const [oldest, model] = this.loaded.entries().next().value as [string, Promise<AnomalyModel>];
+      const [oldest, pending] = this.loaded.entries().next().value as [string, Promise<LoadedRun>];
       this.loaded.delete(oldest);
       this.ready.delete(oldest);
       try {
-        (await model).dispose();
+        await disposeRun(await pending);
         this.onEvent({ event: 'run-unloaded', runId: oldest });
       } catch {
         // it failed to load: nothing to dispose
@@ -224,8 +250,8 @@ class RunCache {
     }
   }
 
-  dispose(): void {
-    for (const m of this.ready.values()) m.dispose();
+  async dispose(): Promise<void> {
+    for (const r of this.ready.values()) await disposeRun(r);
     this.ready.clear();
     this.loaded.clear();
   }
@@ -263,7 +289,7 @@ export async function startScoreWorker(options: ScoreWorkerOptions): Promise<Run
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`startScoreWorker: concurrency must be a whole number ≥ 1, got ${concurrency}`);
   const name = options.name ?? `${hostname()}:${process.pid}`;
   const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
-  const runs = new RunCache(Math.max(1, options.maxRuns ?? 2), onEvent);
+  const runs = new RunCache(Math.max(1, options.maxRuns ?? 2), options.runtime ?? 'tfjs', onEvent);
   for (const dir of options.runs ?? []) await runs.serve(dir);
   const scorer = new BatchScorer(options.batchSize ?? concurrency, options.maxPixels ?? DEFAULT_MAX_PIXELS, (runId, images, failed, ms) =>
     onEvent({ event: 'batch', runId, images, failed, ms: Math.round(ms) }),
@@ -281,10 +307,10 @@ export async function startScoreWorker(options: ScoreWorkerOptions): Promise<Run
       } catch (err) {
         throw new UnrecoverableError((err as Error).message);
       }
-      const model = await runs.get(data.run);
+      const run = await runs.get(data.run);
       const bytes = await jobImageBytes(data.image);
       try {
-        const r = await scorer.score(data.run.id, { jobId: job.id!, model, image: data.image, bytes });
+        const r = await scorer.score(data.run.id, { jobId: job.id!, run, image: data.image, bytes });
         return { id: data.image.id, flow: r.flow, recon: r.recon, total: r.total, worker: name, ms: Math.round(r.ms) };
       } catch (err) {
         // a file that cannot be decoded stays so: fail now, with the reason (as --skip-invalid lists it)
@@ -327,7 +353,7 @@ export async function startScoreWorker(options: ScoreWorkerOptions): Promise<Run
       closing ??= (async () => {
         await worker.close();
         await connection.quit().catch(() => connection.disconnect());
-        runs.dispose();
+        await runs.dispose();
       })();
       return closing;
     },
