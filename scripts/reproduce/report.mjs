@@ -67,7 +67,11 @@ export function loadRun(dir) {
   // β and the threshold chosen on validation: calibration.json (runs of this release) or threshold.json (earlier runs)
   const calibrationFile = ['calibration.json', 'threshold.json'].map((f) => join(dir, f)).find((f) => existsSync(f));
   const threshold = calibrationFile ? readJson(calibrationFile) : null;
-  const beta = config.score?.beta ?? 0.5;
+  // score.beta 'auto': the β the run chose on validation (calibration.json / metrics.json record it)
+  const metricsFile = join(dir, 'metrics.json');
+  const chosenBeta = threshold?.beta ?? (existsSync(metricsFile) ? readJson(metricsFile).beta : undefined);
+  const beta = config.score?.beta === 'auto' ? chosenBeta : (config.score?.beta ?? 0.5);
+  if (typeof beta !== 'number' || !Number.isFinite(beta)) throw new Error(`${dir}: score.beta is ${JSON.stringify(config.score?.beta)} and no chosen β is recorded (calibration.json / metrics.json)`);
   // The stored total must be β·flow + (1 − β)·recon: the β sweep below relies on it.
   for (const r of test.slice(0, 20)) {
     const t = beta * r.flow + (1 - beta) * r.recon;

@@ -112,6 +112,9 @@ export async function runBenchmark(options: BenchmarkOptions = {}): Promise<Benc
     // With the cache, a step reads features from memory: a tensor built from a typed array.
     const encoded = model.encode(images);
     const cachedFeatures = await encoded.data();
+    // a kNN score (model knn, score.flow 'knn') needs a memory: the random batch's (a trained run's
+    // holds every training image; against the encoder its search is small either way)
+    if (model.hasMemory) model.addToMemory(encoded);
     encoded.dispose();
     const featureShape: [number, number, number, number] = [batch, model.featureSize, model.featureSize, model.featureChannels];
     const measurements: [string, () => Promise<void>][] = [

@@ -30,6 +30,8 @@ const tiny = {
 describe("encoder.batchNorm: 'train-normals'", () => {
   it('configs: defaults to the weights\' own statistics (old configs too); an override of one key keeps the preset\'s others', () => {
     expect(resolveConfig({}).encoder.batchNorm).toBe(PRESETS.cpu.encoder.batchNorm);
+    // the cpu preset re-estimates them (issue 14); paper keeps the weights' own
+    expect(PRESETS.cpu.encoder.batchNorm).toBe('train-normals');
     const { batchNorm, ...older } = resolveConfig({ preset: 'paper' }).encoder;
     expect(batchNorm).toBe('pretrained');
     expect(parseRunConfig({ ...resolveConfig({ preset: 'paper' }), encoder: older }, 'old/config.json').encoder.batchNorm).toBe('pretrained');
@@ -72,7 +74,7 @@ describe("encoder.batchNorm: 'train-normals'", () => {
     const adapted = await scoreRun({ runDir, data: { dataset: val }, write: false });
     const plainDir = join(dir, 'run-plain');
     const pretrained = await tinyEncoder();
-    await trainRun({ runDir: plainDir, config: { ...config, encoder: tiny.encoder }, train: { dataset: train }, validation: { dataset: val }, encoder: pretrained, cacheDir: join(dir, 'cache') });
+    await trainRun({ runDir: plainDir, config: { ...config, encoder: { ...tiny.encoder, batchNorm: 'pretrained' } }, train: { dataset: train }, validation: { dataset: val }, encoder: pretrained, cacheDir: join(dir, 'cache') });
     const plain = await scoreRun({ runDir: plainDir, data: { dataset: val }, encoder: pretrained, write: false });
     const diff = adapted.rows.map((r, i) => Math.abs(r.total - plain.rows[i]!.total));
     expect(Math.max(...diff)).toBeGreaterThan(1e-3);

@@ -9,9 +9,9 @@ import { InvalidImageError, loadImageBatch, type ImageDataset, type ImageItem } 
 import { auroc, ssim } from '@aeflow/metrics';
 import { SeededRandom } from '@aeflow/tensor';
 import { pathExists, readSafetensors, readSafetensorsHeader, writeSafetensors } from '@aeflow/tensor/node';
-import { AEFlow, chooseBeta, combineScores, parseRunConfig, resolveConfig, RUN_FILES, ssimPerImage, Trainer, type HistoryRecord, type RunConfig } from './index.js';
+import { AEFlow, chooseBeta, combineScores, parseRunConfig, PRESETS, resolveConfig, RUN_FILES, ssimPerImage, Trainer, type HistoryRecord, type RunConfig } from './index.js';
 import { FeatureCache, loadRun, scoreRun, trainRun, type TrainEvent } from './node.js';
-import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
+import { PLAIN_FEATURES, syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
 import { parseScoresCsv, scoreColumns } from './run-files.js';
 import { AEFlowModel, AutoencoderModel, createModel, FastFlowModel, KnnModel, type AnomalyModel } from './model.js';
 import { RunFolder } from './run-folder.js';
@@ -87,8 +87,10 @@ describe('configuration', () => {
 
 describe('what the flow sees: flow.featureNorm and train.featureNoise', () => {
   it("'l2' scales every position to norm √C (zero vectors stay zero) and the flow is fed that; older configs load as 'none' and noise 0", async () => {
-    const { featureNorm, ...olderFlow } = resolveConfig({}).flow;
-    const { featureNoise, ...olderTrain } = resolveConfig({}).train;
+    // the cpu preset uses l2 + noise 0.1 (issue 14); configs written before the keys existed load without them
+    expect([PRESETS.cpu.flow.featureNorm, PRESETS.cpu.train.featureNoise]).toEqual(['l2', 0.1]);
+    const { featureNorm, ...olderFlow } = resolveConfig({ preset: 'paper' }).flow;
+    const { featureNoise, ...olderTrain } = resolveConfig({ preset: 'paper' }).train;
     expect([featureNorm, featureNoise]).toEqual(['none', 0]);
     const older = parseRunConfig({ ...resolveConfig({}), flow: olderFlow, train: olderTrain }, 'old/config.json');
     expect([older.flow.featureNorm, older.train.featureNoise]).toEqual(['none', 0]);
@@ -840,13 +842,14 @@ describe('trainRun / scoreRun', () => {
   });
 });
 
-function tinyOverrides(): { size: number; encoder: object; flow: object; decoder: object; train: { batchSize: number; epochs: number; lr: number; validateEvery: number } } {
+function tinyOverrides(): { size: number; encoder: object; flow: object; decoder: object; score: object; train: { batchSize: number; epochs: number; lr: number; validateEvery: number; featureNoise: number } } {
   return {
     size: 32,
-    encoder: { arch: { block: 'basic', layers: [1, 1, 1] }, weights: 'random', tap: 'layer3' },
-    flow: { blocks: 2, hiddenChannels: 32 },
+    encoder: { arch: { block: 'basic', layers: [1, 1, 1] }, weights: 'random', tap: 'layer3', ...PLAIN_FEATURES.encoder },
+    flow: { blocks: 2, hiddenChannels: 32, ...PLAIN_FEATURES.flow },
     decoder: { widths: [32, 16, 8] },
-    train: { batchSize: 4, epochs: 2, lr: 1e-3, validateEvery: 1 },
+    score: { ...PLAIN_FEATURES.score },
+    train: { batchSize: 4, epochs: 2, lr: 1e-3, validateEvery: 1, ...PLAIN_FEATURES.train },
   };
 }
 
@@ -872,7 +875,8 @@ describe('cpu preset with the real assets', () => {
   it.skipIf(!process.env.AEFLOW_HOME)('builds with the pretrained MobileNet V1 and scores chest X-rays (needs AEFLOW_HOME: set it to the shared folder)', async () => {
     const { chestXrayDataset } = await import('@aeflow/datasets/node');
     const { encoderFromConfig } = await import('./node.js');
-    const config = resolveConfig({ preset: 'cpu' });
+    // the flow density (the preset's latent kNN score needs a memory filled by training)
+    const config = resolveConfig({ preset: 'cpu', score: { flow: 'density' } });
     const mobilenet = await encoderFromConfig(config);
     const model = new AEFlow(config, mobilenet);
     expect(model.featureChannels).toBe(512);

@@ -19,17 +19,30 @@ export function tinyEncoder(): Promise<Encoder> {
   return createEncoder({ arch: { block: 'basic', layers: [1, 1, 1] }, weights: 'random', taps: ['layer3'], seed: 0 });
 }
 
+/**
+ * The settings the tests were written against, before the cpu preset adopted the issue-14 levers
+ * (BatchNorm re-estimated, l2 + noise, the latent kNN score): the frozen encoder's own statistics,
+ * raw features and the flow density. Tests of those levers set them explicitly.
+ */
+export const PLAIN_FEATURES = {
+  encoder: { batchNorm: 'pretrained' },
+  flow: { featureNorm: 'none' },
+  score: { flow: 'density' },
+  train: { featureNoise: 0 },
+} as const;
+
 /** A tiny model configuration for tests (32-px images, 2 flow blocks, small widths). */
 export function tinyConfig(overrides: Record<string, unknown> = {}): RunConfig {
-  const o = overrides as { flow?: object; train?: object; encoder?: object; decoder?: object };
+  const o = overrides as { flow?: object; train?: object; encoder?: object; decoder?: object; score?: object };
   return resolveConfig({
     preset: 'cpu',
     size: 32,
     ...overrides,
-    encoder: { arch: { block: 'basic', layers: [1, 1, 1] }, weights: 'random', tap: 'layer3', ...o.encoder },
-    flow: { blocks: 2, hiddenChannels: 32, ...o.flow },
+    encoder: { arch: { block: 'basic', layers: [1, 1, 1] }, weights: 'random', tap: 'layer3', ...PLAIN_FEATURES.encoder, ...o.encoder },
+    flow: { blocks: 2, hiddenChannels: 32, ...PLAIN_FEATURES.flow, ...o.flow },
     decoder: { widths: [32, 16, 8], ...o.decoder },
-    train: { batchSize: 4, epochs: 2, lr: 1e-3, validateEvery: 1, ...o.train },
+    score: { ...PLAIN_FEATURES.score, ...o.score },
+    train: { batchSize: 4, epochs: 2, lr: 1e-3, validateEvery: 1, ...PLAIN_FEATURES.train, ...o.train },
   });
 }
 

@@ -94,7 +94,10 @@ describe('real chest X-rays', () => {
     const { chestXrayDataset } = await import('@aeflow/datasets/node');
     // A run folder with the cpu preset's real encoder and non-trivial flow/decoder weights (seeded):
     // what is checked is the export, not a training result.
-    const config = resolveConfig({ preset: 'cpu', score: { beta: 0.9, flow: 'density' } });
+    // (the weights' own BatchNorm statistics: this folder is written by hand, without the
+    // encoder-batchnorm.safetensors a trained cpu-preset run holds; @aeflow/eval's runtime test
+    // trains one and checks ONNX against tfjs with the re-estimated statistics)
+    const config = resolveConfig({ preset: 'cpu', encoder: { batchNorm: 'pretrained' }, score: { beta: 0.9, flow: 'density' } });
     const runDir = join(dir, 'chest-run');
     const encoder = await encoderFromConfig(config);
     const weights = perturbedWeights(config, encoder);

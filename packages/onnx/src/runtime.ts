@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AEFlow, type ImageScore, type RunConfig } from '@aeflow/model';
 import { encoderFromConfig } from '@aeflow/model/node';
+import { SeededRandom } from '@aeflow/tensor';
 import { exportOnnx } from './export.js';
 import { tfjsImageScorer, type ImageScorer, type ScoreRuntime } from './image-scorer.js';
 import { loadOnnxRuntime, OnnxScorer, type OnnxScorerOptions } from './onnx-scorer.js';
@@ -100,6 +101,13 @@ export async function benchmarkScoreRuntime(config: RunConfig, options: CreateIm
   const { batch, steps, ...scorerOptions } = options;
   const model = new AEFlow(config, await encoderFromConfig(config));
   try {
+    if (model.hasMemory) {
+      // a kNN score (model knn, score.flow 'knn', the cpu preset's) needs a memory: random images' features
+      const images = new SeededRandom(1).uniformTensor([batch ?? 8, config.size, config.size, 3]) as tf.Tensor4D;
+      const features = model.encode(images);
+      model.addToMemory(features);
+      tf.dispose([images, features]);
+    }
     const scorer = await createImageScorer(model, scorerOptions);
     try {
       return await measureScoring(scorer, config.size, { ...(batch !== undefined ? { batch } : {}), ...(steps !== undefined ? { steps } : {}) });

@@ -13,7 +13,7 @@ const calibration: CalibrationFile = {
 
 describe('describeRun', () => {
   it('names the calibration behind the threshold: value, rule, data, date', () => {
-    const info = describeRun('chest', resolveConfig({}), calibration, 0.9);
+    const info = describeRun('chest', resolveConfig({ score: { flow: 'density' } }), calibration, 0.9);
     expect(info.threshold).toBe(-0.2425198);
     expect(info.beta).toBe(1);
     expect(info.thresholdDescription).toBe('-0.2425 — chosen by best F1 on chest-xray/val (16 images: 8 normal, 8 anomalous), 2026-12-06');
@@ -32,7 +32,7 @@ describe('describeRun', () => {
 
   it('lists only the score parts a model kind has, named for what they hold', () => {
     expect(describeRun('r', resolveConfig({ model: 'ae' }), null, 0).parts).toEqual([null, 'Reconstruction part (−SSIM)']);
-    expect(describeRun('r', resolveConfig({ model: 'fastflow' }), null, 1).parts).toEqual(['Flow part (density)', null]);
+    expect(describeRun('r', resolveConfig({ model: 'fastflow', score: { flow: 'density' } }), null, 1).parts).toEqual(['Flow part (density)', null]);
     expect(describeRun('r', resolveConfig({ model: 'knn' }), null, 1).parts).toEqual(['kNN distance', null]);
     expect(describeRun('r', resolveConfig({ score: { flow: 'knn' } }), null, 1).parts[0]).toBe('Flow part (kNN on z′)');
     expect(describeRun('r', resolveConfig({ model: 'knn' }), null, 1).scoreDescription).not.toMatch(/β/);
