@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { folderDataset } from '@aeflow/datasets/node';
 import { scoreToFolder } from '@aeflow/eval/node';
 import { initBackend } from '@aeflow/tensor/node';
 import { trainTinyRun, writeTinyDataset } from './fixtures.test-helpers.js';
-import { JOURNAL_FILE, startScoreWorker, submitScoring, type RunningScoreWorker, type SubmitProgress } from './node.js';
+import { JOURNAL_FILE, runIdOf, startScoreWorker, submitScoring, type RunningScoreWorker, type SubmitProgress, type WorkerEvent } from './node.js';
 import { redisUnavailable, startTestRedis, type TestRedis } from './redis.test-helpers.js';
 
 const skipReason = redisUnavailable();
@@ -156,5 +156,54 @@ describe.skipIf(skipReason !== null)('scoring through the queue (real redis-serv
     const ids = (await readFile(join(out, JOURNAL_FILE), 'utf8')).trim().split('\n').slice(1).map((l) => (JSON.parse(l) as { id: string }).id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toHaveLength(11);
+  });
+  it('--send path: workers read the files themselves (a shared volume) from a copy of the run given at start; a file changed after submission fails', async () => {
+    const queueName = `q${queueNo++}`;
+    const copy = join(root, 'run-copy');
+    await cp(runDir, copy, { recursive: true });
+    expect(await runIdOf(copy)).toBe(await runIdOf(runDir));
+    const events: WorkerEvent[] = [];
+    const w = await startScoreWorker({ url: redis.url, queueName, concurrency: 3, runs: [copy], onEvent: (e) => events.push(e) });
+    workers.push(w);
+    const out = join(root, 'shared');
+    const dataset = await folderDataset(data, { split: 'test', normalClasses: ['NORMAL'], skipInvalid: true });
+    const result = await submitScoring({ url: redis.url, queueName, runDir, dataset, out, send: 'path', skipInvalid: true, threshold: 'best-f1', pollMs: 50 });
+    expect(result.rows).toHaveLength(10);
+    expectSameScores(await csv(join(out, 'scores.csv')), local);
+    // the run was loaded once, from the copy it was started with
+    expect(events.filter((e) => e.event === 'run-loaded')).toEqual([expect.objectContaining({ dir: copy })]);
+    // no bytes in the jobs: the journal names the absolute path of the bad file
+    expect(JSON.parse(await readFile(join(out, 'skipped.json'), 'utf8'))).toMatchObject({ skipped: [{ path: join(data, 'test', 'PNEUMONIA', 'broken.png') }] });
+
+    // a file rewritten between submission and scoring is refused, not scored as something else
+    const paused = `q${queueNo++}`;
+    const changed = join(root, 'changed');
+    const one = await folderDataset(join(data, 'test'), { normalClasses: ['NORMAL'] });
+    const target = one.items.find((it) => it.id === 'NORMAL/img_0.png')!;
+    const path = (target.source as { path: string }).path;
+    const original = await readFile(path);
+    let late: Promise<RunningScoreWorker> | undefined;
+    try {
+      await expect(
+        submitScoring({
+          url: redis.url,
+          queueName: paused,
+          runDir,
+          dataset: one,
+          items: [target],
+          out: changed,
+          send: 'path',
+          pollMs: 20,
+          // queued with no worker listening: change the file, then start one
+          onProgress: () => {
+            if (late) return;
+            late = writeFile(path, Buffer.concat([original, Buffer.from([0])])).then(() => startScoreWorker({ url: redis.url, queueName: paused, concurrency: 1 }));
+          },
+        }),
+      ).rejects.toThrow(/1 of 1 images could not be scored .*the file changed after it was submitted \(its sha256 differs\); submit again/);
+      workers.push(await late!);
+    } finally {
+      await writeFile(path, original);
+    }
   });
 });
