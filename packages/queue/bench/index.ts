@@ -52,7 +52,7 @@ function startChild(cmd: string, args: string[], ready: RegExp): Promise<ChildPr
 }
 
 try {
-  // A cpu-preset run (MobileNet V1 at 128 px, 4 flow blocks, decoder): one epoch on 32 training normals.
+  // A cpu-preset run (MobileNet V1 at 128 px; the preset's flow, decoder and score): one epoch on 32 training normals.
   const runDir = join(root, 'run');
   const trainAll = await chestXrayDataset(join(home, 'data', 'chest-xray'), { split: 'train' });
   const train = { ...trainAll, items: trainAll.items.filter((it) => it.label === 0).slice(0, 32) };
@@ -102,7 +102,7 @@ try {
 1-min load average during the runs ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)})
 
 Scoring the ${images} chest X-ray \`val/\` images (224 px JPEG) with a cpu-preset run (MobileNet V1 at
-128 px, 4 flow blocks, decoder): wall clock of the whole call — model load, scoring, metrics,
+128 px; the preset's flow, decoder and score; one epoch on 32 training normals): wall clock of the whole call — model load, scoring, metrics,
 report — for \`scoreToFolder\` in one process (what \`aeflow-score\` does) and for \`submitScoring\`
 with 1 and 2 warm worker processes (concurrency 8) on a local redis-server. ${REPEATS} repeats,
 interleaved; median (range).

@@ -7,17 +7,20 @@ async function hashFile(path: string, hash: ReturnType<typeof createHash>): Prom
 }
 
 /**
- * The id of a trained run as the queue knows it: a hash of its config.json and model.safetensors
- * (the two files scores depend on, β included), 16 hex digits. Two folders holding the same run
- * have the same id; retraining into the same folder gives a new one.
+ * The id of a trained run as the queue knows it: a hash of the files its scores depend on —
+ * config.json, model.safetensors (flow, decoder, kNN memory, β) and, when the run has one,
+ * encoder-batchnorm.safetensors (re-estimated encoder statistics) — 16 hex digits. Two folders
+ * holding the same run have the same id; retraining into the same folder gives a new one.
  */
 export async function runIdOf(runDir: string): Promise<string> {
   const folder = new RunFolder(runDir);
   const hash = createHash('sha256');
-  for (const file of ['config', 'model'] as const) {
+  // the statistics file exists only for encoder.batchNorm 'train-normals'
+  const files = ['config', 'model', ...((await folder.exists('encoderBatchNorm')) ? (['encoderBatchNorm'] as const) : [])] as const;
+  for (const file of files) {
     const path = folder.path(file);
+    hash.update(`${file}\0`);
     try {
-      hash.update(`${file}\0`);
       await hashFile(path, hash);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
