@@ -38,9 +38,9 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts a process and resolves when it prints `ready` (redis-server: "Ready to accept connections"). */
-function startChild(cmd: string, args: string[], ready: RegExp): Promise<ChildProcess> {
+function startChild(cmd: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     children.push(c);
     let out = '';
     c.stdout.on('data', (d: Buffer) => {
@@ -63,8 +63,9 @@ try {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   await startChild('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', root], /ready to accept connections/i);
-  const worker = (queue: string) => startChild(process.execPath, ['--import', 'tsx', join(here, 'worker.ts'), url, queue, '8'], /^ready$/m);
-  await Promise.all([worker('one'), worker('two'), worker('two')]);
+  const worker = (queue: string, env: NodeJS.ProcessEnv = process.env) => startChild(process.execPath, ['--import', 'tsx', join(here, 'worker.ts'), url, queue, '8'], /^ready$/m, env);
+  const oneThread = { ...process.env, AEFLOW_THREADS: '1' };
+  await Promise.all([worker('one'), worker('two'), worker('two'), worker('two-single', oneThread), worker('two-single', oneThread)]);
 
   let n = 0;
   const local = async () => {
@@ -77,7 +78,7 @@ try {
     await submitScoring({ url, queueName, runDir, dataset: await open(), out: join(root, `${queueName}-${n++}`), threshold: 'best-f1', pollMs: 50 });
     return performance.now() - t0;
   };
-  const configs = { local: local, 'queue, 1 worker': queued('one'), 'queue, 2 workers': queued('two') };
+  const configs = { local: local, 'queue, 1 worker': queued('one'), 'queue, 2 workers': queued('two'), 'queue, 2 workers × 1 thread': queued('two-single') };
   // warm-up (workers load the run; caches), not timed
   for (const run of Object.values(configs)) await run();
   const ms: Record<string, number[]> = Object.fromEntries(Object.keys(configs).map((k) => [k, []]));
@@ -104,7 +105,7 @@ try {
 Scoring the ${images} chest X-ray \`val/\` images (224 px JPEG) with a cpu-preset run (MobileNet V1 at
 128 px; the preset's flow, decoder and score; one epoch on 32 training normals): wall clock of the whole call — model load, scoring, metrics,
 report — for \`scoreToFolder\` in one process (what \`aeflow-score\` does) and for \`submitScoring\`
-with 1 and 2 warm worker processes (concurrency 8) on a local redis-server. ${REPEATS} repeats,
+with 1 and 2 warm worker processes (concurrency 8; the last row's workers with \`AEFLOW_THREADS=1\`) on a local redis-server. ${REPEATS} repeats,
 interleaved; median (range).
 
 | how | images/s | vs one process |
