@@ -15,10 +15,11 @@ import { scoreToFolder } from '@aeflow/eval/node';
 import { trainRun } from '@aeflow/model/node';
 import { currentBackend } from '@aeflow/tensor';
 import { aeflowHome, initBackend } from '@aeflow/tensor/node';
-import { submitScoring } from '../src/node.js';
+import { Queue } from 'bullmq';
+import { redisConnection, submitScoring } from '../src/node.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const REPEATS = Number(process.env.AEFLOW_BENCH_REPEATS ?? 3);
+const REPEATS = Number(process.env.AEFLOW_BENCH_REPEATS ?? 5);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const backend = await initBackend({ quiet: true });
 const threads = currentBackend()?.threads ?? 1;
@@ -73,10 +74,15 @@ try {
     await scoreToFolder({ runDir, dataset: await open(), out: join(root, `local-${n++}`), threshold: 'best-f1' });
     return performance.now() - t0;
   };
+  const connection = redisConnection(url);
   const queued = (queueName: string) => async () => {
     const t0 = performance.now();
-    await submitScoring({ url, queueName, runDir, dataset: await open(), out: join(root, `${queueName}-${n++}`), threshold: 'best-f1', pollMs: 50 });
-    return performance.now() - t0;
+    const r = await submitScoring({ url, queueName, runDir, dataset: await open(), out: join(root, `${queueName}-${n++}`), threshold: 'best-f1', pollMs: 50 });
+    const ms = performance.now() - t0;
+    // every image scored by the workers in this call, and nothing left in Redis for the next one
+    const left = Object.values(await new Queue(queueName, { connection }).getJobCounts()).reduce((a, b) => a + b, 0);
+    if (r.scoredNow !== images || left !== 0) throw new Error(`${queueName}: ${r.scoredNow} of ${images} scored now, ${left} jobs left in Redis`);
+    return ms;
   };
   const configs = { local: local, 'queue, 1 worker': queued('one'), 'queue, 2 workers': queued('two'), 'queue, 2 workers × 1 thread': queued('two-single') };
   // warm-up (workers load the run; caches), not timed
@@ -93,8 +99,9 @@ try {
   const base = median(rate('local'));
   const rows = Object.keys(configs).map((name) => {
     const r = rate(name);
-    return `| ${name} | ${median(r).toFixed(1)} (${Math.min(...r).toFixed(1)}–${Math.max(...r).toFixed(1)}) | ${(median(r) / base).toFixed(2)}× |`;
+    return `| ${name} | ${median(r).toFixed(1)} (${Math.min(...r).toFixed(1)}–${Math.max(...r).toFixed(1)}) | ${(median(r) / base).toFixed(2)}× | ${r.map((x) => x.toFixed(1)).join(', ')} |`;
   });
+  connection.disconnect();
   const result = { backend: backend.name, images, repeats: REPEATS, rates: Object.fromEntries(Object.keys(configs).map((k) => [k, rate(k)])), load1: load };
   console.log(JSON.stringify(result));
   const md = `## @aeflow/queue
@@ -108,8 +115,8 @@ report — for \`scoreToFolder\` in one process (what \`aeflow-score\` does) and
 with 1 and 2 warm worker processes (concurrency 8; the last row's workers with \`AEFLOW_THREADS=1\`) on a local redis-server. ${REPEATS} repeats,
 interleaved; median (range).
 
-| how | images/s | vs one process |
-|---|---|---|
+| how | images/s, median (range) | vs one process | each repeat, in order |
+|---|---|---|---|
 ${rows.join('\n')}
 
 Every process runs wasm on ${threads} thread${threads === 1 ? '' : 's'} (\`AEFLOW_THREADS\`, default: all cores), so one process

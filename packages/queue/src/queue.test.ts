@@ -206,4 +206,14 @@ describe.skipIf(skipReason !== null)('scoring through the queue (real redis-serv
       await writeFile(path, original);
     }
   });
+  it('collected jobs leave Redis: the same images submitted again into another --out are scored again, each time by the workers', async () => {
+    const queueName = `q${queueNo++}`;
+    const [w] = await startWorkers(1, queueName);
+    const dataset = await folderDataset(data, { split: 'test', normalClasses: ['NORMAL'], skipInvalid: true });
+    for (let round = 1; round <= 3; round++) {
+      const r = await submitScoring({ url: redis.url, queueName, runDir, dataset, out: join(root, `again-${round}`), skipInvalid: true, threshold: 'best-f1', pollMs: 20 });
+      expect(r.scoredNow).toBe(10);
+      expect(w!.counts().scored).toBe(10 * round);
+    }
+  });
 });
