@@ -108,10 +108,13 @@ describe.skipIf(skipReason !== null)(`same numbers in the browser as aeflow-scor
   });
 });
 
-describe.skipIf(skipReason !== null)(`same numbers with the encoder's BatchNorm re-estimated on the training normals${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  it('a run with encoder.batchNorm "train-normals": the export carries its statistics, the page applies them, the CLI agrees within 1e-4', async () => {
+describe.skipIf(skipReason !== null)(`same numbers for the cpu preset as it trains now (BatchNorm re-estimated, kNN flow score on z′)${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it('encoder.batchNorm "train-normals" + score.flow "knn": the export carries the statistics and the memory, the page applies them, the CLI agrees within 1e-4', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'aeflow-web-bn-'));
-    const fx = await trainFixtureRun(dir, ['encoder.batchNorm=train-normals']);
+    // the preset's own scoring (the shared fixture pins score.flow=nll for its part checks)
+    const fx = await trainFixtureRun(dir, ['encoder.batchNorm=train-normals', 'score.flow=knn']);
+    const config = JSON.parse(await readFile(join(fx.run, 'config.json'), 'utf8')) as { score: { flow: string }; encoder: { batchNorm: string } };
+    expect(config).toMatchObject({ score: { flow: 'knn' }, encoder: { batchNorm: 'train-normals' } });
     const files = [...fx.normal, ...fx.pneumonia];
     const { manifest } = await exportWebFolder({ run: fx.run, out: join(dir, 'site') });
     expect(manifest.encoderBatchNorm?.path).toBe('encoder-batchnorm.safetensors');
@@ -123,6 +126,8 @@ describe.skipIf(skipReason !== null)(`same numbers with the encoder's BatchNorm 
       const { rows } = parseScoresCsv(await readFile(join(out, 'scores.csv'), 'utf8'));
       const page = await scoreInPage(browser, `${server.url}?backend=wasm`, files);
       expect(page.size).toBe(files.length);
+      const totals = rows.map((r) => r.total);
+      expect(Math.max(...totals) - Math.min(...totals), `the CLI's totals: ${totals.join(', ')}`).toBeGreaterThan(0);
       for (const r of rows) {
         const name = basename(r.id);
         expect(relDiff(page.get(name)!.total, r.total), `${name}: total ${page.get(name)!.total} (page) vs ${r.total} (CLI)`).toBeLessThan(1e-4);
