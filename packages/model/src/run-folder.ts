@@ -54,9 +54,10 @@ function isMissing(err: unknown): boolean {
  * Removes the temp files killed writes left in a folder (not its sub-folders):
  * `.<name>.<pid>.<time>.tmp` (what `writeFileAtomic` renames into place) of a process that no longer
  * runs, or of this process from before it started (a reused pid). A missing folder has none.
- * Returns the removed paths.
+ * With `only`, just the temp files of that file name (a folder that is not aeflow's, e.g. where
+ * `aeflow-score export` writes). Returns the removed paths.
  */
-export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+export async function removeStaleTempFiles(dir: string, options: { only?: string } = {}): Promise<string[]> {
   const removed: string[] = [];
   const startedAt = Date.now() - process.uptime() * 1000;
   let names: string[];
@@ -68,7 +69,7 @@ export async function removeStaleTempFiles(dir: string): Promise<string[]> {
   }
   for (const name of names) {
     const m = TEMP_FILE.exec(name);
-    if (!m) continue;
+    if (!m || (options.only !== undefined && m[1] !== options.only)) continue;
     const pid = Number(m[2]);
     const path = join(dir, name);
     if (pid === process.pid) {

@@ -82,6 +82,17 @@ describe('a tiny synthetic run, exported from its folder', () => {
     }
   });
 
+  it("removes the temp files a killed export of the same file left, and no other file's", async () => {
+    const runDir = join(dir, 'tiny-run');
+    const out = join(dir, 'stale');
+    await mkdir(out, { recursive: true });
+    // pid 2^22 + 1 is above Linux's pid_max: no such process
+    const stale = ['.m.onnx.4194305.1.tmp', '.other.onnx.4194305.1.tmp', 'notes.tmp'];
+    for (const f of stale) await writeFile(join(out, f), 'x');
+    await exportRunToOnnx(runDir, join(out, 'm.onnx'));
+    expect((await readdir(out)).sort()).toEqual(['.other.onnx.4194305.1.tmp', 'm.onnx', 'notes.tmp']);
+  });
+
   it('names the run folder when it is not one', async () => {
     await expect(exportRunToOnnx(join(dir, 'no-such-run'), join(dir, 'x.onnx'))).rejects.toThrow(/no-such-run/);
   });

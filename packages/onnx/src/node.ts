@@ -1,4 +1,5 @@
-import { loadRun } from '@aeflow/model/node';
+import { basename, dirname } from 'node:path';
+import { loadRun, removeStaleTempFiles } from '@aeflow/model/node';
 import { writeFileAtomic } from '@aeflow/tensor/node';
 import { exportOnnx, type OnnxExport, type OnnxExportOptions } from './export.js';
 
@@ -10,13 +11,15 @@ export type { CreateImageScorerOptions } from './runtime.js';
 
 /**
  * Exports a trained run (its folder, as `aeflow-train` writes it) to an ONNX file, written
- * atomically. Returns what {@link exportOnnx} returns.
+ * atomically; temp files an earlier, killed export of the same file left are removed. Returns what
+ * {@link exportOnnx} returns.
  */
 export async function exportRunToOnnx(runDir: string, file: string, options: OnnxExportOptions = {}): Promise<OnnxExport> {
   const model = await loadRun(runDir);
   try {
     const out = exportOnnx(model, { ...options, metadata: { 'aeflow.run': runDir, ...options.metadata } });
     await writeFileAtomic(file, out.bytes);
+    await removeStaleTempFiles(dirname(file), { only: basename(file) });
     return out;
   } finally {
     model.dispose();
