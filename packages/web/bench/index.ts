@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   }
   const runDir = join(dir, 'run');
   await run(process.execPath, [join(repo, 'apps/trainer/dist/cli.js'), '--data', join(dir, 'data'), '--dataset', 'chest-xray', '--out', runDir, '--set', 'train.epochs=1', '--beta', 'auto', '--no-cache', '--quiet', '--backend', 'wasm'], { maxBuffer: 1 << 24 });
-  const config = JSON.parse(await readFile(join(runDir, 'config.json'), 'utf8')) as { size: number; flow: { blocks: number } };
+  const config = JSON.parse(await readFile(join(runDir, 'config.json'), 'utf8')) as { size: number; flow: { blocks: number }; score: { flow: string } };
   const site = join(dir, 'site');
   const exported = await exportWebFolder({ run: runDir, out: site });
   const image = join(data, 'val', 'PNEUMONIA', (await readdir(join(data, 'val', 'PNEUMONIA'))).sort()[20]!);
@@ -105,7 +105,7 @@ ${samples[0]!.backend}: no WebGPU adapter, and WebGL is SwiftShader, which it sk
 median of ${REPS} fresh browser contexts · load average ${load0.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after
 (the machine is shared: noisy) · ${new Date().toISOString().slice(0, 10)}
 
-Run: the demo's model (cpu preset: the pretrained MobileNet V1 up to conv_pw_11, at ${config.size} px, ${config.flow.blocks} flow blocks, decoder), exported with
+Run: the demo's model (cpu preset: the pretrained MobileNet V1 up to conv_pw_11 with its BatchNorm statistics re-estimated on the training normals, at ${config.size} px, ${config.flow.blocks} flow blocks, decoder, flow part scored by ${config.score.flow === 'knn' ? 'a kNN on the pooled latent z′ (40 training normals in memory)' : config.score.flow}), exported with
 \`exportWebFolder\` (${exported.files} files, ${(exported.bytes / 1e6).toFixed(1)} MB, of which the page
 ${((js) / 1e6).toFixed(2)} MB of JavaScript). Image: one 224 × 224 chest X-ray JPEG (val/PNEUMONIA).
 
