@@ -301,6 +301,39 @@ describe('aeflow-score', () => {
     expect(lone.err).toMatch(/--fold-beta needs --folds/);
   });
 
+  it('--calibrate refits β and the threshold on a labelled sample of a new site and stores them in the run; later scoring uses them', async () => {
+    const calibrated = join(root, 'run-calibrated');
+    await mkdir(calibrated);
+    for (const f of await readdir(runDir)) if (!f.startsWith('.')) await copyFile(join(runDir, f), join(calibrated, f)).catch(() => undefined);
+    const site = join(root, 'site');
+    await writeFolderDataset(site, { train: 4, testNormal: 5, testAnomalous: 5, seed: 303 });
+    const r = await run(['--run', calibrated, '--calibrate', join(site, 'test'), '--backend', 'wasm', '--quiet']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^calibrated .*: β [\d.]+, threshold -?[\d.e-]+ — threshold by best F1, β = [\d.]+ fitted by AUROC, on test \(10 images: 5 normal, 5 anomalous\)/);
+    const calibration = await readJson<{ beta: number; threshold: number; betaRule: string; fittedOn: { scores: string } }>(join(calibrated, 'calibration.json'));
+    expect(calibration).toMatchObject({ betaRule: 'fit', fittedOn: { scores: 'calibrations/test/scores.csv' } });
+    expect(existsSync(join(calibrated, 'calibrations', 'test', 'report.html'))).toBe(true);
+    // scoring after it: the calibration's β and threshold, named in the report
+    const out = join(root, 'out-after-calibration');
+    const scored = await run(['--run', calibrated, '--data', site, '--split', 'train', '--out', out, '--backend', 'wasm', '--quiet']);
+    expect(scored.code).toBe(0);
+    expect(await readJson(join(out, 'metrics.json'))).toMatchObject({ threshold: calibration.threshold, thresholdRule: 'from-val', beta: calibration.beta, betaRule: 'fit' });
+    expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('The run&#39;s calibration: threshold by best F1');
+    // mistakes: --data with --calibrate, a threshold it cannot fit, an unlabelled sample without a quantile
+    expect((await run(['--run', calibrated, '--calibrate', site, '--data', site, '--quiet'])).err).toMatch(/leave out --data/);
+    expect((await run(['--run', calibrated, '--calibrate', site, '--threshold', 'from-val', '--quiet'])).err).toMatch(/quantile:<q>/);
+    const loose = join(site, 'train', 'NORMAL');
+    const files = (await readdir(loose)).map((f) => join(loose, f));
+    const unlabelled = await run(['--run', calibrated, '--calibrate', ...files, '--backend', 'wasm', '--quiet']);
+    expect(unlabelled.code).toBe(1);
+    expect(unlabelled.err).toMatch(/needs labelled normal and anomalous images.*--threshold quantile:0\.95/);
+    const quantile = await run(['--run', calibrated, '--calibrate', ...files, '--threshold', 'quantile:0.75', '--out', join(root, 'site-normals'), '--backend', 'wasm', '--quiet']);
+    expect(quantile.code).toBe(0);
+    expect(quantile.out).toContain('flags ≈ 25 % of a normal population');
+    expect(await readJson(join(calibrated, 'calibration.json'))).toMatchObject({ thresholdRule: 'normal-quantile', quantile: 0.75, previous: [{ betaRule: 'fit', thresholdRule: 'best-f1' }] });
+  });
+
   it('explains usage mistakes and bad values', async () => {
     expect((await run(['--help'])).code).toBe(0);
     expect((await run(['--help'])).out).toContain('Examples:');

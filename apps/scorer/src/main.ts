@@ -11,6 +11,7 @@ import { checkRedisUrl, redactRedisUrl, startScoreWorker, submitScoring } from '
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
 import { version } from '../package.json';
+import { calibrateCommand } from './calibrate-command.js';
 import { Progress } from './progress.js';
 import { startScoreServer } from './server.js';
 
@@ -48,6 +49,14 @@ Examples:
   # stop it and run it again to resume (no image scored twice); see @aeflow/queue's README
   $ aeflow-score worker --queue redis://queue-host:6379 --concurrency 8
   $ aeflow-score submit --queue redis://queue-host:6379 --run runs/chest --data data/chest-xray --out out/
+
+  # a new site: refit β and the threshold on its small labelled sample (<site>/<CLASS>/…) and store them
+  # as the run's calibration (the sample's scores under runs/chest/calibrations/); later scoring uses it
+  $ aeflow-score --run runs/chest --calibrate data/site-b-sample
+
+  # a site with unlabelled images only: the threshold at the 95 % quantile of their scores
+  # (flags about 5 % of a normal population)
+  $ aeflow-score --run runs/chest --calibrate data/site-b-normals/*.png --threshold quantile:0.95
 
   # HTTP service: POST an image, get JSON scores (or ?heatmap=1 for a PNG)
   $ aeflow-score serve --run runs/chest --port 8080
@@ -99,6 +108,7 @@ interface ScoreCliOptions {
   folds?: number;
   foldSeed: number;
   foldBeta?: boolean;
+  calibrate?: string[];
 }
 
 /** Ids from `--ids`: a run's split.json (its `final.ids`) or a text file, one id per line. */
@@ -164,7 +174,8 @@ export async function main(argv: readonly string[], io: Console = processConsole
     .addOption(new Option('--dataset <kind>', `how to read --data: ${DATASET_KINDS.join(', ')}`).default('folder'))
     .option('--split <name>', 'split to score (folder root: <root>/<split>; default: test if present)')
     .option('--normal <classes>', 'comma-separated class folders of normal images (folder, miic)', 'NORMAL')
-    .option('--threshold <rule>', 'best-f1 | from-val | auto | <number> (auto: from-val when the run has one, else best-f1)', 'auto')
+    .option('--threshold <rule>', 'best-f1 | from-val | auto | quantile:<q> | <number> (auto: the run\'s calibration when it has one, else best-f1; quantile:0.95: the 95 % quantile of the normal (or unlabelled) images\' scores)', 'auto')
+    .option('--calibrate <paths...>', "a new site's sample (a dataset folder or image files, like --data): refit β (by AUROC) and the threshold (best F1, or --threshold quantile:<q> for unlabelled images) on it and store them as the run's calibration.json; its scores go to --out (default <run>/calibrations/<name>)")
     .option(
       '--beta <B|auto>',
       "score weight β in [0, 1]: total = β·flow + (1 − β)·recon (default: the run's); auto: the β chosen on the run's validation split (by AUROC), never on the scored images",
@@ -190,6 +201,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
 
   program.action(async (opts: ScoreCliOptions) => {
     mode = opts.json ? 'json' : opts.quiet ? 'quiet' : 'human';
+    if (opts.calibrate !== undefined) return calibrateCommand(opts, io, mode, () => openScoringData({ ...opts, data: opts.calibrate }));
     const missing = (['run', 'data', 'out'] as const).filter((k) => opts[k] === undefined);
     if (missing.length > 0) throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(', ')} (see --help)`);
     if (opts.foldBeta && opts.folds === undefined) throw new UsageError('--fold-beta needs --folds <k> (see --help)');

@@ -1,6 +1,6 @@
 import { request, type ClientRequest } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,25 @@ describe('aeflow-score serve', () => {
     const r = await send(server, 'GET', '/health');
     expect(r.status).toBe(200);
     expect(json(r)).toMatchObject({ status: 'ok', size: 32, threshold: -0.5, maxConcurrent: 2 });
+  });
+
+  it("uses the run's calibration: its threshold at its β (a site calibration may have refitted β)", async () => {
+    const runDir = join(root, 'run');
+    await writeFile(
+      join(runDir, 'calibration.json'),
+      JSON.stringify({ beta: 0.25, betaRule: 'fit', threshold: -0.123, thresholdRule: 'best-f1', fittedOn: { split: 'site', images: 10, normal: 5, anomalous: 5 }, date: '2026-12-06T00:00:00.000Z' }),
+    );
+    const calibrated = await startScoreServer({ runDir, port: 0, host: '127.0.0.1' });
+    try {
+      const body = json(await send(calibrated, 'POST', '/score', png, { 'content-type': 'image/png' })) as Body & { beta: number };
+      expect(body.beta).toBe(0.25);
+      expect(body.threshold).toBe(-0.123);
+      expect(body.scores.total).toBeCloseTo(0.25 * body.scores.flow + 0.75 * body.scores.recon, 5);
+      expect(body.label).toBe(body.scores.total >= -0.123 ? 'anomalous' : 'normal');
+    } finally {
+      await calibrated.close();
+      await rm(join(runDir, 'calibration.json'));
+    }
   });
 
   it('scores a PNG: JSON scores, label and threshold', async () => {

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidImageError, resizeRaster } from '@aeflow/datasets';
 import { decodeImageBytes } from '@aeflow/datasets/node';
-import { type AEFlow } from '@aeflow/model';
+import { combineScores, type AEFlow } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
 import { createImageScorer, type ImageScorer, type ScoreRuntime } from '@aeflow/onnx/node';
@@ -159,7 +159,7 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
   const model = options.model ?? (await loadRun(options.runDir));
   const ownsModel = !options.model;
   const size = model.config.size;
-  const beta = model.beta;
+  let beta = model.beta;
   const maxBytes = options.maxBytes ?? 20 * 1024 * 1024;
   const maxPixels = options.maxPixels ?? 50_000_000;
   const maxConcurrent = options.maxConcurrent ?? 4;
@@ -172,8 +172,11 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
   let scorer: ImageScorer;
   try {
     if (options.threshold === undefined) {
-      // the run's calibration.json (or a previous release's threshold.json); a malformed one is an error naming it
-      threshold = (await new RunFolder(options.runDir).readCalibration())?.threshold ?? null;
+      // the run's calibration.json (or a previous release's threshold.json); a malformed one is an
+      // error naming it. Its threshold holds at its β only (a site calibration may have refitted β).
+      const calibration = await new RunFolder(options.runDir).readCalibration();
+      threshold = calibration?.threshold ?? null;
+      if (calibration) beta = calibration.beta;
     }
     scorer = await createImageScorer(model, { runtime: options.runtime ?? 'tfjs' });
   } catch (err) {
@@ -204,7 +207,8 @@ export async function startScoreServer(options: ScoreServerOptions & { port?: nu
       const images = tf.tensor4d(pixels, [1, size, size, 3]);
       try {
         const { scores } = await scorer.score(images);
-        const { flow, recon, total, residual: data, width, height } = scores[0]!;
+        const { flow, recon, total: runTotal, residual: data, width, height } = scores[0]!;
+        const total = beta === model.beta ? runTotal : combineScores(flow, recon, beta);
         const result = {
           scores: { flow, recon, total },
           predicted: threshold === null ? null : total >= threshold ? 1 : 0,

@@ -167,8 +167,10 @@ describe('aeflow-train', () => {
     expect(r.code).toBe(0);
     const metrics = await readJson<Metrics & { counts: { predictedAnomalous: number } }>(join(out, 'metrics.json'));
     expect(metrics.auroc).toBeNull();
-    expect(metrics.thresholdRule).toBe('value');
+    expect(metrics).toMatchObject({ thresholdRule: 'normal-quantile', thresholdQuantile: 0.95 });
     expect(metrics.counts).toMatchObject({ images: 6, normal: 6, anomalous: 0 });
+    // stored as the run's calibration, so later scoring of unlabelled images has a threshold
+    expect(await readJson(join(out, 'calibration.json'))).toMatchObject({ thresholdRule: 'normal-quantile', quantile: 0.95, threshold: metrics.threshold, fittedOn: { images: 6, normal: 6 } });
     expect(metrics.counts.predictedAnomalous).toBeLessThanOrEqual(1);
     // the threshold was taken from these normals' scores: said, not hidden
     expect((metrics as Metrics & { chosenOnTheseImages?: string[] }).chosenOnTheseImages).toEqual(['threshold']);

@@ -71,7 +71,10 @@ describe('outputs', () => {
   it('parses --threshold', () => {
     expect(parseThresholdOption('best-f1')).toBe('best-f1');
     expect(parseThresholdOption('-0.25')).toBe(-0.25);
-    expect(() => parseThresholdOption('high')).toThrow(/not best-f1, from-val, auto or a number/);
+    expect(parseThresholdOption('quantile:0.95')).toEqual({ quantile: 0.95 });
+    expect(() => parseThresholdOption('quantile:1')).toThrow(/between 0 and 1/);
+    expect(() => parseThresholdOption('quantile:')).toThrow(/between 0 and 1/);
+    expect(() => parseThresholdOption('high')).toThrow(/not best-f1, from-val, auto, quantile:<q> or a number/);
   });
 });
 

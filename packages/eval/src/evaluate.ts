@@ -9,10 +9,14 @@ export type { ScoreRow } from '@aeflow/model';
 export type Label = ScoreRow['label'];
 
 /** How β was chosen (see `ScoreMetrics.betaRule`). */
-export type BetaRule = 'run' | 'value' | 'auto';
+export type BetaRule = 'run' | 'value' | 'auto' | 'fit';
 
-/** How the decision threshold was chosen. */
-export type ThresholdRule = 'best-f1' | 'value' | 'from-val';
+/**
+ * How the decision threshold was chosen: best F1 on these labels, a given value, the run's stored
+ * calibration (`from-val`), or a quantile of a normal population's scores (`normal-quantile`: no
+ * anomalies needed; flags about 1 − q of normal images).
+ */
+export type ThresholdRule = 'best-f1' | 'value' | 'from-val' | 'normal-quantile';
 
 /**
  * The content of `metrics.json`. The first keys are fixed (outside scripts read them); a value that
@@ -42,10 +46,13 @@ export type ScoreMetrics = {
     predictedAnomalous: number | null;
   };
   thresholdRule: ThresholdRule;
+  /** `normal-quantile`: the quantile q of the normal population's scores the threshold sits at. */
+  thresholdQuantile?: number;
   beta: number | null;
   /**
    * Where β comes from: 'run' (the run's fixed `score.beta`), 'value' (`--beta <number>`), 'auto'
-   * (chosen by AUROC on the run's validation split, never on the images scored here).
+   * (chosen by AUROC on the run's validation split, never on the images scored here), 'fit'
+   * (chosen by AUROC on the images scored here: a calibration sample — its metrics are optimistic).
    */
   betaRule: BetaRule | null;
   /** AUROC of the total score at β = 0, 0.05, …, 1, computed from the stored flow and recon parts. */
@@ -59,7 +66,23 @@ export type ScoreMetrics = {
   chosenOnTheseImages?: SelectionChoice[];
 };
 
-export type ThresholdChoice = { rule: 'best-f1' } | { rule: 'value'; value: number } | { rule: 'from-val'; value: number };
+export type ThresholdChoice =
+  | { rule: 'best-f1' }
+  | { rule: 'value'; value: number }
+  | { rule: 'from-val'; value: number }
+  | { rule: 'normal-quantile'; value: number; quantile: number };
+
+/**
+ * The q-quantile of scores (the smallest score with at least q of them at or below it… rounded up:
+ * the order statistic ⌈q·n⌉). As a threshold on a normal population's scores it flags about 1 − q
+ * of that population.
+ */
+export function scoreQuantile(values: readonly number[], q: number): number {
+  if (values.length === 0) throw new EvaluationError('a quantile threshold needs at least one score');
+  if (!(q >= 0 && q <= 1)) throw new EvaluationError(`quantile ${q} is outside [0, 1]`);
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length))]!;
+}
 
 function finiteOrNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
@@ -172,6 +195,7 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
       predictedAnomalous,
     },
     thresholdRule: options.threshold.rule,
+    ...(options.threshold.rule === 'normal-quantile' ? { thresholdQuantile: options.threshold.quantile } : {}),
     beta: options.beta ?? null,
     betaRule: options.betaRule ?? null,
     betaSweep,

@@ -2,7 +2,7 @@
 // F1/accuracy/sensitivity/specificity), β sweep, threshold rules, cross-validation (the paper's
 // appendix protocol), scores.csv, and scoring a part with a model. No Node built-in here; writing a
 // scored folder and the whole train-then-evaluate workflow are in `@aeflow/eval/node`.
-export { evaluateScores, countLabels, crossValidate, metricsSummary, MAX_FOLDS, EvaluationError } from './evaluate.js';
+export { evaluateScores, countLabels, crossValidate, metricsSummary, scoreQuantile, MAX_FOLDS, EvaluationError } from './evaluate.js';
 export type {
   BetaRule,
   Label,
@@ -17,6 +17,8 @@ export type {
   CrossValidationSummary,
   CrossValidateOptions,
 } from './evaluate.js';
+export { describeCalibration, withoutPrevious } from './calibration.js';
+export type { PreviousCalibration } from './calibration.js';
 export { scoreItems, batchTensor, reconstruct } from './score.js';
 export type { ImageMaps, ScoreItemsOptions, ScoreItemsResult } from './score.js';
 export { OUTPUT_FILES, combineScores, safeFileStem, parseThresholdOption } from './outputs.js';

@@ -3,7 +3,9 @@
 // command-line conventions both aeflow CLIs share (exit codes, failures as JSON, path checks).
 export { scoreToFolder, readHistory, readValidationScores } from './score-to-folder.js';
 export type { ScoreToFolderOptions, ScoreToFolderResult } from './score-to-folder.js';
-export { trainAndEvaluate, normalQuantile, storedDataSource, RunFolderError, chosenOnFinalPart, crossValidationFolds } from './train-and-evaluate.js';
+export { calibrateRun } from './calibrate.js';
+export type { CalibrateRunOptions, CalibrateRunResult } from './calibrate.js';
+export { trainAndEvaluate, storedDataSource, RunFolderError, chosenOnFinalPart, crossValidationFolds } from './train-and-evaluate.js';
 export type { DataSourceOptions, TrainAndEvaluateOptions, TrainAndEvaluateResult, WorkflowEvent } from './train-and-evaluate.js';
 export { processConsole, formatDuration, userMessage, reportFailure, PathError, checkRunFolder, checkOutputFolder, checkOutputFile, checkDataPaths } from './cli.js';
 export type { Console, OutputMode } from './cli.js';

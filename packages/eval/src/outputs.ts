@@ -29,14 +29,24 @@ export function safeFileStem(id: string, index: number): string {
   return `${String(index).padStart(3, '0')}_${stem || 'image'}`;
 }
 
-/** What `--threshold` asks for. */
-export type ThresholdOption = 'auto' | 'best-f1' | 'from-val' | number;
+/**
+ * What `--threshold` asks for: a rule, a number, or `{ quantile: q }` — the q-quantile of the scored
+ * images' totals, for a population taken as normal (its normal-labelled images when there are
+ * labels): flags about 1 − q of such a population.
+ */
+export type ThresholdOption = 'auto' | 'best-f1' | 'from-val' | number | { quantile: number };
 
-/** Parses `--threshold` (best-f1, from-val, auto, or a number). */
+/** Parses `--threshold` (best-f1, from-val, auto, quantile:<q>, or a number). */
 export function parseThresholdOption(value: string): ThresholdOption {
   if (value === 'best-f1' || value === 'from-val' || value === 'auto') return value;
+  const quantile = /^quantile:(.*)$/.exec(value.trim());
+  if (quantile) {
+    const q = Number(quantile[1]);
+    if (quantile[1]!.trim() === '' || !(q > 0 && q < 1)) throw new EvaluationError(`--threshold: "${value}": the quantile must be a number between 0 and 1 (e.g. quantile:0.95 flags about 5 % of a normal population)`);
+    return { quantile: q };
+  }
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new EvaluationError(`--threshold: "${value}" is not best-f1, from-val, auto or a number`);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new EvaluationError(`--threshold: "${value}" is not best-f1, from-val, auto, quantile:<q> or a number`);
   return n;
 }
 

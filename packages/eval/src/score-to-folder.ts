@@ -2,13 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
 import { bestF1 } from '@aeflow/metrics';
-import { chooseBeta, RUN_FILES, scoreColumns, skippedFileList, type AEFlow, type SelectionChoice } from '@aeflow/model';
+import { chooseBeta, RUN_FILES, scoreColumns, skippedFileList, type AEFlow, type CalibrationFile, type SelectionChoice } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
 import { createImageScorer, type ImageScorer, type ScoreRuntime } from '@aeflow/onnx/node';
 import { imageToPng, mapScale, mapToPng, overlayToPng, renderReport, selectExamples, type ReportGroup } from '@aeflow/report';
 import { writeFileAtomic } from '@aeflow/tensor/node';
-import { countLabels, crossValidate, evaluateScores, EvaluationError, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
+import { describeCalibration, withoutPrevious } from './calibration.js';
+import { countLabels, crossValidate, evaluateScores, EvaluationError, scoreQuantile, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
 import { combineScores, OUTPUT_FILES, safeFileStem, type ThresholdOption } from './outputs.js';
 import { InterruptedError } from './exit-codes.js';
 import { scoreItems, type ImageMaps } from './score.js';
@@ -43,8 +44,15 @@ export async function readHistory(runDir: string): Promise<Record<string, unknow
   return out;
 }
 
-async function resolveThreshold(option: ThresholdOption, runDir: string, rows: readonly ScoreRow[], beta: number, runBeta: number): Promise<ThresholdChoice> {
+async function resolveThreshold(option: ThresholdOption, runDir: string, rows: readonly ScoreRow[], beta: number, dataName: string): Promise<ThresholdChoice> {
   if (typeof option === 'number') return { rule: 'value', value: option };
+  if (typeof option === 'object') {
+    // The population taken as normal: the normal-labelled images when there are labels, else all.
+    const normals = rows.filter((r) => r.label === 0);
+    const population = normals.length > 0 ? normals : rows.filter((r) => r.label === null);
+    if (population.length === 0) throw new EvaluationError(`${dataName}: a quantile threshold needs normal or unlabelled images; all ${rows.length} are labelled anomalous`);
+    return { rule: 'normal-quantile', quantile: option.quantile, value: scoreQuantile(population.map((r) => r.total), option.quantile) };
+  }
   const { normal, anomalous } = countLabels(rows);
   const run = new RunFolder(runDir);
   const path = run.path('calibration');
@@ -63,9 +71,9 @@ async function resolveThreshold(option: ThresholdOption, runDir: string, rows: r
     return t;
   }
   if (option === 'best-f1') return { rule: 'best-f1' };
-  // auto: the validation threshold when there is one (an honest estimate), else best-F1 on these labels.
-  const t = beta === runBeta ? await fromVal() : null;
-  if (t) return t;
+  // auto: the run's calibration when there is one at this β (an honest estimate), else best-F1 on these labels.
+  const saved = await run.readCalibration();
+  if (saved && Math.abs(saved.beta - beta) <= 1e-12) return { rule: 'from-val', value: saved.threshold };
   if (normal > 0 && anomalous > 0) return { rule: 'best-f1' };
   throw new EvaluationError(
     `no threshold: the run has no ${OUTPUT_FILES.calibration} and the images are not labelled with both classes (${normal} normal, ${anomalous} anomalous); pass --threshold <number>`,
@@ -84,9 +92,10 @@ export interface ScoreToFolderOptions {
   /**
    * Recombine the stored parts with this β instead of the run's; 'auto': the β the run chose on
    * validation (`score.beta: 'auto'`), else one chosen now on the run's validation scores
-   * (`validation/scores.csv`), with the threshold (auto / from-val) chosen there at that β.
+   * (`validation/scores.csv`), with the threshold (auto / from-val) chosen there at that β; 'fit':
+   * chosen by AUROC on the labelled images scored here (a site's calibration sample).
    */
-  beta?: number | 'auto';
+  beta?: number | 'auto' | 'fit';
   skipInvalid?: boolean;
   /** Residual + heat-map PNGs: for the N most anomalous images, or for these ids. */
   maps?: number | readonly string[];
@@ -116,7 +125,12 @@ export interface ScoreToFolderOptions {
   batchSize?: number;
   /** Page title of the report (default: the run folder's name). */
   title?: string;
-  /** Also write the run's calibration.json (β and the best-F1 threshold chosen here) into this run folder (the trainer's validation scoring). */
+  /**
+   * Also write the run's calibration.json into this run folder: β and the threshold chosen here
+   * (best F1, or a quantile of the normal scores), with what they were fitted on — the trainer's
+   * validation scoring, and `aeflow-score calibrate` for a new site. The calibrations it replaces
+   * are kept in its `previous` list.
+   */
   writeThresholdTo?: string;
   /**
    * The paper's appendix protocol on the scored images (`--folds`): k stratified folds, each in turn
@@ -193,13 +207,30 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
         const at = labelled.map((r) => combineScores(r.flow, r.recon, beta));
         valThreshold = { rule: 'from-val', value: bestF1(labelled.map((r) => r.label!), at).threshold };
       }
+    } else if (options.beta === 'fit') {
+      // A calibration sample: β by AUROC on these labelled images (its metrics here are optimistic).
+      const labelled = scored.rows.filter((r) => r.label !== null);
+      const { normal, anomalous } = countLabels(labelled);
+      if (normal === 0 || anomalous === 0) {
+        throw new EvaluationError(`${options.dataset.name}: fitting β needs labelled normal and anomalous images (found ${normal} normal, ${anomalous} anomalous); keep the run's β (--beta run) or give a number`);
+      }
+      beta = chooseBeta(labelled.map((r) => r.label!), labelled.map((r) => r.flow), labelled.map((r) => r.recon), { prefer: runBeta }).beta;
+      betaRule = 'fit';
     } else if (typeof options.beta === 'number') {
       beta = options.beta;
       betaRule = 'value';
+    } else if (options.beta === undefined && (options.threshold ?? 'auto') !== 'best-f1' && typeof options.threshold !== 'number' && typeof options.threshold !== 'object') {
+      // The run's calibration decides β with its threshold (a threshold means nothing at another β):
+      // after `aeflow-score --calibrate` that is the β fitted for the site.
+      const saved = await new RunFolder(options.runDir).readCalibration();
+      if (saved) {
+        beta = saved.beta;
+        betaRule = saved.betaRule;
+      }
     }
     let rows = scored.rows;
     if (beta !== runBeta) rows = rows.map((r) => ({ ...r, total: combineScores(r.flow, r.recon, beta) }));
-    const threshold = valThreshold ?? (await resolveThreshold(options.threshold ?? 'auto', options.runDir, rows, beta, runBeta));
+    const threshold = valThreshold ?? (await resolveThreshold(options.threshold ?? 'auto', options.runDir, rows, beta, options.dataset.name));
     const evaluated = evaluateScores(rows, { threshold, beta, betaRule, combine: combineScores });
     rows = evaluated.rows;
     const metrics = evaluated.metrics;
@@ -214,19 +245,29 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     if (options.skipInvalid || skipped.length > 0) files.push(await folder.write('skipped', skippedFileList(skipped)));
     files.push(await folder.write('scores', { rows, columns: scoreColumns(model.config) }));
     files.push(await folder.write('metrics', metrics));
-    if (options.writeThresholdTo && metrics.threshold !== null && threshold.rule === 'best-f1') {
-      // β and the threshold, stored once and together, with what they were fitted on
+    let calibration: CalibrationFile | null = null;
+    if (options.writeThresholdTo && metrics.threshold !== null && (threshold.rule === 'best-f1' || threshold.rule === 'normal-quantile')) {
+      // β and the threshold, stored once and together, with what they were fitted on; the
+      // calibrations it replaces are kept in it (newest first), so a refit never loses one.
       const run = new RunFolder(options.writeThresholdTo);
       const scoresFile = relative(run.dir, folder.path('scores')).split(sep).join('/');
       const { normal, anomalous } = countLabels(rows);
-      await run.write('calibration', {
+      const before = await run.readCalibration();
+      const previous = before ? [withoutPrevious(before), ...(before.previous ?? [])] : [];
+      const fitted: CalibrationFile = {
         beta,
         betaRule,
         threshold: metrics.threshold,
-        thresholdRule: 'best-f1',
+        thresholdRule: threshold.rule,
+        ...(threshold.rule === 'normal-quantile' ? { quantile: threshold.quantile } : {}),
         fittedOn: { split: options.dataName ?? options.dataset.name, images: rows.length, normal, anomalous, scores: scoresFile },
         date: new Date().toISOString(),
-      });
+        ...(previous.length > 0 ? { previous } : {}),
+      };
+      await run.write('calibration', fitted);
+      calibration = fitted;
+    } else if (threshold.rule === 'from-val') {
+      calibration = await new RunFolder(options.runDir).readCalibration();
     }
 
     // Which images get maps and which go into the report's grid; one more pass over just those.
@@ -286,6 +327,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     if (config) settings.config = config;
     if (dataText) settings.trainingData = JSON.parse(dataText) as unknown;
     settings.scored = { dataset: options.dataName ?? options.dataset.name, images: rows.length, skipped: skipped.length, beta, betaRule, threshold: metrics.threshold, thresholdRule: metrics.thresholdRule };
+    if (calibration) settings.calibration = withoutPrevious(calibration);
     const html = renderReport({
       title: options.title ?? basename(options.runDir),
       subtitle: `${rows.length} images of ${options.dataName ?? options.dataset.name} scored with ${options.runDir}`,
@@ -293,6 +335,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       ...(typeof config?.model === 'string' ? { model: config.model } : {}),
       rows,
       metrics,
+      ...(calibration ? { calibration: `${threshold.rule === 'from-val' ? "The run's calibration" : "Fitted on these images and stored as the run's calibration"}: ${describeCalibration(calibration)}` } : {}),
       history: await readHistory(options.runDir),
       groups,
       skipped,

@@ -6,6 +6,7 @@ import { parseRunConfig, resolveConfig, RUN_FILES, skippedFileList, type DataSou
 import { trainRun, type TrainEvent, type TrainResult } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
 import type { ScoreMetrics } from './evaluate.js';
+import type { ThresholdOption } from './outputs.js';
 import { scoreToFolder } from './score-to-folder.js';
 
 /** Where the data of a run comes from and how it is divided (the trainer's --data, --dataset, --normal, --holdout, --skip-invalid). */
@@ -109,10 +110,6 @@ async function exists(path: string): Promise<boolean> {
  * A threshold flagging at most a fraction 1 − q of these normal scores (anomalous where score >=
  * threshold): about 5 % false alarms for q = 0.95, when no anomalies are known to choose with.
  */
-export function normalQuantile(values: readonly number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length))]!;
-}
 
 /**
  * What the run chose on the images of its final part: the epoch (validation picked the best of
@@ -253,14 +250,13 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
   };
   const finalIsValidation = data.final === data.validation;
   const hasBoth = (p: Part) => p.items.some((i) => i.label === 0) && p.items.some((i) => i.label === 1);
-  let threshold: 'best-f1' | 'from-val' | number = 'best-f1';
+  let threshold: ThresholdOption = 'best-f1';
   if (data.validation && !finalIsValidation && hasBoth(data.validation)) {
     await scoreToFolder({ ...scoreOpts, dataset: data.validation.dataset, items: data.validation.items, dataName: data.validation.name, out: join(out, 'validation'), threshold: 'best-f1', writeThresholdTo: out, examplesPerGroup: 2, title: `${title} · validation`, onProgress: progress('validation') });
     threshold = 'from-val';
   } else if (!hasBoth(data.final)) {
     // No anomalies to choose a threshold with: flag the top 5 % of normal scores.
-    const probe = await scoreToFolder({ ...scoreOpts, dataset: data.final.dataset, items: data.final.items, out, threshold: Number.POSITIVE_INFINITY, onProgress: progress('final') });
-    threshold = normalQuantile(probe.rows.map((r) => r.total), 0.95);
+    threshold = { quantile: 0.95 };
   }
   const chosen = chosenOnFinalPart({ config: result.config, epochs: result.epoch, validated: result.best !== null, finalIsValidation, thresholdOnFinal: threshold !== 'from-val' });
   const folds = finalIsValidation && hasBoth(data.final) ? crossValidationFolds(data.final) : null;
@@ -271,7 +267,8 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     dataName: data.final.name,
     out,
     threshold,
-    ...(finalIsValidation && threshold === 'best-f1' ? { writeThresholdTo: out } : {}),
+    // the threshold chosen on this part is the run's calibration (best F1, or the normal quantile)
+    ...((finalIsValidation && threshold === 'best-f1') || typeof threshold === 'object' ? { writeThresholdTo: out } : {}),
     ...(chosen.length > 0 ? { chosenOnTheseImages: chosen } : {}),
     ...(folds !== null ? { crossValidation: { k: folds, seed: 0, chooseBeta: result.config.score.beta === 'auto' } } : {}),
     title,

@@ -270,8 +270,11 @@ export function skippedFileList(skipped: readonly { path: string; reason: string
 // ---------------------------------------------------------------------------------------------
 // calibration.json (β and the threshold, together)
 
-/** How β was chosen: the run's fixed `score.beta`, a given value, or by AUROC on a labelled part. */
-export const BETA_RULES = ['run', 'value', 'auto'] as const;
+/**
+ * How β was chosen: the run's fixed `score.beta`, a given value, by AUROC on the run's validation
+ * part (`auto`), or by AUROC on the images it was fitted on (`fit`: a site's calibration sample).
+ */
+export const BETA_RULES = ['run', 'value', 'auto', 'fit'] as const;
 export type BetaRule = (typeof BETA_RULES)[number];
 /**
  * How the threshold was chosen: best F1 on a labelled part, a given value, a quantile of normal
@@ -285,7 +288,7 @@ export type ThresholdRule = (typeof THRESHOLD_RULES)[number];
  * once, together, with the rules that chose them, what they were fitted on and when. A threshold
  * is only meaningful at its β: readers refuse to apply it at another.
  */
-export const calibrationFileSchema = z.looseObject({
+const calibrationFields = {
   beta: z.number().min(0).max(1),
   betaRule: z.enum(BETA_RULES),
   threshold: z.number(),
@@ -305,6 +308,11 @@ export const calibrationFileSchema = z.looseObject({
   date: z.string(),
   /** Set when read from a previous release's file (e.g. "threshold.json"). */
   migratedFrom: z.string().optional(),
+};
+export const calibrationFileSchema = z.looseObject({
+  ...calibrationFields,
+  /** The calibrations this one replaced, newest first (a refit for a new site keeps the old ones). */
+  previous: z.array(z.looseObject(calibrationFields)).optional(),
 });
 export type CalibrationFile = z.infer<typeof calibrationFileSchema>;
 

@@ -118,6 +118,8 @@ export interface ReportInput {
   skipped: readonly SkippedEntry[];
   /** ISO time shown in the footer (default: now). */
   generatedAt?: string;
+  /** Which calibration (β and threshold) the scores use, one line (shown under the summary). */
+  calibration?: string;
 }
 
 /** The ids to show in the report's grid: the most and least anomalous normals and anomalies. */
@@ -237,7 +239,7 @@ function headline(metrics: ReportMetrics): string {
     ['sensitivity', fmt(metrics.sensitivity)],
     ['specificity', fmt(metrics.specificity)],
     ['threshold', `${fmt(metrics.threshold, 6)} <span class="ci">(${escapeHtml(metrics.thresholdRule)})</span>`],
-    ['β', `${fmt(metrics.beta)}${metrics.betaRule === 'auto' ? ' <span class="ci">(chosen on validation)</span>' : ''}`],
+    ['β', `${fmt(metrics.beta)}${metrics.betaRule === 'auto' ? ' <span class="ci">(chosen on validation)</span>' : metrics.betaRule === 'fit' ? ' <span class="ci">(fitted on these images)</span>' : ''}`],
   ];
   const c = metrics.counts;
   const counts = `${c.images} images: ${c.normal} normal, ${c.anomalous} anomalous${c.unlabeled ? `, ${c.unlabeled} unlabelled` : ''}` +
@@ -308,7 +310,8 @@ export function renderReport(input: ReportInput): string {
   const curves = scoreCurves(rows);
   const sections: string[] = [];
 
-  sections.push(`<h2>Summary</h2>${headline(metrics)}`);
+  const calibration = `<p class="calibration"><strong>Calibration:</strong> ${escapeHtml(input.calibration ?? `none stored; threshold rule ${metrics.thresholdRule}`)}</p>`;
+  sections.push(`<h2>Summary</h2>${headline(metrics)}${calibration}`);
 
   if (curves.roc && curves.pr) {
     const ci = metrics.aurocCI ? ` (95% CI ${fmt(metrics.aurocCI.low, 3)}–${fmt(metrics.aurocCI.high, 3)}, DeLong)` : '';
