@@ -1,0 +1,4 @@
+import { defineConfig } from 'vitest/config';
+import { aeflowVitest } from '../../vitest.shared';
+
+export default defineConfig(aeflowVitest());
