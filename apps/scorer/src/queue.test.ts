@@ -141,6 +141,9 @@ describe.skipIf(skipReason !== null)('aeflow-score worker / submit (real redis-s
       const batches = a.events.filter((e) => e.event === 'batch').length;
       await a.next((e) => e.event === 'batch' && a.events.filter((x) => x.event === 'batch').length > batches);
       a.child.kill('SIGSTOP');
+      // A completion A sent just before it stopped can still be on its way to Redis: read the jobs
+      // A holds once that has settled (a stopped process sends nothing more).
+      await new Promise((r) => setTimeout(r, 500));
       held = await peek.lrange(`bull:${queueName}:active`, 0, -1);
       if (held.length === 0) a.child.kill('SIGCONT');
     }
