@@ -11,7 +11,7 @@ import { checkRedisUrl, redactRedisUrl, startScoreWorker, submitScoring } from '
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
 import { initBackend } from '@aeflow/tensor/node';
 import { version } from '../package.json';
-import { calibrateCommand } from './calibrate-command.js';
+import { calibrateCommand, type CalibrateCliOptions } from './calibrate-command.js';
 import { Progress } from './progress.js';
 import { startScoreServer } from './server.js';
 
@@ -88,27 +88,13 @@ function parseInteger(name: string, min: number, max = Number.MAX_SAFE_INTEGER) 
   };
 }
 
-interface ScoreCliOptions {
-  run?: string;
-  data?: string[];
-  dataset: string;
-  split?: string;
-  normal: string;
-  threshold: string;
-  beta?: number | 'auto';
-  skipInvalid?: boolean;
+/** The score command's options: those `--calibrate` reads too, and the rest. */
+interface ScoreCliOptions extends CalibrateCliOptions {
   maps?: string[];
-  ids?: string;
-  out?: string;
-  backend?: BackendName;
-  runtime: ScoreRuntime | 'auto';
-  batchSize?: number;
   quiet?: boolean;
   json?: boolean;
-  folds?: number;
   foldSeed: number;
   foldBeta?: boolean;
-  calibrate?: string[];
 }
 
 /** Ids from `--ids`: a run's split.json (its `final.ids`) or a text file, one id per line. */
