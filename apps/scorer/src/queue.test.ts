@@ -1,6 +1,5 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,33 +8,14 @@ import { folderDataset } from '@aeflow/datasets/node';
 import { trainRun } from '@aeflow/model/node';
 import { redisConnection } from '@aeflow/queue/node';
 import { initBackend } from '@aeflow/tensor/node';
-import { TINY_CONFIG, writeFolderDataset } from './fixtures.test-helpers.js';
+import { redisUnavailable, startTestRedis, TINY_CONFIG, writeFolderDataset, type TestRedis } from './fixtures.test-helpers.js';
 import { main } from './main.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cliArgs = ['--import', 'tsx', join(here, 'cli.ts')];
 
-function redisServerMissing(): string | null {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'pipe' });
-    return null;
-  } catch {
-    return 'redis-server is not installed (apt-get install -y redis-server, or scripts/bootstrap.sh as root): the aeflow-score worker/submit tests are skipped';
-  }
-}
-const skipReason = redisServerMissing();
+const skipReason = redisUnavailable();
 if (skipReason) console.warn(skipReason);
-
-async function freePort(): Promise<number> {
-  return new Promise((r, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => r(port));
-    });
-  });
-}
 
 /** A worker process: `aeflow-score worker --json`, its event lines collected. */
 interface WorkerProcess {
@@ -86,7 +66,7 @@ describe.skipIf(skipReason !== null)('aeflow-score worker / submit (real redis-s
   let root: string;
   let data: string;
   let runDir: string;
-  let redis: ChildProcess;
+  let redis: TestRedis | undefined;
   let url: string;
   const children: ChildProcess[] = [];
 
@@ -98,23 +78,14 @@ describe.skipIf(skipReason !== null)('aeflow-score worker / submit (real redis-s
     await writeFolderDataset(data, { train: 8, testNormal: 8, testAnomalous: 8 });
     const train = await folderDataset(data, { split: 'train', normalClasses: ['NORMAL'] });
     await trainRun({ runDir, config: { ...TINY_CONFIG, train: { ...TINY_CONFIG.train, epochs: 1 } }, train: { dataset: train }, cacheDir: null });
-    const port = await freePort();
-    url = `redis://127.0.0.1:${port}`;
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', root], { stdio: ['ignore', 'pipe', 'ignore'] });
-    await new Promise<void>((r, reject) => {
-      let out = '';
-      redis.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (/ready to accept connections/i.test(out)) r();
-      });
-      redis.once('exit', () => reject(new Error(`redis-server exited: ${out}`)));
-    });
+    redis = await startTestRedis();
+    url = redis.url;
   });
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all(children.map(exited));
-    redis?.kill('SIGTERM');
+    await redis?.stop();
   });
 
   it('two worker processes, one killed (SIGKILL) mid-run: its jobs are retried on the other, every image is scored once, scores.csv equals the local CLI', async () => {

@@ -1,4 +1,4 @@
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -8,7 +8,7 @@ import { checkDataPaths, checkOutputFolder, formatDuration, processConsole, repo
 import { ENCODER_ARCHS, parseRunConfig, PRESET_NAMES, RUN_FILES, type HistoryRecord, type RunConfig } from '@aeflow/model';
 import { RunFolder } from '@aeflow/model/node';
 import { BACKEND_NAMES, type BackendName } from '@aeflow/tensor';
-import { initBackend } from '@aeflow/tensor/node';
+import { initBackend, pathExists } from '@aeflow/tensor/node';
 import { version } from '../package.json';
 import { buildConfig } from './config.js';
 
@@ -63,15 +63,6 @@ function parsePositive(name: string) {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A word for a POSIX shell: quoted unless it is made of safe characters only. */
 function shellWord(word: string): string {
@@ -191,10 +182,10 @@ export async function main(argv: readonly string[], io: Console = processConsole
     let config: RunConfig;
     let overrides: Record<string, unknown> | undefined;
     if (opts.resume) {
-      if (!(await exists(configPath))) throw new RunFolderError(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
+      if (!(await pathExists(configPath))) throw new RunFolderError(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
       config = parseRunConfig(JSON.parse(await readFile(configPath, 'utf8')), configPath);
     } else {
-      if (await exists(configPath)) throw new RunFolderError(`${out} already holds a run; continue it with --resume or choose another --out`);
+      if (await pathExists(configPath)) throw new RunFolderError(`${out} already holds a run; continue it with --resume or choose another --out`);
       ({ overrides, config } = await buildConfig({ ...(opts.preset ? { preset: opts.preset } : {}), ...(opts.config ? { configFile: opts.config } : {}), set: [...(opts.set ?? []), ...(opts.beta !== undefined ? [`score.beta=${opts.beta}`] : [])], ...(opts.seed !== undefined ? { seed: opts.seed } : {}) }));
     }
 

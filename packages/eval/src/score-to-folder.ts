@@ -44,7 +44,10 @@ export async function readHistory(runDir: string): Promise<Record<string, unknow
   return out;
 }
 
-async function resolveThreshold(option: ThresholdOption, runDir: string, rows: readonly ScoreRow[], beta: number, dataName: string): Promise<ThresholdChoice> {
+/** The run's calibration.json (or an older threshold.json), read at most once and only when asked for. */
+type StoredCalibration = () => Promise<CalibrationFile | null>;
+
+async function resolveThreshold(option: ThresholdOption, runDir: string, stored: StoredCalibration, rows: readonly ScoreRow[], beta: number, dataName: string): Promise<ThresholdChoice> {
   if (typeof option === 'number') return { rule: 'value', value: option };
   if (typeof option === 'object') {
     // The population taken as normal: the normal-labelled images when there are labels, else all.
@@ -54,11 +57,10 @@ async function resolveThreshold(option: ThresholdOption, runDir: string, rows: r
     return { rule: 'normal-quantile', quantile: option.quantile, value: scoreQuantile(population.map((r) => r.total), option.quantile) };
   }
   const { normal, anomalous } = countLabels(rows);
-  const run = new RunFolder(runDir);
-  const path = run.path('calibration');
+  const path = new RunFolder(runDir).path('calibration');
   // calibration.json (β and the threshold chosen together on validation), or a previous release's threshold.json
   const fromVal = async (): Promise<ThresholdChoice | null> => {
-    const saved = await run.readCalibration();
+    const saved = await stored();
     if (!saved) return null;
     if (Math.abs(saved.beta - beta) > 1e-12) {
       throw new EvaluationError(`${path}: the validation threshold was chosen at β = ${saved.beta}, but the scores use β = ${beta}; use --threshold best-f1 or a number with --beta`);
@@ -72,7 +74,7 @@ async function resolveThreshold(option: ThresholdOption, runDir: string, rows: r
   }
   if (option === 'best-f1') return { rule: 'best-f1' };
   // auto: the run's calibration when there is one at this β (an honest estimate), else best-F1 on these labels.
-  const saved = await run.readCalibration();
+  const saved = await stored();
   if (saved && Math.abs(saved.beta - beta) <= 1e-12) return { rule: 'from-val', value: saved.threshold };
   if (normal > 0 && anomalous > 0) return { rule: 'best-f1' };
   throw new EvaluationError(
@@ -187,6 +189,9 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     if (scored.rows.length === 0) throw new EvaluationError(`${options.dataset.name}: none of the ${items.length} images could be scored (see ${OUTPUT_FILES.skipped})`);
 
     const runBeta = model.beta;
+    const thresholdOption = options.threshold ?? 'auto';
+    let storedRead: Promise<CalibrationFile | null> | undefined;
+    const stored: StoredCalibration = () => (storedRead ??= new RunFolder(options.runDir).readCalibration());
     const runRule: BetaRule = model.config.score.beta === 'auto' ? 'auto' : 'run';
     let beta = runBeta;
     let betaRule: BetaRule = runRule;
@@ -202,8 +207,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       }
       beta = chooseBeta(labelled.map((r) => r.label!), labelled.map((r) => r.flow), labelled.map((r) => r.recon)).beta;
       betaRule = 'auto';
-      const option = options.threshold ?? 'auto';
-      if (option === 'auto' || option === 'from-val') {
+      if (thresholdOption === 'auto' || thresholdOption === 'from-val') {
         const at = labelled.map((r) => combineScores(r.flow, r.recon, beta));
         valThreshold = { rule: 'from-val', value: bestF1(labelled.map((r) => r.label!), at).threshold };
       }
@@ -219,10 +223,10 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     } else if (typeof options.beta === 'number') {
       beta = options.beta;
       betaRule = 'value';
-    } else if (options.beta === undefined && (options.threshold ?? 'auto') !== 'best-f1' && typeof options.threshold !== 'number' && typeof options.threshold !== 'object') {
+    } else if (options.beta === undefined && (thresholdOption === 'auto' || thresholdOption === 'from-val')) {
       // The run's calibration decides β with its threshold (a threshold means nothing at another β):
       // after `aeflow-score --calibrate` that is the β fitted for the site.
-      const saved = await new RunFolder(options.runDir).readCalibration();
+      const saved = await stored();
       if (saved) {
         beta = saved.beta;
         betaRule = saved.betaRule;
@@ -230,7 +234,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
     }
     let rows = scored.rows;
     if (beta !== runBeta) rows = rows.map((r) => ({ ...r, total: combineScores(r.flow, r.recon, beta) }));
-    const threshold = valThreshold ?? (await resolveThreshold(options.threshold ?? 'auto', options.runDir, rows, beta, options.dataset.name));
+    const threshold = valThreshold ?? (await resolveThreshold(thresholdOption, options.runDir, stored, rows, beta, options.dataset.name));
     const evaluated = evaluateScores(rows, { threshold, beta, betaRule, combine: combineScores });
     rows = evaluated.rows;
     const metrics = evaluated.metrics;
@@ -267,7 +271,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       await run.write('calibration', fitted);
       calibration = fitted;
     } else if (threshold.rule === 'from-val') {
-      calibration = await new RunFolder(options.runDir).readCalibration();
+      calibration = await stored();
     }
 
     // Which images get maps and which go into the report's grid; one more pass over just those.

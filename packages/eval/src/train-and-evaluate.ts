@@ -1,4 +1,4 @@
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SkippedFile } from '@aeflow/datasets';
 import { trainingData, type Part, type TrainingData } from '@aeflow/datasets/node';
@@ -8,6 +8,7 @@ import { RunFolder } from '@aeflow/model/node';
 import type { ScoreMetrics } from './evaluate.js';
 import type { ThresholdOption } from './outputs.js';
 import { scoreToFolder } from './score-to-folder.js';
+import { pathExists } from '@aeflow/tensor/node';
 
 /** Where the data of a run comes from and how it is divided (the trainer's --data, --dataset, --normal, --holdout, --skip-invalid). */
 export interface DataSourceOptions {
@@ -97,15 +98,6 @@ export async function storedDataSource(runDir: string): Promise<DataSource | nul
   return data.source;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A threshold flagging at most a fraction 1 − q of these normal scores (anomalous where score >=
  * threshold): about 5 % false alarms for q = 0.95, when no anomalies are known to choose with.
@@ -152,11 +144,11 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
   const configPath = join(out, RUN_FILES.config);
   let config: RunConfig;
   if (options.resume) {
-    if (!(await exists(configPath))) throw new RunFolderError(`${out} holds no run to resume (no ${RUN_FILES.config}); start one without resume`);
+    if (!(await pathExists(configPath))) throw new RunFolderError(`${out} holds no run to resume (no ${RUN_FILES.config}); start one without resume`);
     if (options.config !== undefined) throw new RunFolderError(`resume continues ${out} with its own ${RUN_FILES.config}; give no config`);
     config = parseRunConfig(JSON.parse(await readFile(configPath, 'utf8')), configPath);
   } else {
-    if (await exists(configPath)) throw new RunFolderError(`${out} already holds a run; continue it with --resume or choose another --out`);
+    if (await pathExists(configPath)) throw new RunFolderError(`${out} already holds a run; continue it with --resume or choose another --out`);
     config = resolveConfig(options.config ?? {}, 'config');
   }
 

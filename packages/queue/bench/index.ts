@@ -6,7 +6,6 @@
 //   AEFLOW_HOME=/work/shared pnpm --filter @aeflow/queue bench
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { scoreToFolder } from '@aeflow/eval/node';
 import { trainRun } from '@aeflow/model/node';
 import { currentBackend } from '@aeflow/tensor';
 import { aeflowHome, initBackend } from '@aeflow/tensor/node';
+import { freePort } from '@aeflow/test-fixtures';
 import { Queue } from 'bullmq';
 import { redisConnection, submitScoring } from '../src/node.js';
 
@@ -26,17 +26,6 @@ const threads = currentBackend()?.threads ?? 1;
 const home = aeflowHome();
 const root = await mkdtemp(join(tmpdir(), 'aeflow-queue-bench-'));
 const children: ChildProcess[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((r, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => r(port));
-    });
-  });
-}
 
 /** Starts a process and resolves when it prints `ready` (redis-server: "Ready to accept connections"). */
 function startChild(cmd: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {

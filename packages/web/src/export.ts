@@ -1,8 +1,9 @@
-import { access, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WEB_MANIFEST_FILE, WEB_RUN_DIR, parseWebManifest, type WebManifest, type WebManifestFile } from './manifest.js';
 import { encoderFilesOf, readRunForWeb, type EncoderFile, type RunForWeb } from './run-files.js';
+import { pathExists } from '@aeflow/tensor/node';
 
 /** Thrown for a run or output folder that cannot be exported; the message names the path and the fix. */
 export class WebExportError extends Error {}
@@ -38,15 +39,6 @@ export function builtPageDir(): string {
   return join(packageRoot(), 'dist', 'page');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
@@ -61,14 +53,14 @@ async function checkOut(out: string, overwrite: boolean): Promise<void> {
     st = await stat(out);
   } catch {
     const parent = dirname(out);
-    if (!(await exists(parent))) throw new WebExportError(`--web ${out}: its parent folder ${parent} does not exist; create it first`);
+    if (!(await pathExists(parent))) throw new WebExportError(`--web ${out}: its parent folder ${parent} does not exist; create it first`);
     return;
   }
   if (!st.isDirectory()) throw new WebExportError(`--web ${out}: is a file, not a folder; name a new folder`);
   const entries = await readdir(out);
   if (entries.length === 0) return;
   if (!overwrite) throw new WebExportError(`--web ${out}: the folder is not empty; name a new folder, or replace an earlier export with --overwrite`);
-  if (!(await exists(join(out, WEB_RUN_DIR, WEB_MANIFEST_FILE)))) {
+  if (!(await pathExists(join(out, WEB_RUN_DIR, WEB_MANIFEST_FILE)))) {
     throw new WebExportError(`--web ${out}: not an earlier web export (no ${WEB_RUN_DIR}/${WEB_MANIFEST_FILE}); refusing to replace it — name a new folder`);
   }
 }
@@ -78,7 +70,7 @@ async function planExport(options: ExportWebOptions): Promise<{ runDir: string; 
   const runDir = resolve(options.run);
   const out = resolve(options.out);
   const page = resolve(options.page ?? builtPageDir());
-  if (!(await exists(join(page, 'index.html')))) {
+  if (!(await pathExists(join(page, 'index.html')))) {
     throw new WebExportError(`the web page is not built (${join(page, 'index.html')} is missing); run pnpm --filter @aeflow/web build`);
   }
   if (out === runDir || out.startsWith(runDir + sep)) {
@@ -143,7 +135,7 @@ export async function exportWebFolder(options: ExportWebOptions): Promise<Export
     const files = await listFiles(tmp);
     let bytes = 0;
     for (const f of files) bytes += (await stat(f)).size;
-    if (await exists(out)) {
+    if (await pathExists(out)) {
       // overwrite (checked above): move the old export aside, the new one in, then drop the old
       const old = `${tmp}-old`;
       await rename(out, old);
