@@ -8,6 +8,11 @@ import { randomValues, relativeError, runOn } from './testing.js';
 const filterGrad = (x: tf.Tensor, dy: tf.Tensor, filterShape: number[], strides: number, pad: 'same' | 'valid'): tf.Tensor =>
   tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides, pad, dataFormat: 'NHWC', filterShape });
 
+const dwInputGrad = (dy: tf.Tensor, filter: tf.Tensor, inputShape: number[], strides: number, pad: 'same' | 'valid'): tf.Tensor =>
+  tf.engine().runKernel<tf.Tensor>('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { strides, pad, dilations: 1, inputShape });
+const dwFilterGrad = (x: tf.Tensor, dy: tf.Tensor, filterShape: number[], strides: number, pad: 'same' | 'valid'): tf.Tensor =>
+  tf.engine().runKernel<tf.Tensor>('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides, pad, dilations: 1, filterShape });
+
 type Case = [name: string, shapes: number[][], f: (...xs: tf.Tensor[]) => tf.Tensor[]];
 
 // Shapes large enough that every heap loop runs split over the threads (at least 2^16 floats).
@@ -18,6 +23,10 @@ const CASES: Case[] = [
   ['col2im by image (2×2 stride 2, a copy)', [[4, 16, 16, 32], [2, 2, 64, 32]], (dy, w) => [tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, [4, 32, 32, 64], 2, 'valid')]],
   ['col2im by channel (few positions, many channels)', [[4, 8, 8, 256], [3, 3, 256, 256]], (dy, w) => [tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, [4, 8, 8, 256], 1, 'same')]],
   ['rotated filter (stride 1, many positions)', [[4, 16, 16, 128], [3, 3, 64, 128]], (dy, w) => [tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, [4, 16, 16, 64], 1, 'same')]],
+  ['depthwise input gradient (3×3 stride 2 same, multiplier 2)', [[4, 8, 8, 64], [3, 3, 32, 2]], (dy, w) => [dwInputGrad(dy, w, [4, 16, 16, 32], 2, 'same')]],
+  ['depthwise input gradient (3×3 stride 1 valid)', [[4, 14, 14, 32], [3, 3, 32, 1]], (dy, w) => [dwInputGrad(dy, w, [4, 16, 16, 32], 1, 'valid')]],
+  ['depthwise filter gradient (3×3 stride 1 same, multiplier 2)', [[4, 16, 16, 32], [4, 16, 16, 64]], (x, dy) => [dwFilterGrad(x, dy, [3, 3, 32, 2], 1, 'same')]],
+  ['depthwise filter gradient (3×3 stride 2 valid)', [[4, 17, 15, 48], [4, 8, 7, 48]], (x, dy) => [dwFilterGrad(x, dy, [3, 3, 48, 1], 2, 'valid')]],
   ['sum over leading axes (bias gradient)', [[64, 32, 256]], (x) => [tf.sum(x, [0, 1]), tf.sum(x, 1, true)]],
 ];
 

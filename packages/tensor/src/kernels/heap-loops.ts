@@ -197,7 +197,101 @@ function rotateFilter(heap: Float32Array, p: Float64Array, from: number, to: num
   }
 }
 
-export const HEAP_LOOPS = { im2colT, col2imByChannel, col2imByImage, sumMiddle, rotateFilter } as const;
+/**
+ * The input gradient of a depthwise convolution (NHWC, filter [kh, kw, C, M]):
+ * `dx[n, y, x, c] = Σ_{ky, kx, m} dy[n, oy, ox, c·M + m] · w[ky, kx, c, m]` over the (oy, ox)
+ * with `oy·sh + ky − top = y` and `ox·sw + kx − left = x`, terms in (ky, kx, m) order. For each
+ * kernel offset the matching dy row is one run of pixels, so the inner loop runs along channels,
+ * contiguous in dx, dy and the filter. Outer index: the dx row n·H + y (zeroed here).
+ * p = [out, dy, w, H, W, C, M, OH, OW, kh, kw, sh, sw, top, left]
+ */
+function depthwiseInput(heap: Float32Array, p: Float64Array, from: number, to: number): void {
+  const out = p[0]!, dy = p[1]!, w = p[2]!, H = p[3]!, W = p[4]!, C = p[5]!, M = p[6]!, OH = p[7]!, OW = p[8]!;
+  const kh = p[9]!, kw = p[10]!, sh = p[11]!, sw = p[12]!, top = p[13]!, left = p[14]!;
+  const CM = C * M;
+  for (let r = from; r < to; r++) {
+    const y = r % H;
+    const n = (r - y) / H;
+    const row = out + r * W * C;
+    heap.fill(0, row, row + W * C);
+    for (let ky = 0; ky < kh; ky++) {
+      const t = y + top - ky;
+      if (t < 0 || t % sh !== 0 || t / sh >= OH) continue;
+      const dyRow = dy + (n * OH + t / sh) * OW * CM;
+      for (let kx = 0; kx < kw; kx++) {
+        const offX = kx - left;
+        // Output columns ox with 0 <= ox·sw + offX < W.
+        const ox0 = Math.min(OW, offX >= 0 ? 0 : Math.ceil(-offX / sw));
+        const ox1 = Math.max(ox0, Math.min(OW, Math.floor((W - 1 - offX) / sw) + 1));
+        const tap = w + (ky * kw + kx) * CM;
+        for (let ox = ox0; ox < ox1; ox++) {
+          const dst = row + (ox * sw + offX) * C;
+          const src = dyRow + ox * CM;
+          if (M === 1) {
+            for (let c = 0; c < C; c++) heap[dst + c] = heap[dst + c]! + heap[src + c]! * heap[tap + c]!;
+          } else {
+            for (let c = 0; c < C; c++) {
+              let acc = heap[dst + c]!;
+              for (let m = 0; m < M; m++) acc += heap[src + c * M + m]! * heap[tap + c * M + m]!;
+              heap[dst + c] = acc;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The filter gradient of a depthwise convolution (NHWC, filter [kh, kw, C, M]):
+ * `dw[ky, kx, c, m] = Σ_{n, oy, ox} x[n, oy·sh + ky − top, ox·sw + kx − left, c] · dy[n, oy, ox, c·M + m]`,
+ * terms in (n, oy, ox) order, summed in float64 (up to N·OH·OW terms per weight) and rounded once.
+ * The inner loop runs along the range's channels, contiguous in x and dy. Outer index: the input
+ * channel c (each owns dw[…, c, …]). p = [out, x, dy, N, H, W, C, M, OH, OW, kh, kw, sh, sw, top, left]
+ */
+function depthwiseFilter(heap: Float32Array, p: Float64Array, from: number, to: number): void {
+  const out = p[0]!, x = p[1]!, dy = p[2]!, N = p[3]!, H = p[4]!, W = p[5]!, C = p[6]!, M = p[7]!, OH = p[8]!, OW = p[9]!;
+  const kh = p[10]!, kw = p[11]!, sh = p[12]!, sw = p[13]!, top = p[14]!, left = p[15]!;
+  const CM = C * M;
+  const len = to - from;
+  // acc[(tap·len + c − from)·M + m]
+  const acc = new Float64Array(kh * kw * len * M);
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ky = 0; ky < kh; ky++) {
+        const y = oy * sh + ky - top;
+        if (y < 0 || y >= H) continue;
+        const xRow = x + (n * H + y) * W * C;
+        const dyRow = dy + (n * OH + oy) * OW * CM;
+        for (let kx = 0; kx < kw; kx++) {
+          const offX = kx - left;
+          const ox0 = Math.min(OW, offX >= 0 ? 0 : Math.ceil(-offX / sw));
+          const ox1 = Math.max(ox0, Math.min(OW, Math.floor((W - 1 - offX) / sw) + 1));
+          const a = (ky * kw + kx) * len * M - from * M;
+          for (let ox = ox0; ox < ox1; ox++) {
+            const xs = xRow + (ox * sw + offX) * C;
+            const ds = dyRow + ox * CM;
+            if (M === 1) {
+              for (let c = from; c < to; c++) acc[a + c] = acc[a + c]! + heap[xs + c]! * heap[ds + c]!;
+            } else {
+              for (let c = from; c < to; c++) {
+                const v = heap[xs + c]!;
+                for (let m = 0; m < M; m++) acc[a + c * M + m] = acc[a + c * M + m]! + v * heap[ds + c * M + m]!;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  for (let tap = 0; tap < kh * kw; tap++) {
+    const dst = out + tap * CM + from * M;
+    const src = tap * len * M;
+    for (let i = 0; i < len * M; i++) heap[dst + i] = acc[src + i]!;
+  }
+}
+
+export const HEAP_LOOPS = { im2colT, col2imByChannel, col2imByImage, sumMiddle, rotateFilter, depthwiseInput, depthwiseFilter } as const;
 export type HeapLoopName = keyof typeof HEAP_LOOPS;
 /** Loop ids in a fixed order (what the workers receive). */
 export const HEAP_LOOP_NAMES = Object.keys(HEAP_LOOPS) as HeapLoopName[];

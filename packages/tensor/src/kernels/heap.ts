@@ -33,7 +33,9 @@ export function heapTensor(
 /**
  * Makes a float32 tensor on the wasm heap and fills it with one of the heap loops (src/kernels/
  * heap-loops.ts), split over the wasm threads where there are several. `params` gets the float
- * offsets of the output and of `inputs` in the heap, taken after the allocation.
+ * offsets of the output and of `inputs` in the heap, taken after the allocation. `floats` is the
+ * work's size (what decides whether splitting pays), by default the output's: a loop that reads
+ * far more than it writes (a depthwise filter gradient) passes what it reads.
  */
 export function heapLoopTensor(
   backend: BackendWasm,
@@ -42,12 +44,12 @@ export function heapLoopTensor(
   loop: HeapLoopName,
   params: (out: number, inputs: number[]) => number[],
   count: number,
+  floats = util.sizeFromShape(shape),
 ): tf.Tensor {
   for (const t of inputs) {
     if (t.dtype !== 'float32') throw new Error(`heapLoopTensor: inputs must be float32, got ${t.dtype}`);
   }
   const info = backend.makeOutput(shape, 'float32');
-  const floats = util.sizeFromShape(shape);
   runHeapLoop(loop, heapFloats(backend), params(floatOffset(backend, info), inputs.map((t) => floatOffset(backend, t))), count, floats);
   return tf.engine().makeTensorFromTensorInfo(info, backend);
 }

@@ -3,6 +3,7 @@ import { Conv2DBackpropInput, GatherV2, SplitV, Sum } from '@tensorflow/tfjs-cor
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
+import { depthwiseConv2dBackpropFilterConfig, depthwiseConv2dBackpropInputConfig } from './depthwise-conv2d-backprop.js';
 import { ensureGradientsRegistered } from './gradients.js';
 import { gatherV2Config, splitVConfig } from './last-axis.js';
 import { sumConfig } from './sum.js';
@@ -11,10 +12,20 @@ import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
 
 export { conv2dBackpropFilterNHWC, IM2COL_MAX_FLOATS } from './conv2d-backprop-filter.js';
 export { conv2dBackpropInputNHWC } from './conv2d-backprop-input.js';
+export { depthwiseConv2dBackpropFilterNHWC, depthwiseConv2dBackpropInputNHWC } from './depthwise-conv2d-backprop.js';
 export { ensureGradientsRegistered } from './gradients.js';
 
 /** The kernel names aeflow supplies or replaces on wasm. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum', 'GatherV2', 'SplitV', 'Sum'] as const;
+export const WASM_TRAINING_KERNELS = [
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'UnsortedSegmentSum',
+  'GatherV2',
+  'SplitV',
+  'Sum',
+] as const;
 
 const ours = new WeakSet<KernelConfig>();
 
@@ -30,7 +41,9 @@ function register(config: KernelConfig): void {
 /**
  * Registers aeflow's wasm training kernels (idempotent): `Conv2DBackpropFilter` (missing in
  * tfjs-backend-wasm), a fast `Conv2DBackpropInput` (wasm's is a naive loop; the original stays as
- * the fallback for unequal strides and NCHW), `UnsortedSegmentSum` (gather's gradient), and
+ * the fallback for unequal strides and NCHW), `DepthwiseConv2dNativeBackpropInput` and
+ * `DepthwiseConv2dNativeBackpropFilter` (missing in tfjs-backend-wasm: without them no gradient
+ * flows through a MobileNet's depthwise convolutions), `UnsortedSegmentSum` (gather's gradient), and
  * `GatherV2` / `SplitV` along the last axis (a flow's channel permutations and coupling splits;
  * wasm's originals handle the other axes), and `Sum` over leading or middle axes (bias gradients;
  * bit for bit what wasm's computes, without its transpose).
@@ -38,6 +51,8 @@ function register(config: KernelConfig): void {
  */
 export function registerWasmTrainingKernels(): void {
   register(conv2dBackpropFilterConfig);
+  register(depthwiseConv2dBackpropInputConfig);
+  register(depthwiseConv2dBackpropFilterConfig);
   register(unsortedSegmentSumConfig);
   const input = tf.getKernel(Conv2DBackpropInput, 'wasm');
   if (input === undefined) {

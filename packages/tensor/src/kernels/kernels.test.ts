@@ -97,6 +97,147 @@ describe('conv2d gradients on wasm match cpu', () => {
   });
 });
 
+describe('depthwiseConv2d gradients on wasm match cpu', () => {
+  type DwPad = ConvPad | number;
+  const dwPadName = (p: DwPad) => (typeof p === 'number' ? `pad ${p}` : padName(p));
+  const dwGrads = (stride: number | [number, number], pad: DwPad) => (a: tf.Tensor, b: tf.Tensor, g: tf.Tensor) =>
+    tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.depthwiseConv2d(p as tf.Tensor4D, q as tf.Tensor4D, stride, pad))([a, b], g);
+  const dwOutShape = (xShape: number[], fShape: number[], stride: number | [number, number], pad: DwPad) =>
+    tf.tidy(() => tf.depthwiseConv2d(tf.zeros<tf.Rank.R4>(xShape as [number, number, number, number]), tf.zeros<tf.Rank.R4>(fShape as [number, number, number, number]), stride, pad).shape);
+
+  it('without the kernels tf.grad through depthwiseConv2d throws on wasm (what they are for)', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.ones<tf.Rank.R4>([1, 5, 5, 2]);
+    const w = tf.ones<tf.Rank.R4>([3, 3, 2, 1]);
+    tf.unregisterKernel('DepthwiseConv2dNativeBackpropInput', 'wasm');
+    tf.unregisterKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm');
+    try {
+      expect(() => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.depthwiseConv2d(p as tf.Tensor4D, q as tf.Tensor4D, 1, 'same'))([x, w])).toThrow(
+        /DepthwiseConv2dNativeBackprop(Input|Filter)' not registered for backend 'wasm'/,
+      );
+    } finally {
+      registerWasmTrainingKernels();
+      tf.dispose([x, w]);
+    }
+    expect(tf.getKernel('DepthwiseConv2dNativeBackpropInput', 'wasm')).toBeDefined();
+    expect(tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm')).toBeDefined();
+  });
+
+  // Even and odd sizes, batch 1 and 3, channel multiplier 1 and 2; equal and unequal strides.
+  const SHAPES: [number, number, number, number][] = [
+    [1, 8, 8, 4],
+    [3, 9, 7, 3],
+  ];
+  for (const xShape of SHAPES) {
+    for (const stride of [1, 2, [1, 2], [2, 1]] as (number | [number, number])[]) {
+      // A number pad only where the output size is whole (tfjs leaves it fractional otherwise).
+      for (const pad of (stride === 1 ? [...PADS, 1] : PADS) as DwPad[]) {
+        for (const multiplier of [1, 2]) {
+          it(`x [${xShape.join(', ')}], 3×3, stride ${String(stride)}, ${dwPadName(pad)}, multiplier ${multiplier}: dx and dW by tf.grads`, async () => {
+            const fShape = [3, 3, xShape[3], multiplier];
+            const x = { values: randomValues(rng, xShape), shape: xShape };
+            const w = { values: randomValues(rng, fShape), shape: fShape };
+            const yShape = dwOutShape(xShape, fShape, stride, pad);
+            const dy = { values: randomValues(rng, yShape), shape: yShape };
+            const [dxRef, dwRef] = await runOn('cpu', [x, w, dy], dwGrads(stride, pad));
+            const [dx, dw] = await runOn('wasm', [x, w, dy], dwGrads(stride, pad));
+            check('DepthwiseConv2dNativeBackpropInput', dx!, dxRef!);
+            check('DepthwiseConv2dNativeBackpropFilter', dw!, dwRef!);
+          });
+        }
+      }
+    }
+  }
+
+  // Other kernel sizes (larger than the stride or not), multiplier 3, and many channels.
+  for (const [xShape, k, stride, pad, multiplier] of [
+    [[2, 10, 11, 5], 1, 2, 'same', 3],
+    [[2, 10, 11, 5], 2, 2, 'valid', 1],
+    [[2, 10, 11, 5], 5, 1, 'same', 2],
+    [[2, 10, 11, 5], 5, 2, EXPLICIT, 1],
+    [[1, 5, 5, 2], 5, 1, 'valid', 1],
+    [[2, 6, 6, 72], 3, 2, 'same', 1],
+  ] as [[number, number, number, number], number, number, DwPad, number][]) {
+    it(`x [${xShape.join(', ')}], ${k}×${k}, stride ${stride}, ${dwPadName(pad)}, multiplier ${multiplier}: both kernels directly`, async () => {
+      const fShape: [number, number, number, number] = [k, k, xShape[3], multiplier];
+      const yShape = dwOutShape(xShape, fShape, stride, pad);
+      const x = { values: randomValues(rng, xShape), shape: xShape };
+      const w = { values: randomValues(rng, fShape), shape: fShape };
+      const dy = { values: randomValues(rng, yShape), shape: yShape };
+      const direct = (a: tf.Tensor, b: tf.Tensor, g: tf.Tensor) => [
+        tf.engine().runKernel<tf.Tensor>('DepthwiseConv2dNativeBackpropInput', { dy: g, filter: b }, { strides: stride, pad, dilations: 1, inputShape: xShape }),
+        tf.engine().runKernel<tf.Tensor>('DepthwiseConv2dNativeBackpropFilter', { x: a, dy: g }, { strides: stride, pad, dilations: 1, filterShape: fShape }),
+      ];
+      const [dxRef, dwRef] = await runOn('cpu', [x, w, dy], direct);
+      const [dx, dw] = await runOn('wasm', [x, w, dy], direct);
+      check('DepthwiseConv2dNativeBackpropInput', dx!, dxRef!);
+      check('DepthwiseConv2dNativeBackpropFilter', dw!, dwRef!);
+    });
+  }
+
+  it('refuses dilations other than 1 with an error naming the op, the attribute and the fix', async () => {
+    await tf.setBackend('wasm');
+    const dy = tf.zeros<tf.Rank.R4>([1, 4, 4, 2]);
+    const w = tf.zeros<tf.Rank.R4>([3, 3, 2, 1]);
+    const x = tf.zeros<tf.Rank.R4>([1, 4, 4, 2]);
+    try {
+      expect(() =>
+        tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter: w }, { strides: 1, pad: 'same', dilations: [2, 2], inputShape: [1, 4, 4, 2] }),
+      ).toThrow(/DepthwiseConv2dNativeBackpropInput.*dilations is \[2, 2\].*use dilations 1/);
+      expect(() =>
+        tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dilations: 2, filterShape: [3, 3, 2, 1] }),
+      ).toThrow(/DepthwiseConv2dNativeBackpropFilter.*dilations is \[2, 2\].*use dilations 1/);
+    } finally {
+      tf.dispose([dy, w, x]);
+    }
+  });
+
+  /** A MobileNet unit: depthwise 3×3 → BatchNorm with given statistics → relu6 → 1×1 conv. */
+  const mobileNetUnit = (stride: number) => (x: tf.Tensor, dw: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, pw: tf.Tensor) =>
+    tf.grads((a: tf.Tensor, d: tf.Tensor, g: tf.Tensor, b: tf.Tensor, p: tf.Tensor) => {
+      const h = tf.depthwiseConv2d(a as tf.Tensor4D, d as tf.Tensor4D, stride, 'same');
+      const n = tf.batchNorm(h, mean as tf.Tensor1D, variance as tf.Tensor1D, b as tf.Tensor1D, g as tf.Tensor1D, 1e-3);
+      const y = tf.conv2d(tf.relu6(n), p as tf.Tensor4D, 1, 'same');
+      return tf.sum(tf.square(y));
+    })([x, dw, gamma, beta, pw]);
+
+  for (const stride of [1, 2]) {
+    it(`a MobileNet unit (depthwise 3×3 stride ${stride} → BatchNorm → relu6 → 1×1 conv): every gradient matches cpu`, async () => {
+      const C = 16;
+      const xShape = [3, 10, 10, C];
+      const r = new SeededRandom(100 + stride);
+      const positive = (n: number) => Float32Array.from(randomValues(r, [n]), (v) => 0.5 + Math.abs(v));
+      const inputs = [
+        { values: randomValues(r, xShape), shape: xShape },
+        { values: randomValues(r, [3, 3, C, 1]).map((v) => 0.5 * v), shape: [3, 3, C, 1] },
+        { values: randomValues(r, [C]), shape: [C] },
+        { values: positive(C), shape: [C] },
+        { values: positive(C), shape: [C] },
+        { values: randomValues(r, [C]), shape: [C] },
+        { values: randomValues(r, [1, 1, C, 24]).map((v) => 0.25 * v), shape: [1, 1, C, 24] },
+      ];
+      const ref = await runOn('cpu', inputs, mobileNetUnit(stride));
+      const got = await runOn('wasm', inputs, mobileNetUnit(stride));
+      const names = ['input', 'depthwise filter', 'gamma', 'beta', 'pointwise filter'];
+      for (let i = 0; i < names.length; i++) check(`MobileNet unit: ${names[i]}`, got[i]!, ref[i]!);
+    });
+  }
+
+  it('keeps the tensor count and the wasm buffers flat over repeated depthwise gradients', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal<tf.Rank.R4>([2, 9, 9, 6]);
+    const w = tf.randomNormal<tf.Rank.R4>([3, 3, 6, 2]);
+    const step = () => tf.tidy(() => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.depthwiseConv2d(p as tf.Tensor4D, q as tf.Tensor4D, 2, 'same'))))([x, w]));
+    tf.dispose(step());
+    const before = tf.memory().numTensors;
+    const buffersBefore = tf.engine().backend.numDataIds();
+    for (let i = 0; i < 5; i++) tf.dispose(step());
+    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.engine().backend.numDataIds()).toBe(buffersBefore);
+    tf.dispose([x, w]);
+  });
+});
+
 describe('Conv2DBackpropInput with few positions and many channels (a flow on a 4×4 map) matches cpu', () => {
   // Few output positions against wide filters: the route that packs dyᵀ instead of the filter.
   for (const [xShape, outChannels] of [
