@@ -206,8 +206,9 @@ function rotateFilter(heap: Float32Array, p: Float64Array, from: number, to: num
  * p = [out, dy, w, H, W, C, M, OH, OW, kh, kw, sh, sw, top, left]
  */
 function depthwiseInput(heap: Float32Array, p: Float64Array, from: number, to: number): void {
-  const out = p[0]!, dy = p[1]!, w = p[2]!, H = p[3]!, W = p[4]!, C = p[5]!, M = p[6]!, OH = p[7]!, OW = p[8]!;
-  const kh = p[9]!, kw = p[10]!, sh = p[11]!, sw = p[12]!, top = p[13]!, left = p[14]!;
+  // `| 0`: small integers, so that V8 computes the indices in int32 (the parameters arrive as doubles).
+  const out = p[0]! | 0, dy = p[1]! | 0, w = p[2]! | 0, H = p[3]! | 0, W = p[4]! | 0, C = p[5]! | 0, M = p[6]! | 0, OH = p[7]! | 0, OW = p[8]! | 0;
+  const kh = p[9]! | 0, kw = p[10]! | 0, sh = p[11]! | 0, sw = p[12]! | 0, top = p[13]! | 0, left = p[14]! | 0;
   const CM = C * M;
   for (let r = from; r < to; r++) {
     const y = r % H;
@@ -250,8 +251,8 @@ function depthwiseInput(heap: Float32Array, p: Float64Array, from: number, to: n
  * channel c (each owns dw[…, c, …]). p = [out, x, dy, N, H, W, C, M, OH, OW, kh, kw, sh, sw, top, left]
  */
 function depthwiseFilter(heap: Float32Array, p: Float64Array, from: number, to: number): void {
-  const out = p[0]!, x = p[1]!, dy = p[2]!, N = p[3]!, H = p[4]!, W = p[5]!, C = p[6]!, M = p[7]!, OH = p[8]!, OW = p[9]!;
-  const kh = p[10]!, kw = p[11]!, sh = p[12]!, sw = p[13]!, top = p[14]!, left = p[15]!;
+  const out = p[0]! | 0, x = p[1]! | 0, dy = p[2]! | 0, N = p[3]! | 0, H = p[4]! | 0, W = p[5]! | 0, C = p[6]! | 0, M = p[7]! | 0, OH = p[8]! | 0, OW = p[9]! | 0;
+  const kh = p[10]! | 0, kw = p[11]! | 0, sh = p[12]! | 0, sw = p[13]! | 0, top = p[14]! | 0, left = p[15]! | 0;
   const CM = C * M;
   const len = to - from;
   // acc[(tap·len + c − from)·M + m]

@@ -149,7 +149,8 @@ describe('depthwiseConv2d gradients on wasm match cpu', () => {
     }
   }
 
-  // Other kernel sizes (larger than the stride or not), multiplier 3, and many channels.
+  // Other kernel sizes (larger than the stride or not), multiplier 3, many channels, and a pad
+  // wider than the kernel (stride 1, multiplier 1 then takes the loop, not the forward kernel).
   for (const [xShape, k, stride, pad, multiplier] of [
     [[2, 10, 11, 5], 1, 2, 'same', 3],
     [[2, 10, 11, 5], 2, 2, 'valid', 1],
@@ -157,6 +158,19 @@ describe('depthwiseConv2d gradients on wasm match cpu', () => {
     [[2, 10, 11, 5], 5, 2, EXPLICIT, 1],
     [[1, 5, 5, 2], 5, 1, 'valid', 1],
     [[2, 6, 6, 72], 3, 2, 'same', 1],
+    [[2, 6, 6, 72], 3, 1, 'same', 1],
+    [
+      [2, 7, 6, 4],
+      3,
+      1,
+      [
+        [0, 0],
+        [3, 0],
+        [0, 4],
+        [0, 0],
+      ],
+      1,
+    ],
   ] as [[number, number, number, number], number, number, DwPad, number][]) {
     it(`x [${xShape.join(', ')}], ${k}×${k}, stride ${stride}, ${dwPadName(pad)}, multiplier ${multiplier}: both kernels directly`, async () => {
       const fShape: [number, number, number, number] = [k, k, xShape[3], multiplier];
