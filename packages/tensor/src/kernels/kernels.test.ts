@@ -480,6 +480,26 @@ describe('Sum over leading or middle axes on wasm (bias gradients), without wasm
   });
 });
 
+describe('Tile on wasm as row copies (BatchNorm gradients tile a [1, 1, 1, C] vector)', () => {
+  it('matches cpu exactly for ranks 1–4, repeats on any axis, int32; short rows go to wasm\'s kernel', async () => {
+    const cases: [number[], number[]][] = [
+      [[1, 1, 1, 512], [32, 8, 8, 1]], // BatchNorm's gradient
+      [[2, 3, 1, 40], [2, 1, 3, 1]],
+      [[3, 2, 33], [1, 2, 1]],
+      [[2, 17], [3, 2]], // rows of 34: repeats on the last axis
+      [[70], [3]],
+      [[2, 1, 3, 5], [1, 4, 2, 3]], // rows of 15: wasm's kernel
+    ];
+    for (const [shape, reps] of cases) {
+      const x = { values: randomValues(rng, shape), shape };
+      const f = (a: tf.Tensor) => [tf.tile(a, reps), tf.tile(tf.cast(tf.mul(a, 100), 'int32'), reps)];
+      const ref = await runOn('cpu', [x], f);
+      const got = await runOn('wasm', [x], f);
+      for (let i = 0; i < ref.length; i++) expect(Array.from(got[i]!), `tile [${shape.join(', ')}] by [${reps.join(', ')}], output ${i}`).toEqual(Array.from(ref[i]!));
+    }
+  });
+});
+
 describe('training on wasm', () => {
   /** A tiny conv net with every supplied kernel on its path: conv, transposed conv, gather. */
   function tinyNet(seed: number) {
