@@ -237,7 +237,7 @@ if (process.env.AEFLOW_BENCH_CHILD === '1') {
   );
   const md = `## @aeflow/tensor
 
-Command: \`pnpm --filter @aeflow/tensor bench\` (\`AEFLOW_BACKEND\` picks the backend, default wasm; on wasm the run is repeated with \`AEFLOW_THREADS=2\`) · ${cpus().length} cores · median of ${REPS} round-robin repetitions after a warm-up · load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after (other processes share the cores: single rows can still catch a slow spell) · ${new Date().toISOString().slice(0, 10)}
+Command: \`pnpm --filter @aeflow/tensor build && pnpm --filter @aeflow/tensor bench\` (the bench loads the built package; \`AEFLOW_BACKEND\` picks the backend, default wasm; on wasm the run is repeated with \`AEFLOW_THREADS=2\`) · ${cpus().length} cores · median of ${REPS} round-robin repetitions after a warm-up · load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after (other processes share the cores: single rows can still catch a slow spell) · ${new Date().toISOString().slice(0, 10)}
 
 GFLOP/s = 2 × multiply-adds per second; "fwd + grad" counts 3 × the forward FLOPs (forward, input gradient, filter gradient; BatchNorm and relu6 not counted). Range: fastest and slowest repetition. Rows marked "part of the row above" time one kernel of that gradient alone, counted as 1 × the forward FLOPs. Goals on wasm: conv2d fwd + grad ≥ 0.8 × matMul, conv2dTranspose fwd + grad ≥ 0.5 × matMul.
 
