@@ -241,6 +241,14 @@ export async function main(argv: readonly string[], io: Console = processConsole
         if (e.done === e.total) barStop();
         return;
       }
+      if (e.type === 'synthetic') {
+        if (mode === 'json') emit({ event: 'synthetic', ...e });
+        else if (mode === 'human') {
+          barStop();
+          io.err(`synthetic-anomaly head: pass ${e.epoch}/${e.epochs}, loss ${fmt(e.loss)}`);
+        }
+        return;
+      }
       if (mode === 'json') {
         if (e.type === 'history') emit({ event: 'history', ...e.record });
         else if (e.type === 'step') emit({ event: 'step', ...e });

@@ -103,6 +103,15 @@ const scoreSchema = z
      * the flow after every epoch and saved with the model.
      */
     flow: z.enum(['density', 'nll', 'knn']),
+    /**
+     * 'nsa' (with score.flow 'knn', flow models): a self-supervised synthetic-anomaly head — a
+     * logistic regression on the pooled encoder features, trained before the flow to tell each
+     * training normal from itself with a soft patch of another normal blended in (NSA-style) — is
+     * added to the flow part: latent kNN distance and head logit, each standardised on the
+     * training normals, summed (column `latent_knn_nsa`). 'none' (the default, and configs written
+     * before it existed): the flow part alone.
+     */
+    synthetic: z.enum(['none', 'nsa']).default('none'),
   })
   .strict();
 
@@ -196,7 +205,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     flow: { blocks: 8, subnet: 'resnet', hiddenChannels: null, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'none' },
     decoder: { widths: [512, 256, 64] },
     loss: { alpha: 0.5, recon: 'mse' },
-    score: { beta: 0.9, flow: 'density' },
+    score: { beta: 0.9, flow: 'density', synthetic: 'none' },
     knn: { k: 5 },
     train: { lr: 2e-4, weightDecay: 1e-5, batchSize: 64, epochs: 100, validateEvery: 5, featureCache: true, featureNoise: 0, seed: 0 },
   },
@@ -208,7 +217,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'l2' },
     decoder: { widths: [64, 32, 16] },
     loss: { alpha: 0.5, recon: 'mse' },
-    score: { beta: 0.9, flow: 'knn' },
+    score: { beta: 0.9, flow: 'knn', synthetic: 'none' },
     knn: { k: 5 },
     train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 6, validateEvery: 1, featureCache: true, featureNoise: 0.1, seed: 0 },
   },
@@ -266,7 +275,11 @@ export function parseOverrides(input: unknown, source = 'config'): RunConfigOver
 export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
   const r = runConfigSchema.safeParse(input);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => describeIssue(i, input)), source);
-  return r.data;
+  const c = r.data;
+  if (c.score.synthetic === 'nsa' && (c.score.flow !== 'knn' || (c.model !== 'aeflow' && c.model !== 'fastflow'))) {
+    throw new ConfigError([`score.synthetic: "nsa" is added to the flow-latent kNN score; it needs score.flow "knn" and model "aeflow" or "fastflow" (got score.flow "${c.score.flow}", model "${c.model}"); set score.synthetic "none" otherwise`], source);
+  }
+  return c;
 }
 
 /**

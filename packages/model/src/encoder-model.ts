@@ -15,6 +15,7 @@ import {
   type ValidationMeasures,
 } from './model-types.js';
 import type { ScoreColumns } from './run-files.js';
+import { SYNTHETIC_HEAD_KEYS, type SyntheticHead } from './synthetic-head.js';
 
 function denormalizer(n: Normalization): { scale: number[]; offset: number[] } {
   if (n.kind === 'imagenet') return { scale: [...n.std], offset: [...n.mean] };
@@ -27,6 +28,11 @@ function denormalizer(n: Normalization): { scale: number[]; offset: number[] } {
  * optional memory bank (`memory`) and its weights, and disposal. Each kind implements its loss,
  * its scores and its trained parts.
  */
+/** Whether a key of a weights file is one of a model's (what setWeights takes; a checkpoint also holds the optimizer's). */
+export function isModelWeightKey(key: string): boolean {
+  return key.startsWith('flow.') || key.startsWith('decoder.') || key === 'memory.bank' || (SYNTHETIC_HEAD_KEYS as readonly string[]).includes(key);
+}
+
 export abstract class EncoderModel implements AnomalyModel {
   abstract readonly kind: ModelKind;
   abstract readonly fitting: 'gradient' | 'memory';
@@ -43,6 +49,8 @@ export abstract class EncoderModel implements AnomalyModel {
   protected readonly denorm: { scale: tf.Tensor1D; offset: tf.Tensor1D };
   private disposed = false;
   private scoreBeta: number;
+  /** `score.synthetic: 'nsa'`: the fitted synthetic-anomaly head (trainRun fits it; loadRun reads it from the weights). */
+  private syntheticHead: SyntheticHead | undefined;
 
   constructor(config: RunConfig, encoder: Encoder) {
     this.config = config;
@@ -72,6 +80,28 @@ export abstract class EncoderModel implements AnomalyModel {
   setBeta(beta: number): void {
     if (!Number.isFinite(beta) || beta < 0 || beta > 1) throw new Error(`AEFlow.setBeta: beta must be a number in [0, 1], got ${beta}`);
     this.scoreBeta = beta;
+  }
+
+  /** The synthetic-anomaly head, once fitted or loaded (`score.synthetic: 'nsa'`). */
+  get synthetic(): SyntheticHead | undefined {
+    return this.syntheticHead;
+  }
+
+  /** Sets the synthetic-anomaly head (the model keeps the tensors and disposes them). */
+  setSyntheticHead(head: SyntheticHead): void {
+    this.checkAlive();
+    if (this.config.score.synthetic !== 'nsa') throw new Error(`AEFlow.setSyntheticHead: the model's score.synthetic is "${this.config.score.synthetic}"; a head is used only with "nsa"`);
+    const c = this.featureChannels;
+    if (head.weight.rank !== 2 || head.weight.shape[0] !== c || head.weight.shape[1] !== 1 || head.bias.size !== 1 || head.stats.size !== 2) {
+      throw new Error(`AEFlow.setSyntheticHead: synthetic.head.weight must be [${c}, 1], .bias [1], .stats [2]; got [${head.weight.shape.join(', ')}], [${head.bias.shape.join(', ')}], [${head.stats.shape.join(', ')}]`);
+    }
+    this.disposeSyntheticHead();
+    this.syntheticHead = { weight: tf.keep(head.weight), bias: tf.keep(head.bias), stats: tf.keep(head.stats) };
+  }
+
+  private disposeSyntheticHead(): void {
+    if (this.syntheticHead) tf.dispose([this.syntheticHead.weight, this.syntheticHead.bias, this.syntheticHead.stats]);
+    this.syntheticHead = undefined;
   }
 
   get trainableVariables(): tf.Variable[] {
@@ -208,6 +238,8 @@ export abstract class EncoderModel implements AnomalyModel {
     // The flow's getWeights returns new tensors (PyTorch layout), which pass to the caller as they are.
     if (this.flowModel) for (const [k, v] of Object.entries(this.flowModel.getWeights())) out[`flow.${k}`] = v;
     if (this.decoder) for (const [k, v] of Object.entries(this.decoder.getWeights())) out[`decoder.${k}`] = v;
+    const head = this.syntheticHead;
+    if (head) [out['synthetic.head.weight'], out['synthetic.head.bias'], out['synthetic.head.stats']] = [tf.clone(head.weight), tf.clone(head.bias), tf.clone(head.stats)];
     return out;
   }
 
@@ -216,17 +248,26 @@ export abstract class EncoderModel implements AnomalyModel {
     const flow: Record<string, tf.Tensor> = {};
     const dec: Record<string, tf.Tensor> = {};
     let bank: tf.Tensor | undefined;
+    const head: Partial<Record<(typeof SYNTHETIC_HEAD_KEYS)[number], tf.Tensor>> = {};
     for (const [k, v] of Object.entries(weights)) {
-      if (k.startsWith('flow.')) flow[k.slice(5)] = v;
+      if ((SYNTHETIC_HEAD_KEYS as readonly string[]).includes(k)) head[k as (typeof SYNTHETIC_HEAD_KEYS)[number]] = v;
+      else if (k.startsWith('flow.')) flow[k.slice(5)] = v;
       else if (k.startsWith('decoder.')) dec[k.slice(8)] = v;
       else if (k === 'memory.bank') bank = v;
-      else throw new Error(`AEFlow.setWeights: unexpected key "${k}"; keys start with flow. or decoder. (or are memory.bank)`);
+      else throw new Error(`AEFlow.setWeights: unexpected key "${k}"; keys start with flow. or decoder. (or are memory.bank, ${SYNTHETIC_HEAD_KEYS.join(', ')})`);
     }
+    const headKeys = Object.keys(head).length;
+    if (headKeys > 0 && this.config.score.synthetic !== 'nsa') throw new Error(`AEFlow.setWeights: the weights have synthetic.head.*, but the model's score.synthetic is "${this.config.score.synthetic}"`);
+    if (headKeys > 0 && headKeys < SYNTHETIC_HEAD_KEYS.length) throw new Error(`AEFlow.setWeights: the synthetic head needs all of ${SYNTHETIC_HEAD_KEYS.join(', ')}; got ${Object.keys(head).join(', ')}`);
     if (bank && !this.memory) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model (score.flow "${this.config.score.flow}") has no memory, but the weights have memory.bank`);
     // without memory.bank: empty (the state before the first batch, as a checkpoint may hold it)
     this.memory?.setWeights(bank, 'AEFlow.setWeights');
     if (this.flowModel) this.flowModel.setWeights(flow);
     else if (Object.keys(flow).length > 0) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model has no flow, but the weights have flow.* keys`);
+    // without the head: unfitted (a checkpoint written before it was fitted)
+    if (headKeys > 0) {
+      tf.tidy(() => this.setSyntheticHead({ weight: tf.clone(head['synthetic.head.weight']!) as tf.Tensor2D, bias: tf.clone(head['synthetic.head.bias']!) as tf.Tensor1D, stats: tf.clone(head['synthetic.head.stats']!) as tf.Tensor1D }));
+    } else this.disposeSyntheticHead();
     if (this.decoder) this.decoder.setWeights(dec);
     else if (Object.keys(dec).length > 0) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model has no decoder, but the weights have decoder.* keys`);
   }
@@ -242,6 +283,7 @@ export abstract class EncoderModel implements AnomalyModel {
   dispose(keepEncoder = false): void {
     if (this.disposed) return;
     this.disposeParts();
+    this.disposeSyntheticHead();
     this.memory?.clear();
     tf.dispose([this.denorm.scale, this.denorm.offset]);
     if (!keepEncoder) this.encoder.dispose();

@@ -6,7 +6,8 @@ import type { RunConfig } from './config.js';
 import { EncoderModel } from './encoder-model.js';
 import { MemoryBank } from './memory-bank.js';
 import { combineScores, type FlowModel, type LossOptions, type LossTensors, type ScoreOptions, type ScoreTensors, type ValidationMeasures } from './model-types.js';
-import type { PrimaryScoreColumn, ScoreColumns } from './run-files.js';
+import { scoreColumns, type PrimaryScoreColumn, type ScoreColumns } from './run-files.js';
+import { syntheticScore } from './synthetic-head.js';
 import { ssimMap } from './ssim.js';
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -76,7 +77,7 @@ export abstract class FlowModelBase extends EncoderModel {
 
   /** The flow part's name: what `score.flow` makes it hold. */
   protected get flowPart(): PrimaryScoreColumn {
-    return this.config.score.flow === 'nll' ? 'flow_nll' : this.config.score.flow === 'knn' ? 'latent_knn_distance' : 'flow_density';
+    return scoreColumns(this.config).flow!;
   }
 
   /** z′ and the log-det per image, from encoder features (`flowInput` is applied here). */
@@ -117,11 +118,24 @@ export abstract class FlowModelBase extends EncoderModel {
     return { z, flowNll: tf.mean(this.nllPerDim(z, logDet)) };
   }
 
-  /** The flow part of the score per image from z′ (eval mode), as `score.flow` says; inside the caller's tidy. */
-  protected flowScore(z: tf.Tensor4D, logDet: tf.Tensor1D): tf.Tensor1D {
+  /**
+   * The flow part of the score per image from z′ (eval mode), as `score.flow` says; inside the
+   * caller's tidy. With `score.synthetic: 'nsa'` (score.flow 'knn'): the latent kNN distance and
+   * the synthetic-anomaly head's logit on the encoder `features`, each standardised on the
+   * training normals (the kNN by leave-one-out over the memory), summed.
+   */
+  protected flowScore(z: tf.Tensor4D, logDet: tf.Tensor1D, features: tf.Tensor4D): tf.Tensor1D {
     const n = z.shape[0];
     if (this.config.score.flow === 'nll') return this.nllPerDim(z, logDet);
-    if (this.config.score.flow === 'knn') return this.memory!.nearest(tf.mean<tf.Tensor2D>(z, [1, 2]), this.config.knn.k, false, 'AEFlow.scoreFromFeatures').distance;
+    if (this.config.score.flow === 'knn') {
+      const fn = 'AEFlow.scoreFromFeatures';
+      const distance = this.memory!.nearest(tf.mean<tf.Tensor2D>(z, [1, 2]), this.config.knn.k, false, fn).distance;
+      if (this.config.score.synthetic === 'none') return distance;
+      const head = this.synthetic;
+      if (!head) throw new Error(`${fn}: score.synthetic "nsa" needs the fitted synthetic-anomaly head (trainRun fits it; a run's weights hold it as synthetic.head.*)`);
+      const loo = this.memory!.leaveOneOut(this.config.knn.k, fn);
+      return tf.add(tf.div(tf.sub(distance, loo.mean), loo.sd), syntheticScore(head, features)) as tf.Tensor1D;
+    }
     // −exp(mean over dimensions of log N(z′; 0, I)): the prior density per dimension, no Jacobian
     const meanLog = tf.mean(tf.reshape(tf.mul(tf.add(tf.square(z), LOG_2PI), -0.5), [n, -1]), 1);
     return tf.neg(tf.exp(meanLog)) as tf.Tensor1D;
@@ -175,7 +189,7 @@ export class AEFlowModel extends FlowModelBase {
     const beta = this.beta;
     return tf.tidy(() => {
       const { z, logDet } = this.flow(features, false);
-      const flow = this.flowScore(z, logDet);
+      const flow = this.flowScore(z, logDet, features);
       const { recon, residual, xHat } = reconstructionScore(this, z, this.asRgb(images));
       const total = combineScores(flow, recon, beta);
       return { flow, recon, total, residual, ...(options.reconstruction ? { reconstruction: xHat } : {}) };
@@ -218,7 +232,7 @@ export class FastFlowModel extends FlowModelBase {
       // FastFlow's map: −exp(−½·mean_c z′²) per feature position, bilinearly upsampled
       const map = tf.neg(tf.exp(tf.mul(tf.mean(tf.square(z), 3, true), -0.5))) as tf.Tensor4D;
       const residual = tf.squeeze<tf.Tensor3D>(tf.image.resizeBilinear(map, [h, w], false), [3]);
-      const flow: tf.Tensor1D = this.config.score.flow === 'density' ? tf.mean(map, [1, 2, 3]) : this.flowScore(z, logDet);
+      const flow: tf.Tensor1D = this.config.score.flow === 'density' ? tf.mean(map, [1, 2, 3]) : this.flowScore(z, logDet, features);
       const recon: tf.Tensor1D = tf.zeros([n]);
       return { flow, recon, total: combineScores(flow, recon, beta), residual };
     });

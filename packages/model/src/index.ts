@@ -8,6 +8,7 @@ export {
   AEFlowModel,
   AutoencoderModel,
   EncoderModel,
+  isModelWeightKey,
   FastFlowModel,
   FlowModelBase,
   KnnModel,
@@ -17,6 +18,8 @@ export {
   scoresToRecords,
 } from './model.js';
 export type { AnomalyModel, FlowModel, ImageScore, LossOptions, LossTensors, ModelParts, ScoreOptions, ScoreTensors, ValidationMeasures } from './model.js';
+export { blendPatches, fitSyntheticHead, syntheticLogit, syntheticScore, SYNTHETIC_HEAD_EPOCHS, SYNTHETIC_HEAD_KEYS, SYNTHETIC_HEAD_LR } from './synthetic-head.js';
+export type { SyntheticHead } from './synthetic-head.js';
 export { ssimMap, ssimPerImage } from './ssim.js';
 export type { SsimOptions } from './ssim.js';
 export { Adam } from './adam.js';

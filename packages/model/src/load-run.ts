@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Encoder } from '@aeflow/backbone';
 import { readSafetensorsHeader } from '@aeflow/tensor/node';
 import { encoderFromConfig } from './encoder-config.js';
-import { createModel } from './model.js';
+import { createModel, isModelWeightKey } from './model.js';
 import type { AnomalyModel } from './model-types.js';
 import type { LoopState } from './run-files.js';
 import { RunFolder } from './run-folder.js';
@@ -25,7 +25,7 @@ export async function loadRun(runDir: string, options: { encoder?: Encoder; whic
       throw new Error(`${file}: the run has score.beta "auto" but the file records no chosen β (no validation with anomalies has run yet)`);
     }
   }
-  const tensors = await folder.readWeights(which, { filter: (k) => k.startsWith('flow.') || k.startsWith('decoder.') || k === 'memory.bank' });
+  const tensors = await folder.readWeights(which, { filter: isModelWeightKey });
   const adapted = config.encoder.batchNorm === 'train-normals';
   if (options.encoder && adapted && options.encoder.batchNormStatisticsHash === null) {
     tf.dispose(Object.values(tensors));

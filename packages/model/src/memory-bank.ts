@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 export class MemoryBank {
   private chunks: tf.Tensor2D[] = [];
   private concatenated: tf.Tensor2D | undefined;
+  /** {@link leaveOneOut}'s result for a k, until the memory changes. */
+  private looCache: { k: number; mean: number; sd: number } | undefined;
 
   constructor(
     /** Row width: the channels of what is remembered. */
@@ -27,6 +29,7 @@ export class MemoryBank {
     this.chunks.push(tf.keep(rows));
     this.concatenated?.dispose();
     this.concatenated = undefined;
+    this.looCache = undefined;
   }
 
   /** Empties the memory. */
@@ -35,6 +38,7 @@ export class MemoryBank {
     this.chunks = [];
     this.concatenated?.dispose();
     this.concatenated = undefined;
+    this.looCache = undefined;
   }
 
   /** The memory as one [images, C] tensor (kept: it may be built inside a caller's tidy and outlives it). */
@@ -58,6 +62,38 @@ export class MemoryBank {
       const top = tf.topk(tf.neg(tf.relu(tf.sub(lengths, twice))), k, true);
       return { distance: tf.mean<tf.Tensor1D>(tf.sqrt(tf.neg(top.values)), 1), indices: top.indices as tf.Tensor2D };
     });
+  }
+
+  /**
+   * Mean and standard deviation, over the memory's rows, of each row's mean Euclidean distance to
+   * its k nearest *other* rows: what a training image's kNN score would be had it not been
+   * remembered. A score standardised with them is comparable with another standardised score
+   * (`score.synthetic`). Derived from the memory, so never stored; computed once per memory.
+   */
+  leaveOneOut(kNearest: number, fn: string): { mean: number; sd: number } {
+    if (this.looCache?.k === kNearest) return this.looCache;
+    const bank = this.tensor(fn);
+    const m = bank.shape[0];
+    if (m < 2) throw new Error(`${fn}: a memory of ${m} row has no other rows to measure distances to; remember at least 2 training images`);
+    const k = Math.min(kNearest, m - 1);
+    const distances = new Float64Array(m);
+    const rows = 256;
+    for (let start = 0; start < m; start += rows) {
+      const d = tf.tidy(() => {
+        const q = tf.slice(bank, [start, 0], [Math.min(rows, m - start), -1]);
+        const lengths = tf.add(tf.sum(tf.square(q), 1, true), tf.reshape(tf.sum(tf.square(bank), 1), [1, -1]));
+        const sq = tf.relu(tf.sub(lengths, tf.mul(tf.matMul(q, bank, false, true), 2)));
+        // the nearest is the row itself (distance 0): drop it
+        const top = tf.topk(tf.neg(sq), k + 1, true).values;
+        return tf.mean(tf.sqrt(tf.neg(tf.slice(top, [0, 1], [-1, k]))), 1);
+      });
+      distances.set(d.dataSync(), start);
+      d.dispose();
+    }
+    const mean = distances.reduce((s, v) => s + v, 0) / m;
+    const sd = Math.sqrt(distances.reduce((s, v) => s + (v - mean) ** 2, 0) / (m - 1));
+    this.looCache = { k: kNearest, mean, sd: sd > 0 ? sd : 1 };
+    return this.looCache;
   }
 
   /** `{ 'memory.bank': [images, C] }` (a new tensor), or nothing while empty. */

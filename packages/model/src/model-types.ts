@@ -4,6 +4,7 @@ import type { AEFlowDecoder } from '@aeflow/decoder';
 import type { ModelKind, RunConfig } from './config.js';
 import type { MemoryBank } from './memory-bank.js';
 import type { ScoreColumns } from './run-files.js';
+import type { SyntheticHead } from './synthetic-head.js';
 
 /** The flow as the model uses it (what `@aeflow/flows`' `createAllInOneFlow` returns). */
 export interface FlowModel {
@@ -117,6 +118,10 @@ export interface AnomalyModel {
   readonly decoder: AEFlowDecoder | undefined;
   /** The memory of training images (knn; a flow with `score.flow: 'knn'`), else undefined. */
   readonly memory: MemoryBank | undefined;
+  /** `score.synthetic: 'nsa'`: the fitted synthetic-anomaly head, else undefined. */
+  readonly synthetic: SyntheticHead | undefined;
+  /** Sets the synthetic-anomaly head (the model takes the tensors over). */
+  setSyntheticHead(head: SyntheticHead): void;
   /** How it is fitted: `gradient` steps on `lossFromFeatures`, or `memory`: one pass of `addToMemory` (knn). */
   readonly fitting: 'gradient' | 'memory';
   /** What the two score parts hold (null: the kind has no such part, and it scores 0). */

@@ -7,7 +7,7 @@ import { AutoencoderModel, KnnModel } from './other-models.js';
 
 export { combineScores, scoresToRecords } from './model-types.js';
 export type { AnomalyModel, FlowModel, ImageScore, LossOptions, LossTensors, ScoreOptions, ScoreTensors, ValidationMeasures } from './model-types.js';
-export { EncoderModel } from './encoder-model.js';
+export { EncoderModel, isModelWeightKey } from './encoder-model.js';
 export { AEFlowModel, FastFlowModel, FlowModelBase } from './flow-models.js';
 export { AutoencoderModel, KnnModel } from './other-models.js';
 export { MemoryBank } from './memory-bank.js';

@@ -470,10 +470,11 @@ export function parseMetrics(value: unknown, file: string = RUN_FILES.metrics): 
 /**
  * What the score's first part (the one β weighs) holds: the flow's prior density per dimension
  * (`score.flow: 'density'`, negated), its NLL per dimension (`'nll'`), the kNN distance of the
- * pooled z′ (`'knn'`), or the `knn` model's distance of the pooled encoder features. `flow`: a
- * previous release's file, which did not say.
+ * pooled z′ (`'knn'`), that distance plus the synthetic-anomaly head's logit, each standardised on
+ * the training normals (`'knn'` with `score.synthetic: 'nsa'`), or the `knn` model's distance of the
+ * pooled encoder features. `flow`: a previous release's file, which did not say.
  */
-export const PRIMARY_SCORE_COLUMNS = ['flow_density', 'flow_nll', 'latent_knn_distance', 'feature_knn_distance', 'flow'] as const;
+export const PRIMARY_SCORE_COLUMNS = ['flow_density', 'flow_nll', 'latent_knn_distance', 'latent_knn_nsa', 'feature_knn_distance', 'flow'] as const;
 /** What the second part (weighed by 1 − β) holds: −SSIM(x, x′). `recon`: a previous release's file. */
 export const RECON_SCORE_COLUMNS = ['neg_ssim', 'recon'] as const;
 export type PrimaryScoreColumn = (typeof PRIMARY_SCORE_COLUMNS)[number];
@@ -489,11 +490,11 @@ export interface ScoreColumns {
 }
 
 /** The score columns of a model configuration (what {@link formatScoresCsv} names its parts). */
-export function scoreColumns(config: Pick<RunConfig, 'model'> & { score: Pick<RunConfig['score'], 'flow'> }): ScoreColumns {
+export function scoreColumns(config: Pick<RunConfig, 'model'> & { score: Pick<RunConfig['score'], 'flow'> & Partial<Pick<RunConfig['score'], 'synthetic'>> }): ScoreColumns {
   const { model } = config;
   if (!(MODEL_KINDS as readonly string[]).includes(model)) throw new Error(`scoreColumns: unknown model kind "${model}"`);
   if (model === 'knn') return { flow: 'feature_knn_distance', recon: null };
-  const flow: PrimaryScoreColumn | null = model === 'ae' ? null : config.score.flow === 'nll' ? 'flow_nll' : config.score.flow === 'knn' ? 'latent_knn_distance' : 'flow_density';
+  const flow: PrimaryScoreColumn | null = model === 'ae' ? null : config.score.flow === 'nll' ? 'flow_nll' : config.score.flow === 'knn' ? (config.score.synthetic === 'nsa' ? 'latent_knn_nsa' : 'latent_knn_distance') : 'flow_density';
   return { flow, recon: model === 'fastflow' ? null : 'neg_ssim' };
 }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Encoder } from '@aeflow/backbone';
-import type { SkippedFile } from '@aeflow/datasets';
+import { loadImageBatch, type SkippedFile } from '@aeflow/datasets';
 import { auroc } from '@aeflow/metrics';
 import { SeededRandom } from '@aeflow/tensor';
 import { writableCacheDir } from '@aeflow/tensor/node';
@@ -15,14 +15,17 @@ import { evaluateSplit } from './evaluate-split.js';
 import { yieldToEventLoop } from './event-loop.js';
 import { featureBatches, resolveSplit, type DataSplit } from './feature-batches.js';
 import { FeatureCache } from './feature-cache.js';
+import type { AnomalyModel } from './model-types.js';
 import { createModel } from './model.js';
 import { skippedFileList, type DataSource, type HistoryRecord, type LoopState } from './run-files.js';
 import { RunFolder } from './run-folder.js';
+import { fitSyntheticHead, SYNTHETIC_HEAD_EPOCHS, type SyntheticHead } from './synthetic-head.js';
 import { Trainer, type StepResult } from './train-step.js';
 
 /** Progress events of {@link trainRun} (for a CLI's progress display). */
 export type TrainEvent =
   | { type: 'cache'; done: number; total: number }
+  | { type: 'synthetic'; epoch: number; epochs: number; loss: number }
   | { type: 'step'; epoch: number; step: number; batch: number; batches: number; loss: number }
   | { type: 'history'; record: HistoryRecord };
 
@@ -249,6 +252,12 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       });
     }
 
+    // score.synthetic 'nsa': the head is fitted once, on the frozen encoder's features, before the
+    // flow (a resumed run has it in its checkpoint)
+    if (config.score.synthetic === 'nsa' && !model.synthetic) {
+      model.setSyntheticHead(await fitHeadOnTrainingImages(model, train, (epoch, loss) => emit({ type: 'synthetic', epoch, epochs: SYNTHETIC_HEAD_EPOCHS, loss })));
+    }
+
     const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
     if (autoBeta && !hasAnomalies) throw autoBetaError();
     const inject = new Set(options.injectNaNAtSteps ?? []);
@@ -432,3 +441,17 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
   }
 }
 
+
+/** `score.synthetic: 'nsa'`: the head fitted on the training normals (shuffled per pass, seeded by train.seed). */
+async function fitHeadOnTrainingImages(model: AnomalyModel, train: Required<DataSplit>, onEpoch: (epoch: number, loss: number) => void): Promise<SyntheticHead> {
+  const { config } = model;
+  const order = new SeededRandom(config.train.seed + 2);
+  const bs = Math.max(2, config.train.batchSize);
+  return fitSyntheticHead((images) => model.encode(images), model.featureChannels, async function* () {
+    const items = order.permutation(train.items.length).map((i) => train.items[i]!);
+    for (let i = 0; i < items.length; i += bs) {
+      yield (await loadImageBatch(train.dataset, items.slice(i, i + bs), { size: config.size })).images;
+      await yieldToEventLoop();
+    }
+  }, { seed: config.train.seed + 3, onEpoch });
+}

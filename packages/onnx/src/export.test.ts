@@ -114,6 +114,31 @@ describe('exportOnnx + ONNX Runtime match the tfjs scores', () => {
     }
   });
 
+  it("score.synthetic 'nsa': the standardised latent kNN plus the synthetic-anomaly head, as tfjs", async () => {
+    const model = await perturbedModel(tinyConfig({ score: { flow: 'knn', synthetic: 'nsa' }, flow: { featureNorm: 'l2' } }));
+    try {
+      const { data, shape } = testImages(6, model.config.size, 3, 9);
+      const images = tf.tensor4d(data, shape);
+      const features = model.encode(images);
+      model.addToMemory(features);
+      const c = model.featureChannels;
+      model.setSyntheticHead({
+        weight: tf.tensor2d(Float32Array.from({ length: c }, (_, i) => Math.sin(i) * 0.05), [c, 1]),
+        bias: tf.tensor1d([0.3]),
+        stats: tf.tensor1d([0.1, 0.7]),
+      });
+      tf.dispose([images, features]);
+      const { errors, got, want } = await compare(model);
+      expect(new Set(want.flow).size).toBeGreaterThan(1);
+      // standardising divides the distance by its leave-one-out sd (small among 6 random tiny-model
+      // rows), which scales float32 rounding of the distance by distance/sd ≈ 10 here
+      expect(errors.flow, `flow ${got.flow.join(', ')} vs ${Array.from(want.flow).join(', ')}`).toBeLessThan(1e-3);
+      expect(errors.total).toBeLessThan(1e-3);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('takes gray images (1 channel, repeated to 3 in the graph) as tfjs does', async () => {
     const model = await perturbedModel(tinyConfig());
     try {

@@ -250,6 +250,21 @@ class Exporter {
     return { distance: this.reduceMean(g.op('Sqrt', [g.op('Neg', [values])]), [1], 0), indices };
   }
 
+  /**
+   * `score.synthetic: 'nsa'`: the latent kNN distance standardised by its leave-one-out statistics
+   * over the memory, plus the synthetic-anomaly head's logit on the pooled encoder features
+   * standardised by its training-normal statistics (as the model's flowScore).
+   */
+  plusSyntheticHead(distance: string, features: string): string {
+    const g = this.g;
+    const loo = this.model.memory!.leaveOneOut(this.model.config.knn.k, 'exportOnnx');
+    const [mean, sd] = this.weight('synthetic.head.stats').data;
+    const logit = this.reduceSum(g.op('Add', [g.op('MatMul', [this.reduceMean(features, [2, 3], 0), this.constantOf('synthetic.head.weight')]), this.constantOf('synthetic.head.bias')]), [1], 0);
+    const head = g.op('Div', [g.op('Sub', [logit, g.scalar(mean!)]), g.scalar(sd!)], {}, 'synthetic_score');
+    const knn = g.op('Div', [g.op('Sub', [distance, g.scalar(loo.mean)]), g.scalar(loo.sd)], {}, 'latent_knn_standardised');
+    return g.op('Add', [knn, head], {}, 'latent_knn_nsa');
+  }
+
   /** Bilinear upsampling of [N, 1, h, w] to the image size, as tfjs' resizeBilinear (no half-pixel centres), squeezed to [N, H, W]. */
   upsampleMap(map: string): string {
     const g = this.g;
@@ -400,7 +415,8 @@ export function exportOnnx(model: AEFlow, options: OnnxExportOptions = {}): Onnx
       const dims = c * h * h;
       flowScore = g.op('Div', [g.op('Neg', [g.op('Add', [e.reduceSum(e.logPrior(z), [1, 2, 3], 0), logDet!])]), g.scalar(dims)]);
     } else if (cfg.score.flow === 'knn') {
-      flowScore = e.nearest(e.reduceMean(z, [2, 3], 0), false).distance;
+      const distance = e.nearest(e.reduceMean(z, [2, 3], 0), false).distance;
+      flowScore = cfg.score.synthetic === 'nsa' ? e.plusSyntheticHead(distance, features) : distance;
     } else if (model.decoder) {
       // −exp(mean over dimensions of log N(z′; 0, I)); without a decoder (FastFlow) the map's mean, below
       flowScore = g.op('Neg', [g.op('Exp', [e.reduceMean(e.logPrior(z), [1, 2, 3], 0)])]);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchNormStatistics } from '@aeflow/backbone';
-import { RUN_FILE_CODECS, batchNormStatisticsFromTensors, createModel, type CalibrationFile } from '@aeflow/model';
+import { RUN_FILE_CODECS, batchNormStatisticsFromTensors, createModel, isModelWeightKey, type CalibrationFile } from '@aeflow/model';
 import { decodeSafetensors, registerWasmTrainingKernels } from '@aeflow/tensor';
 import { parseWebManifest, WEB_MANIFEST_FILE, type WebManifestFile } from '../manifest.js';
 import { describeRun, type RunInfo } from '../run-info.js';
@@ -77,7 +77,7 @@ export async function openRun(base: URL, backend: string, onProgress: (loaded: n
   const model = createModel(config, encoder);
   const { tensors, metadata } = decodeSafetensors(weights, `run/${manifest.weights.path}`);
   try {
-    model.setWeights(Object.fromEntries(Object.entries(tensors).filter(([k]) => k.startsWith('flow.') || k.startsWith('decoder.') || k === 'memory.bank')));
+    model.setWeights(Object.fromEntries(Object.entries(tensors).filter(([k]) => isModelWeightKey(k))));
   } finally {
     tf.dispose(Object.values(tensors));
   }

@@ -1,0 +1,182 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Encoder } from '@aeflow/backbone';
+import { loadImageBatch } from '@aeflow/datasets';
+import { SeededRandom } from '@aeflow/tensor';
+import { AEFlow, blendPatches, fitSyntheticHead, MemoryBank, parseRunConfig, PRESETS, resolveConfig, SYNTHETIC_HEAD_KEYS } from './index.js';
+import { loadRun, trainRun } from './node.js';
+import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
+
+let encoder: Encoder;
+let dir = '';
+
+beforeAll(async () => {
+  await trainingBackend();
+  encoder = await tinyEncoder();
+  dir = await mkdtemp(join(tmpdir(), 'aeflow-synthetic-'));
+});
+afterAll(async () => {
+  encoder?.dispose();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const nsaConfig = (o: Record<string, unknown> = {}) => tinyConfig({ score: { flow: 'knn', synthetic: 'nsa' }, flow: { featureNorm: 'l2' }, knn: { k: 2 }, ...o });
+
+describe('blendPatches (NSA-style synthetic anomalies)', () => {
+  it('blends a soft region of another image of the batch into each image: every pixel lies between the two, seeded', async () => {
+    const images = new SeededRandom(1).uniformTensor([4, 16, 16, 1]) as tf.Tensor4D;
+    const a = blendPatches(images, new SeededRandom(7));
+    const b = blendPatches(images, new SeededRandom(7));
+    const c = blendPatches(images, new SeededRandom(8));
+    expect(a.shape).toEqual([4, 16, 16, 1]);
+    const [x, ya, yb, yc] = [await images.data(), await a.data(), await b.data(), await c.data()];
+    expect(Array.from(ya)).toEqual(Array.from(yb));
+    expect(Array.from(ya)).not.toEqual(Array.from(yc));
+    let changed = 0;
+    for (let i = 0; i < 4; i++) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let j = 0; j < 4; j++) {
+        if (j === i) continue;
+        for (let p = 0; p < 256; p++) {
+          lo = Math.min(lo, x[j * 256 + p]!);
+          hi = Math.max(hi, x[j * 256 + p]!);
+        }
+      }
+      for (let p = 0; p < 256; p++) {
+        const v = ya[i * 256 + p]!;
+        const own = x[i * 256 + p]!;
+        // a convex blend of the image's own pixel and some pixel of another image
+        expect(v).toBeGreaterThanOrEqual(Math.min(own, lo) - 1e-6);
+        expect(v).toBeLessThanOrEqual(Math.max(own, hi) + 1e-6);
+        if (Math.abs(v - own) > 1e-3) changed++;
+      }
+    }
+    // a region of every image, not the whole image
+    expect(changed).toBeGreaterThan(4 * 8);
+    expect(changed).toBeLessThan(4 * 256 * 0.9);
+    expect(() => blendPatches(tf.slice(images, 0, 1), new SeededRandom(1))).toThrow(/at least 2/);
+    tf.dispose([images, a, b, c]);
+  });
+});
+
+describe('fitSyntheticHead', () => {
+  it('learns to tell blended images from normals (its loss falls), standardises on the normals, and leaves only the head behind', async () => {
+    const data = syntheticDataset('syn-head', 16, 0);
+    const { images } = await loadImageBatch(data, data.items, { size: 32 });
+    const before = tf.memory().numTensors;
+    const losses: number[] = [];
+    const head = await fitSyntheticHead(
+      (x) => tf.tidy(() => encoder.features(encoder.normalize(x)).layer3!),
+      256,
+      async function* () {
+        for (let i = 0; i < 16; i += 8) yield tf.slice(images, i, 8);
+      },
+      { seed: 0, epochs: 8, lr: 1e-2, onEpoch: (_e, loss) => losses.push(loss) },
+    );
+    expect(tf.memory().numTensors).toBe(before + 3);
+    expect(losses).toHaveLength(8);
+    expect(losses[7]!).toBeLessThan(losses[0]!);
+    expect(head.weight.shape).toEqual([256, 1]);
+    const [mean, sd] = await head.stats.data();
+    expect(Number.isFinite(mean!)).toBe(true);
+    expect(sd!).toBeGreaterThan(0);
+    tf.dispose([head.weight, head.bias, head.stats]);
+    expect(tf.memory().numTensors).toBe(before);
+    images.dispose();
+  });
+});
+
+describe('MemoryBank.leaveOneOut', () => {
+  it("is the mean and sd of each row's mean distance to its k nearest other rows (as brute force)", async () => {
+    const rows = new SeededRandom(3).uniformTensor([7, 5]) as tf.Tensor2D;
+    const bank = new MemoryBank(5, 'test');
+    bank.add(tf.clone(rows));
+    const x = (await rows.array()) as number[][];
+    const per = x.map((r, i) => {
+      const d = x.filter((_, j) => j !== i).map((o) => Math.sqrt(o.reduce((s, v, c) => s + (v - r[c]!) ** 2, 0))).sort((a, b) => a - b);
+      return (d[0]! + d[1]!) / 2;
+    });
+    const mean = per.reduce((s, v) => s + v, 0) / 7;
+    const sd = Math.sqrt(per.reduce((s, v) => s + (v - mean) ** 2, 0) / 6);
+    const got = bank.leaveOneOut(2, 'test');
+    expect(got.mean).toBeCloseTo(mean, 5);
+    expect(got.sd).toBeCloseTo(sd, 5);
+    bank.clear();
+    bank.add(tf.slice(rows, 0, 1));
+    expect(() => bank.leaveOneOut(2, 'test')).toThrow(/at least 2 training images/);
+    bank.clear();
+    rows.dispose();
+  });
+});
+
+describe("score.synthetic 'nsa'", () => {
+  it("is off by default and in older configs, and needs score.flow 'knn' on a flow model", () => {
+    expect(PRESETS.cpu.score.synthetic).toBe('none');
+    const old = JSON.parse(JSON.stringify(PRESETS.cpu)) as { score: Record<string, unknown> };
+    delete old.score.synthetic;
+    expect(parseRunConfig(old).score.synthetic).toBe('none');
+    expect(resolveConfig({ score: { synthetic: 'nsa' } }).score.synthetic).toBe('nsa');
+    expect(() => resolveConfig({ score: { synthetic: 'nsa', flow: 'density' } })).toThrow(/needs score\.flow "knn"/);
+    expect(() => resolveConfig({ model: 'knn', score: { synthetic: 'nsa' } })).toThrow(/model "aeflow" or "fastflow"/);
+  });
+
+  it('trainRun fits the head before the flow; the flow part is the standardised kNN distance plus the standardised head logit; the head rides with the weights', async () => {
+    const train = syntheticDataset('nsa-train', 12, 0);
+    const val = syntheticDataset('nsa-val', 6, 6, 32, 2);
+    const runDir = join(dir, 'run-nsa');
+    const events: number[] = [];
+    const config = nsaConfig();
+    await trainRun({ runDir, config, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: null, onEvent: (e) => e.type === 'synthetic' && events.push(e.epoch) });
+    expect(events).toEqual([1, 2, 3]);
+    const model = await loadRun(runDir, { encoder });
+    try {
+      const head = model.synthetic!;
+      expect(head).toBeDefined();
+      expect(model.scoreParts.flow).toBe('latent_knn_nsa');
+      const { images } = await loadImageBatch(val, val.items, { size: 32 });
+      const features = model.encode(images);
+      const s = model.scoreFromFeatures(features, images);
+      // by hand: kNN distance (leave-one-out standardised) + head logit (standardised)
+      const plain = new AEFlow(tinyConfig({ score: { flow: 'knn' }, flow: { featureNorm: 'l2' }, knn: { k: 2 } }), encoder);
+      const weights = model.getWeights();
+      const withoutHead = Object.fromEntries(Object.entries(weights).filter(([k]) => !(SYNTHETIC_HEAD_KEYS as readonly string[]).includes(k)));
+      plain.setWeights(withoutHead);
+      const d = plain.scoreFromFeatures(features, images);
+      const loo = plain.memory!.leaveOneOut(2, 'test');
+      const pooled = (await tf.tidy(() => tf.mean(features, [1, 2])).array()) as number[][];
+      const [w, b, st] = [await head.weight.data(), (await head.bias.data())[0]!, await head.stats.data()];
+      const distance = await d.flow.data();
+      const got = await s.flow.data();
+      for (let i = 0; i < 12; i++) {
+        const logit = pooled[i]!.reduce((acc, v, c) => acc + v * w[c]!, b);
+        const want = (distance[i]! - loo.mean) / loo.sd + (logit - st[0]!) / st[1]!;
+        expect(got[i]).toBeCloseTo(want, 3);
+      }
+      tf.dispose([images, features, s.flow, s.recon, s.total, s.residual, d.flow, d.recon, d.total, d.residual, ...Object.values(weights)]);
+      plain.dispose(true);
+    } finally {
+      model.dispose(true);
+    }
+  });
+
+  it('a model without its head says how to get one; weights with a head need the setting', async () => {
+    const model = new AEFlow(nsaConfig(), encoder);
+    const images = new SeededRandom(4).uniformTensor([3, 32, 32, 3]) as tf.Tensor4D;
+    const f = model.encode(images);
+    model.addToMemory(f);
+    expect(() => model.scoreFromFeatures(f, images)).toThrow(/needs the fitted synthetic-anomaly head/);
+    const plain = new AEFlow(tinyConfig({ score: { flow: 'knn' }, flow: { featureNorm: 'l2' } }), encoder);
+    const head = { weight: tf.zeros([256, 1]) as tf.Tensor2D, bias: tf.zeros([1]) as tf.Tensor1D, stats: tf.tensor1d([0, 1]) };
+    expect(() => plain.setSyntheticHead(head)).toThrow(/score\.synthetic is "none"/);
+    model.setSyntheticHead(head);
+    const weights = model.getWeights();
+    expect(() => plain.setWeights(weights)).toThrow(/synthetic\.head\.\*, but the model's score\.synthetic is "none"/);
+    tf.dispose([images, f, ...Object.values(weights)]);
+    model.dispose(true);
+    plain.dispose(true);
+  });
+});
