@@ -217,7 +217,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'l2' },
     decoder: { widths: [64, 32, 16] },
     loss: { alpha: 0.5, recon: 'mse' },
-    score: { beta: 0.9, flow: 'knn', synthetic: 'none' },
+    score: { beta: 0.9, flow: 'knn', synthetic: 'nsa' },
     knn: { k: 5 },
     train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 6, validateEvery: 1, featureCache: true, featureNoise: 0.1, seed: 0 },
   },
@@ -312,6 +312,9 @@ export function resolveConfig(overridesInput: unknown = {}, source = 'config'): 
   };
   // A Wide-ResNet-specific decoder width list does not fit another encoder: derive it then.
   if (o.encoder?.arch !== undefined && o.decoder?.widths === undefined && o.encoder.arch !== base.encoder.arch) merged.decoder.widths = null;
+  // The preset's synthetic-anomaly head rides on the latent kNN of a flow: an override that leaves
+  // that setting (another score.flow or model kind) without naming score.synthetic turns it off.
+  if (named(o.score, 'score').synthetic === undefined && (merged.score.flow !== 'knn' || (merged.model !== 'aeflow' && merged.model !== 'fastflow'))) merged.score.synthetic = 'none';
   if (merged.model === 'ae') {
     merged.loss.alpha = 0;
     merged.score.beta = 0;

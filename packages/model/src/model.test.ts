@@ -458,7 +458,7 @@ describe('the knn model (memory of pooled features)', () => {
 
 describe("score.flow 'knn': the flow's pooled z′ against a memory of the training images'", () => {
   it('scores the mean distance to the k nearest pooled z′ (as brute force), and the memory rides with the weights', async () => {
-    const config = tinyConfig({ score: { flow: 'knn' }, knn: { k: 2 } });
+    const config = tinyConfig({ score: { flow: 'knn', synthetic: 'none' }, knn: { k: 2 } });
     const model = new AEFlow(config, encoder);
     expect(model.hasMemory).toBe(true);
     expect(new AEFlow(tinyConfig(), encoder).hasMemory).toBe(false);
@@ -570,7 +570,7 @@ describe('trainRun / scoreRun', () => {
 
   it("score.flow 'knn': the memory of pooled z′ is rebuilt after every epoch and saved with the best model", async () => {
     const runDir = join(dir, 'run-latent-knn');
-    const config = { ...tinyOverrides(), score: { flow: 'knn' }, knn: { k: 2 }, train: { ...tinyOverrides().train, epochs: 2 } };
+    const config = { ...tinyOverrides(), score: { flow: 'knn', synthetic: 'none' }, knn: { k: 2 }, train: { ...tinyOverrides().train, epochs: 2 } };
     const result = await trainRun({ runDir, config, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: join(dir, 'cache') });
     expect(result.stopped).toBe('done');
     const saved = await readSafetensors(join(runDir, RUN_FILES.model));

@@ -37,12 +37,12 @@ describe('scores.csv', () => {
   it('columns are named for what the parts hold, per model kind and score.flow', () => {
     const c = (o: object) => scoreColumns(resolveConfig(o));
     expect(c({ score: { flow: 'density' } })).toEqual({ flow: 'flow_density', recon: 'neg_ssim' });
-    expect(c({})).toEqual({ flow: 'latent_knn_distance', recon: 'neg_ssim' }); // the cpu preset (issue 14)
+    expect(c({})).toEqual({ flow: 'latent_knn_nsa', recon: 'neg_ssim' }); // the cpu preset (issue 14)
     expect(c({ score: { flow: 'nll' } })).toEqual({ flow: 'flow_nll', recon: 'neg_ssim' });
-    expect(c({ score: { flow: 'knn' } })).toEqual({ flow: 'latent_knn_distance', recon: 'neg_ssim' });
+    expect(c({ score: { flow: 'knn', synthetic: 'none' } })).toEqual({ flow: 'latent_knn_distance', recon: 'neg_ssim' });
     expect(c({ model: 'ae' })).toEqual({ flow: null, recon: 'neg_ssim' });
     expect(c({ model: 'fastflow', score: { flow: 'density' } })).toEqual({ flow: 'flow_density', recon: null });
-    expect(c({ model: 'fastflow' })).toEqual({ flow: 'latent_knn_distance', recon: null });
+    expect(c({ model: 'fastflow' })).toEqual({ flow: 'latent_knn_nsa', recon: null });
     expect(c({ model: 'knn' })).toEqual({ flow: 'feature_knn_distance', recon: null });
   });
 

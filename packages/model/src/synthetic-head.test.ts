@@ -114,12 +114,16 @@ describe('MemoryBank.leaveOneOut', () => {
 });
 
 describe("score.synthetic 'nsa'", () => {
-  it("is off by default and in older configs, and needs score.flow 'knn' on a flow model", () => {
-    expect(PRESETS.cpu.score.synthetic).toBe('none');
+  it("is the cpu preset's, off in the paper preset and older configs, needs score.flow 'knn' on a flow model, and leaving that setting turns it off", () => {
+    expect(PRESETS.cpu.score.synthetic).toBe('nsa');
+    expect(PRESETS.paper.score.synthetic).toBe('none');
+    expect(resolveConfig({ score: { flow: 'density' } }).score.synthetic).toBe('none');
+    expect(resolveConfig({ model: 'knn' }).score.synthetic).toBe('none');
+    expect(resolveConfig({ model: 'fastflow' }).score.synthetic).toBe('nsa');
     const old = JSON.parse(JSON.stringify(PRESETS.cpu)) as { score: Record<string, unknown> };
     delete old.score.synthetic;
     expect(parseRunConfig(old).score.synthetic).toBe('none');
-    expect(resolveConfig({ score: { synthetic: 'nsa' } }).score.synthetic).toBe('nsa');
+    expect(resolveConfig({ preset: 'paper', score: { flow: 'knn', synthetic: 'nsa' } }).score.synthetic).toBe('nsa');
     expect(() => resolveConfig({ score: { synthetic: 'nsa', flow: 'density' } })).toThrow(/needs score\.flow "knn"/);
     expect(() => resolveConfig({ model: 'knn', score: { synthetic: 'nsa' } })).toThrow(/model "aeflow" or "fastflow"/);
   });

@@ -96,7 +96,7 @@ describe('exportOnnx + ONNX Runtime match the tfjs scores', () => {
   }
 
   it('knn model and a flow scored by kNN on z′: the memory is a constant of the graph', async () => {
-    for (const overrides of [{ model: 'knn', score: { beta: 1 } }, { score: { flow: 'knn' }, flow: { featureNorm: 'l2' } }]) {
+    for (const overrides of [{ model: 'knn', score: { beta: 1 } }, { score: { flow: 'knn', synthetic: 'none' }, flow: { featureNorm: 'l2' } }]) {
       const model = await perturbedModel(tinyConfig(overrides));
       try {
         const { data, shape } = testImages(6, model.config.size, 3, 9);

@@ -34,7 +34,8 @@ describe('describeRun', () => {
     expect(describeRun('r', resolveConfig({ model: 'ae' }), null, 0).parts).toEqual([null, 'Reconstruction part (−SSIM)']);
     expect(describeRun('r', resolveConfig({ model: 'fastflow', score: { flow: 'density' } }), null, 1).parts).toEqual(['Flow part (density)', null]);
     expect(describeRun('r', resolveConfig({ model: 'knn' }), null, 1).parts).toEqual(['kNN distance', null]);
-    expect(describeRun('r', resolveConfig({ score: { flow: 'knn' } }), null, 1).parts[0]).toBe('Flow part (kNN on z′)');
+    expect(describeRun('r', resolveConfig({ score: { flow: 'knn', synthetic: 'none' } }), null, 1).parts[0]).toBe('Flow part (kNN on z′)');
+    expect(describeRun('r', resolveConfig({}), null, 1).parts[0]).toBe('Flow part (kNN on z′ + synthetic-anomaly head)');
     expect(describeRun('r', resolveConfig({ model: 'knn' }), null, 1).scoreDescription).not.toMatch(/β/);
   });
 });
