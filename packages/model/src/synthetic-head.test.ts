@@ -145,7 +145,7 @@ describe("score.synthetic 'nsa'", () => {
       const features = model.encode(images);
       const s = model.scoreFromFeatures(features, images);
       // by hand: kNN distance (leave-one-out standardised) + head logit (standardised)
-      const plain = new AEFlow(tinyConfig({ score: { flow: 'knn' }, flow: { featureNorm: 'l2' }, knn: { k: 2 } }), encoder);
+      const plain = new AEFlow(tinyConfig({ score: { flow: 'knn', synthetic: 'none' }, flow: { featureNorm: 'l2' }, knn: { k: 2 } }), encoder);
       const weights = model.getWeights();
       const withoutHead = Object.fromEntries(Object.entries(weights).filter(([k]) => !(SYNTHETIC_HEAD_KEYS as readonly string[]).includes(k)));
       plain.setWeights(withoutHead);
@@ -173,7 +173,7 @@ describe("score.synthetic 'nsa'", () => {
     const f = model.encode(images);
     model.addToMemory(f);
     expect(() => model.scoreFromFeatures(f, images)).toThrow(/needs the fitted synthetic-anomaly head/);
-    const plain = new AEFlow(tinyConfig({ score: { flow: 'knn' }, flow: { featureNorm: 'l2' } }), encoder);
+    const plain = new AEFlow(tinyConfig({ score: { flow: 'knn', synthetic: 'none' }, flow: { featureNorm: 'l2' } }), encoder);
     const head = { weight: tf.zeros([256, 1]) as tf.Tensor2D, bias: tf.zeros([1]) as tf.Tensor1D, stats: tf.tensor1d([0, 1]) };
     expect(() => plain.setSyntheticHead(head)).toThrow(/score\.synthetic is "none"/);
     model.setSyntheticHead(head);
