@@ -134,7 +134,7 @@ export abstract class FlowModelBase extends EncoderModel {
       const head = this.synthetic;
       if (!head) throw new Error(`${fn}: score.synthetic "nsa" needs the fitted synthetic-anomaly head (trainRun fits it; a run's weights hold it as synthetic.head.*)`);
       const loo = this.memory!.leaveOneOut(this.config.knn.k, fn);
-      return tf.add(tf.div(tf.sub(distance, loo.mean), loo.sd), syntheticScore(head, features)) as tf.Tensor1D;
+      return tf.add<tf.Tensor1D>(tf.div(tf.sub(distance, loo.mean), loo.sd), syntheticScore(head, features));
     }
     // −exp(mean over dimensions of log N(z′; 0, I)): the prior density per dimension, no Jacobian
     const meanLog = tf.mean(tf.reshape(tf.mul(tf.add(tf.square(z), LOG_2PI), -0.5), [n, -1]), 1);

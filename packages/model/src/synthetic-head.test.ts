@@ -73,7 +73,7 @@ describe('fitSyntheticHead', () => {
       (x) => tf.tidy(() => encoder.features(encoder.normalize(x)).layer3!),
       256,
       async function* () {
-        for (let i = 0; i < 16; i += 8) yield tf.slice(images, i, 8);
+        for (let i = 0; i < 16; i += 8) yield await Promise.resolve(tf.slice(images, i, 8));
       },
       { seed: 0, epochs: 8, lr: 1e-2, onEpoch: (_e, loss) => losses.push(loss) },
     );
@@ -95,7 +95,7 @@ describe('MemoryBank.leaveOneOut', () => {
     const rows = new SeededRandom(3).uniformTensor([7, 5]) as tf.Tensor2D;
     const bank = new MemoryBank(5, 'test');
     bank.add(tf.clone(rows));
-    const x = (await rows.array()) as number[][];
+    const x = (await rows.array());
     const per = x.map((r, i) => {
       const d = x.filter((_, j) => j !== i).map((o) => Math.sqrt(o.reduce((s, v, c) => s + (v - r[c]!) ** 2, 0))).sort((a, b) => a - b);
       return (d[0]! + d[1]!) / 2;
@@ -167,14 +167,14 @@ describe("score.synthetic 'nsa'", () => {
     }
   });
 
-  it('a model without its head says how to get one; weights with a head need the setting', async () => {
+  it('a model without its head says how to get one; weights with a head need the setting', () => {
     const model = new AEFlow(nsaConfig(), encoder);
     const images = new SeededRandom(4).uniformTensor([3, 32, 32, 3]) as tf.Tensor4D;
     const f = model.encode(images);
     model.addToMemory(f);
     expect(() => model.scoreFromFeatures(f, images)).toThrow(/needs the fitted synthetic-anomaly head/);
     const plain = new AEFlow(tinyConfig({ score: { flow: 'knn', synthetic: 'none' }, flow: { featureNorm: 'l2' } }), encoder);
-    const head = { weight: tf.zeros([256, 1]) as tf.Tensor2D, bias: tf.zeros([1]) as tf.Tensor1D, stats: tf.tensor1d([0, 1]) };
+    const head = { weight: tf.zeros<tf.Rank.R2>([256, 1]), bias: tf.zeros<tf.Rank.R1>([1]), stats: tf.tensor1d([0, 1]) };
     expect(() => plain.setSyntheticHead(head)).toThrow(/score\.synthetic is "none"/);
     model.setSyntheticHead(head);
     const weights = model.getWeights();

@@ -76,13 +76,13 @@ export const SYNTHETIC_HEAD_KEYS = ['synthetic.head.weight', 'synthetic.head.bia
 
 /** The head's logit per image from encoder features [N, h, w, C] (inside the caller's tidy). */
 export function syntheticLogit(head: SyntheticHead, features: tf.Tensor4D): tf.Tensor1D {
-  return tf.reshape(tf.add(tf.matMul(tf.mean<tf.Tensor2D>(features, [1, 2]), head.weight), head.bias), [-1]) as tf.Tensor1D;
+  return tf.reshape<tf.Rank.R1>(tf.add(tf.matMul(tf.mean<tf.Tensor2D>(features, [1, 2]), head.weight), head.bias), [-1]);
 }
 
 /** The standardised logit: (logit − mean) / sd of the training normals (inside the caller's tidy). */
 export function syntheticScore(head: SyntheticHead, features: tf.Tensor4D): tf.Tensor1D {
   const s = head.stats;
-  return tf.div(tf.sub(syntheticLogit(head, features), tf.slice(s, 0, 1)), tf.slice(s, 1, 1)) as tf.Tensor1D;
+  return tf.div<tf.Tensor1D>(tf.sub(syntheticLogit(head, features), tf.slice(s, 0, 1)), tf.slice(s, 1, 1));
 }
 
 /**
@@ -121,8 +121,8 @@ export async function fitSyntheticHead(
           });
           synthetic.dispose();
           const n = images.shape[0];
-          const labels = tf.tidy(() => tf.concat([tf.zeros([n, 1]), tf.ones([n, 1])], 0));
-          const loss = optimizer.minimize(() => tf.losses.sigmoidCrossEntropy(labels, tf.add(tf.matMul(pooled, weight), bias)) as tf.Scalar, true, [weight, bias])!;
+          const labels = tf.tidy(() => tf.concat<tf.Tensor2D>([tf.zeros([n, 1]), tf.ones([n, 1])], 0));
+          const loss = optimizer.minimize(() => tf.losses.sigmoidCrossEntropy<tf.Tensor2D, tf.Scalar>(labels, tf.add<tf.Tensor2D>(tf.matMul(pooled, weight), bias)), true, [weight, bias])!;
           lossSum += (await loss.data())[0]! * n;
           count += n;
           loss.dispose();
@@ -140,7 +140,7 @@ export async function fitSyntheticHead(
     const [m, v] = [(await mean.data())[0]!, (await variance.data())[0]!];
     const sd = Math.sqrt(v * (logits.size / Math.max(1, logits.size - 1)));
     tf.dispose([logits, mean, variance]);
-    return { weight: tf.clone(weight) as tf.Tensor2D, bias: tf.clone(bias) as tf.Tensor1D, stats: tf.tensor1d([m, sd > 0 ? sd : 1]) };
+    return { weight: tf.clone(weight), bias: tf.clone(bias) as tf.Tensor1D, stats: tf.tensor1d([m, sd > 0 ? sd : 1]) };
   } finally {
     tf.dispose(normals);
     weight.dispose();
