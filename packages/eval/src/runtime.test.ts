@@ -41,10 +41,13 @@ describe('one scoring path, two runtimes, on real chest X-rays', () => {
       const [viaOnnx, viaTfjs] = results as [Awaited<ReturnType<typeof scoreToFolder>>, Awaited<ReturnType<typeof scoreToFolder>>];
       expect(viaOnnx.rows).toHaveLength(16);
       expect(new Set(viaTfjs.rows.map((r) => r.total)).size).toBe(16);
+      const scale = Object.fromEntries((['flow', 'recon', 'total'] as const).map((k) => [k, Math.max(...viaTfjs.rows.map((r) => Math.abs(r[k])))])) as Record<'flow' | 'recon' | 'total', number>;
       viaOnnx.rows.forEach((row, i) => {
         const want = viaTfjs.rows[i]!;
         expect(row.id).toBe(want.id);
-        for (const k of ['flow', 'recon', 'total'] as const) expect(Math.abs(row[k] - want[k]), `${row.id} ${k}`).toBeLessThanOrEqual(1e-4 * Math.abs(want[k]) + 1e-7);
+        // relative to the size of the part (the cpu preset's flow part is a sum of standardised
+        // scores, which crosses zero: an element's own relative error means nothing there)
+        for (const k of ['flow', 'recon', 'total'] as const) expect(Math.abs(row[k] - want[k]), `${row.id} ${k}`).toBeLessThanOrEqual(1e-4 * Math.max(Math.abs(want[k]), scale[k]) + 1e-7);
       });
       for (const k of ['auroc', 'ap', 'f1', 'threshold'] as const) {
         expect(Math.abs(viaOnnx.metrics[k]! - viaTfjs.metrics[k]!), k).toBeLessThanOrEqual(1e-4 * Math.abs(viaTfjs.metrics[k]!) + 1e-7);

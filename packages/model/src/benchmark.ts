@@ -3,6 +3,7 @@ import { currentBackend, SeededRandom } from '@aeflow/tensor';
 import type { ENCODER_ARCHS} from './config.js';
 import { resolveConfig, type PresetName, type RunConfig } from './config.js';
 import { createModel } from './model.js';
+import { standInSyntheticHead } from './synthetic-head.js';
 import { encoderFromConfig } from './encoder-config.js';
 import { Trainer } from './train-step.js';
 
@@ -115,6 +116,8 @@ export async function runBenchmark(options: BenchmarkOptions = {}): Promise<Benc
     // a kNN score (model knn, score.flow 'knn') needs a memory: the random batch's (a trained run's
     // holds every training image; against the encoder its search is small either way)
     if (model.hasMemory) model.addToMemory(encoded);
+    // and score.synthetic 'nsa' a head: a stand-in of the trained one's size
+    if (config.score.synthetic === 'nsa') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
     encoded.dispose();
     const featureShape: [number, number, number, number] = [batch, model.featureSize, model.featureSize, model.featureChannels];
     const measurements: [string, () => Promise<void>][] = [

@@ -74,6 +74,19 @@ let heads = 0;
 
 export const SYNTHETIC_HEAD_KEYS = ['synthetic.head.weight', 'synthetic.head.bias', 'synthetic.head.stats'] as const;
 
+/**
+ * A seeded stand-in head (small random weights, statistics 0 and 1) for speed benchmarks of an
+ * untrained model: its cost is the trained head's; its scores mean nothing.
+ */
+export function standInSyntheticHead(channels: number, seed = 0): SyntheticHead {
+  const rng = new SeededRandom(seed);
+  return {
+    weight: tf.tensor2d(Float32Array.from({ length: channels }, () => rng.normal() * 0.01), [channels, 1]),
+    bias: tf.zeros<tf.Rank.R1>([1]),
+    stats: tf.tensor1d([0, 1]),
+  };
+}
+
 /** The head's logit per image from encoder features [N, h, w, C] (inside the caller's tidy). */
 export function syntheticLogit(head: SyntheticHead, features: tf.Tensor4D): tf.Tensor1D {
   return tf.reshape<tf.Rank.R1>(tf.add(tf.matMul(tf.mean<tf.Tensor2D>(features, [1, 2]), head.weight), head.bias), [-1]);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AEFlow, type ImageScore, type RunConfig } from '@aeflow/model';
+import { AEFlow, standInSyntheticHead, type ImageScore, type RunConfig } from '@aeflow/model';
 import { encoderFromConfig } from '@aeflow/model/node';
 import { SeededRandom } from '@aeflow/tensor';
 import { exportOnnx } from './export.js';
@@ -108,6 +108,8 @@ export async function benchmarkScoreRuntime(config: RunConfig, options: CreateIm
       model.addToMemory(features);
       tf.dispose([images, features]);
     }
+    // score.synthetic 'nsa' (the cpu preset's) needs a head: a stand-in of the trained one's size
+    if (config.score.synthetic === 'nsa') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
     const scorer = await createImageScorer(model, scorerOptions);
     try {
       return await measureScoring(scorer, config.size, { ...(batch !== undefined ? { batch } : {}), ...(steps !== undefined ? { steps } : {}) });
