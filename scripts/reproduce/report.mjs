@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { auroc, aurocConfidence, averagePrecision, bestF1, atThreshold, delongTest } from '../../packages/metrics/dist/index.js';
 import { valTestFolds } from '../../packages/datasets/dist/index.js';
+import { PRIMARY_SCORE_COLUMNS } from '../../packages/model/dist/index.js';
 
 /** β grid of the sweep and of the "honest β" choice (the paper's Fig. 7 grid). */
 export const BETAS = Array.from({ length: 11 }, (_, i) => i / 10);
@@ -27,7 +28,7 @@ export function readScores(file) {
     return i;
   };
   const [ci, cl, ct] = [['id'], ['label'], ['total', 'total_score']].map((n) => col(n));
-  const cf = col(['flow', 'flow_score', 'flow_density', 'flow_nll', 'latent_knn_distance', 'feature_knn_distance'], true);
+  const cf = col([...PRIMARY_SCORE_COLUMNS, 'flow_score'], true);
   const cr = col(['recon', 'recon_score', 'neg_ssim'], true);
   return lines.slice(1).map((line) => {
     const f = splitCsv(line);
