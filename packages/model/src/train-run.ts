@@ -442,16 +442,44 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
 }
 
 
+/** Decoded training images up to this many bytes stay in memory across the head's passes (else each pass decodes again). */
+const HEAD_IMAGE_MEMORY_BYTES = 512 * 1024 * 1024;
+
 /** `score.synthetic: 'nsa'`: the head fitted on the training normals (shuffled per pass, seeded by train.seed). */
 async function fitHeadOnTrainingImages(model: AnomalyModel, train: Required<DataSplit>, onEpoch: (epoch: number, loss: number) => void): Promise<SyntheticHead> {
   const { config } = model;
   const order = new SeededRandom(config.train.seed + 2);
   const bs = Math.max(2, config.train.batchSize);
-  return fitSyntheticHead((images) => model.encode(images), model.featureChannels, async function* () {
-    const items = order.permutation(train.items.length).map((i) => train.items[i]!);
-    for (let i = 0; i < items.length; i += bs) {
-      yield (await loadImageBatch(train.dataset, items.slice(i, i + bs), { size: config.size })).images;
-      await yieldToEventLoop();
+  const n = train.items.length;
+  // decoding dominates a pass when the images are files: keep them when they fit (3 channels at most)
+  let kept: tf.Tensor4D | undefined;
+  if (n * config.size * config.size * 3 * 4 <= HEAD_IMAGE_MEMORY_BYTES) {
+    const parts: tf.Tensor4D[] = [];
+    try {
+      for (let i = 0; i < n; i += bs) {
+        parts.push((await loadImageBatch(train.dataset, train.items.slice(i, i + bs), { size: config.size })).images);
+        await yieldToEventLoop();
+      }
+      // one channel count for all (a folder may mix gray and colour files)
+      const rgb = parts.some((p) => p.shape[3] === 3);
+      kept = tf.tidy(() => tf.concat(parts.map((p) => (rgb && p.shape[3] === 1 ? tf.tile(p, [1, 1, 1, 3]) : p)), 0));
+    } finally {
+      tf.dispose(parts);
     }
-  }, { seed: config.train.seed + 3, onEpoch });
+  }
+  try {
+    return await fitSyntheticHead((images) => model.encode(images), model.featureChannels, async function* () {
+      const perm = order.permutation(n);
+      for (let i = 0; i < n; i += bs) {
+        const batch = perm.slice(i, i + bs);
+        if (kept) {
+          const at = kept;
+          yield tf.tidy(() => tf.gather(at, tf.tensor1d(batch, 'int32')));
+        } else yield (await loadImageBatch(train.dataset, batch.map((j) => train.items[j]!), { size: config.size })).images;
+        await yieldToEventLoop();
+      }
+    }, { seed: config.train.seed + 3, onEpoch });
+  } finally {
+    kept?.dispose();
+  }
 }
