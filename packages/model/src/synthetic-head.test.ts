@@ -167,6 +167,33 @@ describe("score.synthetic 'nsa'", () => {
     }
   });
 
+  it('a run stopped after the head was fitted resumes with the same head, without fitting it again', async () => {
+    const train = syntheticDataset('nsa-resume', 12, 0);
+    const runDir = join(dir, 'run-nsa-resume');
+    const config = nsaConfig({ train: { batchSize: 4, epochs: 2, lr: 1e-3, validateEvery: 1, featureNoise: 0 } });
+    const controller = new AbortController();
+    const first: string[] = [];
+    await trainRun({ runDir, config, train: { dataset: train }, encoder, cacheDir: null, signal: controller.signal, checkpointOnAbort: true, onEvent: (e) => {
+      first.push(e.type);
+      if (e.type === 'step') controller.abort();
+    } });
+    expect(first.filter((t) => t === 'synthetic')).toHaveLength(3);
+    const second: string[] = [];
+    const resumed = await trainRun({ runDir, resume: true, train: { dataset: train }, encoder, cacheDir: null, onEvent: (e) => second.push(e.type) });
+    expect(resumed.stopped).toBe('done');
+    expect(second).not.toContain('synthetic');
+    const uninterrupted = join(dir, 'run-nsa-whole');
+    await trainRun({ runDir: uninterrupted, config, train: { dataset: train }, encoder, cacheDir: null });
+    const [a, b] = [await loadRun(runDir, { encoder }), await loadRun(uninterrupted, { encoder })];
+    try {
+      expect(Array.from(await a.synthetic!.weight.data())).toEqual(Array.from(await b.synthetic!.weight.data()));
+      expect(Array.from(await a.synthetic!.stats.data())).toEqual(Array.from(await b.synthetic!.stats.data()));
+    } finally {
+      a.dispose(true);
+      b.dispose(true);
+    }
+  });
+
   it('a model without its head says how to get one; weights with a head need the setting', () => {
     const model = new AEFlow(nsaConfig(), encoder);
     const images = new SeededRandom(4).uniformTensor([3, 32, 32, 3]) as tf.Tensor4D;
