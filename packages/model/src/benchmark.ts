@@ -117,7 +117,7 @@ export async function runBenchmark(options: BenchmarkOptions = {}): Promise<Benc
     // holds every training image; against the encoder its search is small either way)
     if (model.hasMemory) model.addToMemory(encoded);
     // and score.synthetic 'nsa' a head: a stand-in of the trained one's size
-    if (config.score.synthetic === 'nsa') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
+    if (config.score.synthetic !== 'none') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
     encoded.dispose();
     const featureShape: [number, number, number, number] = [batch, model.featureSize, model.featureSize, model.featureChannels];
     const measurements: [string, () => Promise<void>][] = [

@@ -108,10 +108,12 @@ const scoreSchema = z
      * logistic regression on the pooled encoder features, trained before the flow to tell each
      * training normal from itself with a soft patch of another normal blended in (NSA-style) — is
      * added to the flow part: latent kNN distance and head logit, each standardised on the
-     * training normals, summed (column `latent_knn_nsa`). 'none' (the default, and configs written
-     * before it existed): the flow part alone.
+     * training normals, summed (column `latent_knn_nsa`). 'nsa-patch': the same head applied at
+     * every feature position, its logits averaged over the highest quarter of the positions (in
+     * training and scoring), so a local finding is not diluted by the rest of the image. 'none'
+     * (the default, and configs written before it existed): the flow part alone.
      */
-    synthetic: z.enum(['none', 'nsa']).default('none'),
+    synthetic: z.enum(['none', 'nsa', 'nsa-patch']).default('none'),
   })
   .strict();
 
@@ -217,7 +219,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'l2' },
     decoder: { widths: [64, 32, 16] },
     loss: { alpha: 0.5, recon: 'mse' },
-    score: { beta: 0.9, flow: 'knn', synthetic: 'nsa' },
+    score: { beta: 0.9, flow: 'knn', synthetic: 'nsa-patch' },
     knn: { k: 5 },
     train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 6, validateEvery: 1, featureCache: true, featureNoise: 0.1, seed: 0 },
   },
@@ -276,8 +278,8 @@ export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
   const r = runConfigSchema.safeParse(input);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => describeIssue(i, input)), source);
   const c = r.data;
-  if (c.score.synthetic === 'nsa' && (c.score.flow !== 'knn' || (c.model !== 'aeflow' && c.model !== 'fastflow'))) {
-    throw new ConfigError([`score.synthetic: "nsa" is added to the flow-latent kNN score; it needs score.flow "knn" and model "aeflow" or "fastflow" (got score.flow "${c.score.flow}", model "${c.model}"); set score.synthetic "none" otherwise`], source);
+  if (c.score.synthetic !== 'none' && (c.score.flow !== 'knn' || (c.model !== 'aeflow' && c.model !== 'fastflow'))) {
+    throw new ConfigError([`score.synthetic: "${c.score.synthetic}" is added to the flow-latent kNN score; it needs score.flow "knn" and model "aeflow" or "fastflow" (got score.flow "${c.score.flow}", model "${c.model}"); set score.synthetic "none" otherwise`], source);
   }
   return c;
 }

@@ -90,7 +90,7 @@ export abstract class EncoderModel implements AnomalyModel {
   /** Sets the synthetic-anomaly head (the model keeps the tensors and disposes them). */
   setSyntheticHead(head: SyntheticHead): void {
     this.checkAlive();
-    if (this.config.score.synthetic !== 'nsa') throw new Error(`AEFlow.setSyntheticHead: the model's score.synthetic is "${this.config.score.synthetic}"; a head is used only with "nsa"`);
+    if (this.config.score.synthetic === 'none') throw new Error(`AEFlow.setSyntheticHead: the model's score.synthetic is "none"; a head is used only with "nsa" or "nsa-patch"`);
     const c = this.featureChannels;
     if (head.weight.rank !== 2 || head.weight.shape[0] !== c || head.weight.shape[1] !== 1 || head.bias.size !== 1 || head.stats.size !== 2) {
       throw new Error(`AEFlow.setSyntheticHead: synthetic.head.weight must be [${c}, 1], .bias [1], .stats [2]; got [${head.weight.shape.join(', ')}], [${head.bias.shape.join(', ')}], [${head.stats.shape.join(', ')}]`);
@@ -257,7 +257,7 @@ export abstract class EncoderModel implements AnomalyModel {
       else throw new Error(`AEFlow.setWeights: unexpected key "${k}"; keys start with flow. or decoder. (or are memory.bank, ${SYNTHETIC_HEAD_KEYS.join(', ')})`);
     }
     const headKeys = Object.keys(head).length;
-    if (headKeys > 0 && this.config.score.synthetic !== 'nsa') throw new Error(`AEFlow.setWeights: the weights have synthetic.head.*, but the model's score.synthetic is "${this.config.score.synthetic}"`);
+    if (headKeys > 0 && this.config.score.synthetic === 'none') throw new Error(`AEFlow.setWeights: the weights have synthetic.head.*, but the model's score.synthetic is "${this.config.score.synthetic}"`);
     if (headKeys > 0 && headKeys < SYNTHETIC_HEAD_KEYS.length) throw new Error(`AEFlow.setWeights: the synthetic head needs all of ${SYNTHETIC_HEAD_KEYS.join(', ')}; got ${Object.keys(head).join(', ')}`);
     if (bank && !this.memory) throw new Error(`AEFlow.setWeights: the "${this.config.model}" model (score.flow "${this.config.score.flow}") has no memory, but the weights have memory.bank`);
     // without memory.bank: empty (the state before the first batch, as a checkpoint may hold it)

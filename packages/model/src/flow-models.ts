@@ -7,7 +7,7 @@ import { EncoderModel } from './encoder-model.js';
 import { MemoryBank } from './memory-bank.js';
 import { combineScores, type FlowModel, type LossOptions, type LossTensors, type ScoreOptions, type ScoreTensors, type ValidationMeasures } from './model-types.js';
 import { scoreColumns, type PrimaryScoreColumn, type ScoreColumns } from './run-files.js';
-import { syntheticScore } from './synthetic-head.js';
+import { syntheticPooling, syntheticScore } from './synthetic-head.js';
 import { ssimMap } from './ssim.js';
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -130,11 +130,12 @@ export abstract class FlowModelBase extends EncoderModel {
     if (this.config.score.flow === 'knn') {
       const fn = 'AEFlow.scoreFromFeatures';
       const distance = this.memory!.nearest(tf.mean<tf.Tensor2D>(z, [1, 2]), this.config.knn.k, false, fn).distance;
-      if (this.config.score.synthetic === 'none') return distance;
+      const synthetic = this.config.score.synthetic;
+      if (synthetic === 'none') return distance;
       const head = this.synthetic;
-      if (!head) throw new Error(`${fn}: score.synthetic "nsa" needs the fitted synthetic-anomaly head (trainRun fits it; a run's weights hold it as synthetic.head.*)`);
+      if (!head) throw new Error(`${fn}: score.synthetic "${synthetic}" needs the fitted synthetic-anomaly head (trainRun fits it; a run's weights hold it as synthetic.head.*)`);
       const loo = this.memory!.leaveOneOut(this.config.knn.k, fn);
-      return tf.add<tf.Tensor1D>(tf.div(tf.sub(distance, loo.mean), loo.sd), syntheticScore(head, features));
+      return tf.add<tf.Tensor1D>(tf.div(tf.sub(distance, loo.mean), loo.sd), syntheticScore(head, features, syntheticPooling(synthetic)));
     }
     // −exp(mean over dimensions of log N(z′; 0, I)): the prior density per dimension, no Jacobian
     const meanLog = tf.mean(tf.reshape(tf.mul(tf.add(tf.square(z), LOG_2PI), -0.5), [n, -1]), 1);

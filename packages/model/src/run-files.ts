@@ -494,7 +494,7 @@ export function scoreColumns(config: Pick<RunConfig, 'model'> & { score: Pick<Ru
   const { model } = config;
   if (!(MODEL_KINDS as readonly string[]).includes(model)) throw new Error(`scoreColumns: unknown model kind "${model}"`);
   if (model === 'knn') return { flow: 'feature_knn_distance', recon: null };
-  const flow: PrimaryScoreColumn | null = model === 'ae' ? null : config.score.flow === 'nll' ? 'flow_nll' : config.score.flow === 'knn' ? (config.score.synthetic === 'nsa' ? 'latent_knn_nsa' : 'latent_knn_distance') : 'flow_density';
+  const flow: PrimaryScoreColumn | null = model === 'ae' ? null : config.score.flow === 'nll' ? 'flow_nll' : config.score.flow === 'knn' ? (config.score.synthetic !== undefined && config.score.synthetic !== 'none' ? 'latent_knn_nsa' : 'latent_knn_distance') : 'flow_density';
   return { flow, recon: model === 'fastflow' ? null : 'neg_ssim' };
 }
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encoder } from '@aeflow/backbone';
 import { loadImageBatch } from '@aeflow/datasets';
 import { SeededRandom } from '@aeflow/tensor';
-import { AEFlow, blendPatches, fitSyntheticHead, MemoryBank, parseRunConfig, PRESETS, resolveConfig, SYNTHETIC_HEAD_KEYS } from './index.js';
+import { AEFlow, blendPatches, fitSyntheticHead, MemoryBank, parseRunConfig, PRESETS, resolveConfig, SYNTHETIC_HEAD_KEYS, syntheticLogit, topQuarterCount } from './index.js';
 import { loadRun, trainRun } from './node.js';
 import { syntheticDataset, tinyConfig, tinyEncoder, trainingBackend } from './test-helpers.js';
 
@@ -23,7 +23,14 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const nsaConfig = (o: Record<string, unknown> = {}) => tinyConfig({ score: { flow: 'knn', synthetic: 'nsa' }, flow: { featureNorm: 'l2' }, knn: { k: 2 }, ...o });
+const nsaConfig = (o: Record<string, unknown> = {}, synthetic: 'nsa' | 'nsa-patch' = 'nsa') => tinyConfig({ score: { flow: 'knn', synthetic }, flow: { featureNorm: 'l2' }, knn: { k: 2 }, ...o });
+
+/** The head's logit of one image by hand: per position w·f + b, then the mean over positions ('mean' pools first: the same by linearity) or of the highest quarter. */
+function logitByHand(map: number[][][], w: Float32Array | Int32Array | Uint8Array, b: number, pooling: 'mean' | 'top-quarter'): number {
+  const perPosition = map.flat().map((f) => f.reduce((acc, v, c) => acc + v * Number(w[c]), b));
+  const kept = pooling === 'mean' ? perPosition : [...perPosition].sort((x, y) => y - x).slice(0, topQuarterCount(perPosition.length));
+  return kept.reduce((x, y) => x + y, 0) / kept.length;
+}
 
 describe('blendPatches (NSA-style synthetic anomalies)', () => {
   it('blends a soft region of another image of the batch into each image: every pixel lies between the two, seeded', async () => {
@@ -88,6 +95,39 @@ describe('fitSyntheticHead', () => {
     expect(tf.memory().numTensors).toBe(before);
     images.dispose();
   });
+
+  it("'top-quarter' pooling: a logit per position, the mean of each image's highest quarter; fitted with it, the loss falls and the statistics are those logits' on the normals", async () => {
+    const data = syntheticDataset('syn-head-patch', 16, 0);
+    const { images } = await loadImageBatch(data, data.items, { size: 32 });
+    const encode = (x: tf.Tensor4D) => tf.tidy(() => encoder.features(encoder.normalize(x)).layer3!);
+    const before = tf.memory().numTensors;
+    const losses: number[] = [];
+    const head = await fitSyntheticHead(encode, 256, async function* () {
+      for (let i = 0; i < 16; i += 8) yield await Promise.resolve(tf.slice(images, i, 8));
+    }, { seed: 0, epochs: 8, lr: 1e-2, pooling: 'top-quarter', onEpoch: (_e, loss) => losses.push(loss) });
+    expect(tf.memory().numTensors).toBe(before + 3);
+    expect(losses[7]!).toBeLessThan(losses[0]!);
+    const features = encode(images);
+    const [h, w] = features.shape.slice(1, 3) as [number, number];
+    expect(h * w).toBeGreaterThanOrEqual(4); // a quarter is fewer positions than all of them
+    const maps = (await features.array()) as number[][][][];
+    const [wt, b] = [await head.weight.data(), (await head.bias.data())[0]!];
+    const logits = tf.tidy(() => syntheticLogit(head, features, 'top-quarter'));
+    const got = await logits.data();
+    logits.dispose();
+    const want = maps.map((m) => logitByHand(m, wt, b, 'top-quarter'));
+    for (let i = 0; i < 16; i++) expect(got[i]).toBeCloseTo(want[i]!, 4);
+    // differs from the mean pooling of the same head
+    const mean = maps.map((m) => logitByHand(m, wt, b, 'mean'));
+    expect(Math.max(...want.map((v, i) => Math.abs(v - mean[i]!)))).toBeGreaterThan(1e-3);
+    const [m, sd] = await head.stats.data();
+    const mu = want.reduce((x, y) => x + y, 0) / 16;
+    expect(m).toBeCloseTo(mu, 4);
+    expect(sd).toBeCloseTo(Math.sqrt(want.reduce((acc, v) => acc + (v - mu) ** 2, 0) / 15), 4);
+    tf.dispose([features, head.weight, head.bias, head.stats]);
+    expect(tf.memory().numTensors).toBe(before);
+    images.dispose();
+  });
 });
 
 describe('MemoryBank.leaveOneOut', () => {
@@ -113,27 +153,29 @@ describe('MemoryBank.leaveOneOut', () => {
   });
 });
 
-describe("score.synthetic 'nsa'", () => {
-  it("is the cpu preset's, off in the paper preset and older configs, needs score.flow 'knn' on a flow model, and leaving that setting turns it off", () => {
-    expect(PRESETS.cpu.score.synthetic).toBe('nsa');
+describe("score.synthetic 'nsa' / 'nsa-patch'", () => {
+  it("'nsa-patch' is the cpu preset's, off in the paper preset and older configs, needs score.flow 'knn' on a flow model, and leaving that setting turns it off", () => {
+    expect(PRESETS.cpu.score.synthetic).toBe('nsa-patch');
     expect(PRESETS.paper.score.synthetic).toBe('none');
     expect(resolveConfig({ score: { flow: 'density' } }).score.synthetic).toBe('none');
     expect(resolveConfig({ model: 'knn' }).score.synthetic).toBe('none');
-    expect(resolveConfig({ model: 'fastflow' }).score.synthetic).toBe('nsa');
+    expect(resolveConfig({ model: 'fastflow' }).score.synthetic).toBe('nsa-patch');
+    expect(resolveConfig({ score: { synthetic: 'nsa' } }).score.synthetic).toBe('nsa');
     const old = JSON.parse(JSON.stringify(PRESETS.cpu)) as { score: Record<string, unknown> };
     delete old.score.synthetic;
     expect(parseRunConfig(old).score.synthetic).toBe('none');
     expect(resolveConfig({ preset: 'paper', score: { flow: 'knn', synthetic: 'nsa' } }).score.synthetic).toBe('nsa');
     expect(() => resolveConfig({ score: { synthetic: 'nsa', flow: 'density' } })).toThrow(/needs score\.flow "knn"/);
     expect(() => resolveConfig({ model: 'knn', score: { synthetic: 'nsa' } })).toThrow(/model "aeflow" or "fastflow"/);
+    expect(() => resolveConfig({ score: { synthetic: 'nsa-patch', flow: 'nll' } })).toThrow(/score\.synthetic: "nsa-patch".*needs score\.flow "knn"/);
   });
 
-  it('trainRun fits the head before the flow; the flow part is the standardised kNN distance plus the standardised head logit; the head rides with the weights', async () => {
+  it.each(['nsa', 'nsa-patch'] as const)("'%s': trainRun fits the head before the flow; the flow part is the standardised kNN distance plus the standardised head logit; the head rides with the weights", async (synthetic) => {
     const train = syntheticDataset('nsa-train', 12, 0);
     const val = syntheticDataset('nsa-val', 6, 6, 32, 2);
-    const runDir = join(dir, 'run-nsa');
+    const runDir = join(dir, `run-${synthetic}`);
     const events: number[] = [];
-    const config = nsaConfig();
+    const config = nsaConfig({}, synthetic);
     await trainRun({ runDir, config, train: { dataset: train }, validation: { dataset: val }, encoder, cacheDir: null, onEvent: (e) => e.type === 'synthetic' && events.push(e.epoch) });
     expect(events).toEqual([1, 2, 3]);
     const model = await loadRun(runDir, { encoder });
@@ -151,12 +193,12 @@ describe("score.synthetic 'nsa'", () => {
       plain.setWeights(withoutHead);
       const d = plain.scoreFromFeatures(features, images);
       const loo = plain.memory!.leaveOneOut(2, 'test');
-      const pooled = (await tf.tidy(() => tf.mean(features, [1, 2])).array()) as number[][];
+      const maps = (await features.array()) as number[][][][];
       const [w, b, st] = [await head.weight.data(), (await head.bias.data())[0]!, await head.stats.data()];
       const distance = await d.flow.data();
       const got = await s.flow.data();
       for (let i = 0; i < 12; i++) {
-        const logit = pooled[i]!.reduce((acc, v, c) => acc + v * w[c]!, b);
+        const logit = logitByHand(maps[i]!, w, b, synthetic === 'nsa' ? 'mean' : 'top-quarter');
         const want = (distance[i]! - loo.mean) / loo.sd + (logit - st[0]!) / st[1]!;
         expect(got[i]).toBeCloseTo(want, 3);
       }

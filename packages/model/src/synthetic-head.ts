@@ -87,15 +87,49 @@ export function standInSyntheticHead(channels: number, seed = 0): SyntheticHead 
   };
 }
 
+/**
+ * How the head turns a feature map into one logit per image:
+ * - 'mean' (`score.synthetic: 'nsa'`): the logit of the features averaged over positions;
+ * - 'top-quarter' (`'nsa-patch'`): a logit per feature position, averaged over the highest quarter
+ *   of them (at least one). A blended patch, like a focal opacity, covers a few positions; the mean
+ *   over all dilutes it, the top quarter keeps it (multiple-instance pooling).
+ */
+export type SyntheticPooling = 'mean' | 'top-quarter';
+
+/** The head's pooling for a `score.synthetic` setting that uses one. */
+export function syntheticPooling(synthetic: 'nsa' | 'nsa-patch'): SyntheticPooling {
+  return synthetic === 'nsa-patch' ? 'top-quarter' : 'mean';
+}
+
+/** How many positions 'top-quarter' averages over a map of `positions`. */
+export function topQuarterCount(positions: number): number {
+  return Math.max(1, Math.floor(positions / 4));
+}
+
+/** The logit per feature position, [N, h·w] (inside the caller's tidy). */
+function positionLogits(head: { weight: tf.Tensor; bias: tf.Tensor }, features: tf.Tensor4D): tf.Tensor2D {
+  const [n, h, w, c] = features.shape;
+  return tf.reshape<tf.Rank.R2>(tf.add(tf.matMul(tf.reshape<tf.Rank.R2>(features, [n * h * w, c]), head.weight), head.bias), [n, h * w]);
+}
+
 /** The head's logit per image from encoder features [N, h, w, C] (inside the caller's tidy). */
-export function syntheticLogit(head: SyntheticHead, features: tf.Tensor4D): tf.Tensor1D {
-  return tf.reshape<tf.Rank.R1>(tf.add(tf.matMul(tf.mean<tf.Tensor2D>(features, [1, 2]), head.weight), head.bias), [-1]);
+export function syntheticLogit(head: { weight: tf.Tensor; bias: tf.Tensor }, features: tf.Tensor4D, pooling: SyntheticPooling = 'mean'): tf.Tensor1D {
+  if (pooling === 'mean') return tf.reshape<tf.Rank.R1>(tf.add(tf.matMul(tf.mean<tf.Tensor2D>(features, [1, 2]), head.weight), head.bias), [-1]);
+  const logits = positionLogits(head, features);
+  return tf.mean<tf.Tensor1D>(tf.topk(logits, topQuarterCount(logits.shape[1])).values, 1);
 }
 
 /** The standardised logit: (logit − mean) / sd of the training normals (inside the caller's tidy). */
-export function syntheticScore(head: SyntheticHead, features: tf.Tensor4D): tf.Tensor1D {
+export function syntheticScore(head: SyntheticHead, features: tf.Tensor4D, pooling: SyntheticPooling = 'mean'): tf.Tensor1D {
   const s = head.stats;
-  return tf.div<tf.Tensor1D>(tf.sub(syntheticLogit(head, features), tf.slice(s, 0, 1)), tf.slice(s, 1, 1));
+  return tf.div<tf.Tensor1D>(tf.sub(syntheticLogit(head, features, pooling), tf.slice(s, 0, 1)), tf.slice(s, 1, 1));
+}
+
+/** 1 where a row's logit is among its `topQuarterCount` largest (ties at the cut all count), else 0: [N, P]. */
+function topQuarterMask(logits: tf.Tensor2D): tf.Tensor2D {
+  const k = topQuarterCount(logits.shape[1]);
+  const cut = tf.slice(tf.topk(logits, k).values, [0, k - 1], [-1, 1]);
+  return tf.cast(tf.greaterEqual(logits, cut), 'float32') as tf.Tensor2D;
 }
 
 /**
@@ -107,8 +141,9 @@ export async function fitSyntheticHead(
   encode: (images: tf.Tensor4D) => tf.Tensor4D,
   channels: number,
   batches: () => AsyncIterable<tf.Tensor4D>,
-  options: { seed: number; epochs?: number; lr?: number; onEpoch?: (epoch: number, loss: number) => void },
+  options: { seed: number; epochs?: number; lr?: number; pooling?: SyntheticPooling; onEpoch?: (epoch: number, loss: number) => void },
 ): Promise<SyntheticHead> {
+  const pooling = options.pooling ?? 'mean';
   const rng = new SeededRandom(options.seed);
   const epochs = options.epochs ?? SYNTHETIC_HEAD_EPOCHS;
   // a small seeded start: zero would give every image the same logit in the first step
@@ -117,8 +152,9 @@ export async function fitSyntheticHead(
   const weight = tf.tidy(() => tf.variable(tf.tensor2d(init, [channels, 1]), true, `synthetic_head_weight_${id}`));
   const bias = tf.tidy(() => tf.variable(tf.zeros([1]), true, `synthetic_head_bias_${id}`));
   const optimizer = tf.train.adam(options.lr ?? SYNTHETIC_HEAD_LR);
-  // the last pass's pooled normals: the statistics are taken with the final weights
-  const normals: tf.Tensor2D[] = [];
+  // the statistics are taken with the final weights: 'mean' keeps the last pass's pooled normals
+  // (C numbers each); 'top-quarter' would need whole feature maps, so it encodes the normals once more
+  const normals: tf.Tensor[] = [];
   try {
     for (let epoch = 1; epoch <= epochs; epoch++) {
       let lossSum = 0;
@@ -127,20 +163,27 @@ export async function fitSyntheticHead(
         try {
           if (images.shape[0] < 2) continue; // a last batch of one has no other image to blend from
           const synthetic = blendPatches(images, rng);
-          const pooled = tf.tidy(() => {
-            const both = tf.concat([images, synthetic], 0);
-            const f = encode(both);
-            return tf.mean<tf.Tensor2D>(f, [1, 2]);
+          const inputs = tf.tidy(() => {
+            const f = encode(tf.concat([images, synthetic], 0));
+            return pooling === 'mean' ? tf.mean<tf.Tensor2D>(f, [1, 2]) : f;
           });
           synthetic.dispose();
           const n = images.shape[0];
           const labels = tf.tidy(() => tf.concat<tf.Tensor2D>([tf.zeros([n, 1]), tf.ones([n, 1])], 0));
-          const loss = optimizer.minimize(() => tf.losses.sigmoidCrossEntropy<tf.Tensor2D, tf.Scalar>(labels, tf.add<tf.Tensor2D>(tf.matMul(pooled, weight), bias)), true, [weight, bias])!;
+          // 'top-quarter': which positions are in each image's top quarter is decided with the
+          // weights before the step (TopK has no gradient); the step then averages those logits
+          const mask = pooling === 'mean' ? null : tf.tidy(() => topQuarterMask(positionLogits({ weight, bias }, inputs as tf.Tensor4D)));
+          const imageLogits = (): tf.Tensor2D =>
+            mask
+              ? tf.reshape<tf.Rank.R2>(tf.div(tf.sum(tf.mul(positionLogits({ weight, bias }, inputs as tf.Tensor4D), mask), 1), tf.sum(mask, 1)), [-1, 1])
+              : tf.add<tf.Tensor2D>(tf.matMul(inputs as tf.Tensor2D, weight), bias);
+          const loss = optimizer.minimize(() => tf.losses.sigmoidCrossEntropy<tf.Tensor2D, tf.Scalar>(labels, imageLogits()), true, [weight, bias])!;
           lossSum += (await loss.data())[0]! * n;
           count += n;
           loss.dispose();
-          if (epoch === epochs) normals.push(tf.slice(pooled, [0, 0], [n, channels]));
-          tf.dispose([pooled, labels]);
+          if (epoch === epochs && pooling === 'mean') normals.push(tf.slice(inputs, 0, n));
+          tf.dispose([inputs, labels]);
+          mask?.dispose();
         } finally {
           images.dispose();
         }
@@ -148,7 +191,13 @@ export async function fitSyntheticHead(
       if (count === 0) throw new Error('fitSyntheticHead: no batch of at least 2 training images; the synthetic-anomaly head needs training normals');
       options.onEpoch?.(epoch, lossSum / count);
     }
-    const logits = tf.tidy(() => tf.reshape(tf.add(tf.matMul(tf.concat(normals, 0), weight), bias), [-1]));
+    if (pooling !== 'mean') {
+      for await (const images of batches()) {
+        normals.push(tf.tidy(() => syntheticLogit({ weight, bias }, encode(images), pooling)));
+        images.dispose();
+      }
+    }
+    const logits = tf.tidy(() => tf.concat(normals.map((x) => (pooling === 'mean' ? tf.reshape(tf.add(tf.matMul(x as tf.Tensor2D, weight), bias), [-1]) : x))));
     const { mean, variance } = tf.tidy(() => tf.moments(logits));
     const [m, v] = [(await mean.data())[0]!, (await variance.data())[0]!];
     const sd = Math.sqrt(v * (logits.size / Math.max(1, logits.size - 1)));

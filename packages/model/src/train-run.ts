@@ -19,7 +19,7 @@ import type { AnomalyModel } from './model-types.js';
 import { createModel } from './model.js';
 import { skippedFileList, type DataSource, type HistoryRecord, type LoopState } from './run-files.js';
 import { RunFolder } from './run-folder.js';
-import { fitSyntheticHead, SYNTHETIC_HEAD_EPOCHS, type SyntheticHead } from './synthetic-head.js';
+import { fitSyntheticHead, SYNTHETIC_HEAD_EPOCHS, syntheticPooling, type SyntheticHead, type SyntheticPooling } from './synthetic-head.js';
 import { Trainer, type StepResult } from './train-step.js';
 
 /** Progress events of {@link trainRun} (for a CLI's progress display). */
@@ -252,10 +252,10 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
       });
     }
 
-    // score.synthetic 'nsa': the head is fitted once, on the frozen encoder's features, before the
+    // score.synthetic 'nsa' / 'nsa-patch': the head is fitted once, on the frozen encoder's features, before the
     // flow (a resumed run has it in its checkpoint)
-    if (config.score.synthetic === 'nsa' && !model.synthetic) {
-      model.setSyntheticHead(await fitHeadOnTrainingImages(model, train, (epoch, loss) => emit({ type: 'synthetic', epoch, epochs: SYNTHETIC_HEAD_EPOCHS, loss })));
+    if (config.score.synthetic !== 'none' && !model.synthetic) {
+      model.setSyntheticHead(await fitHeadOnTrainingImages(model, train, syntheticPooling(config.score.synthetic), (epoch, loss) => emit({ type: 'synthetic', epoch, epochs: SYNTHETIC_HEAD_EPOCHS, loss })));
     }
 
     const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
@@ -445,8 +445,8 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
 /** Decoded training images up to this many bytes stay in memory across the head's passes (else each pass decodes again). */
 const HEAD_IMAGE_MEMORY_BYTES = 512 * 1024 * 1024;
 
-/** `score.synthetic: 'nsa'`: the head fitted on the training normals (shuffled per pass, seeded by train.seed). */
-async function fitHeadOnTrainingImages(model: AnomalyModel, train: Required<DataSplit>, onEpoch: (epoch: number, loss: number) => void): Promise<SyntheticHead> {
+/** `score.synthetic: 'nsa'` / `'nsa-patch'`: the head fitted on the training normals (shuffled per pass, seeded by train.seed). */
+async function fitHeadOnTrainingImages(model: AnomalyModel, train: Required<DataSplit>, pooling: SyntheticPooling, onEpoch: (epoch: number, loss: number) => void): Promise<SyntheticHead> {
   const { config } = model;
   const order = new SeededRandom(config.train.seed + 2);
   const bs = Math.max(2, config.train.batchSize);
@@ -478,7 +478,7 @@ async function fitHeadOnTrainingImages(model: AnomalyModel, train: Required<Data
         } else yield (await loadImageBatch(train.dataset, batch.map((j) => train.items[j]!), { size: config.size })).images;
         await yieldToEventLoop();
       }
-    }, { seed: config.train.seed + 3, onEpoch });
+    }, { seed: config.train.seed + 3, pooling, onEpoch });
   } finally {
     kept?.dispose();
   }

@@ -114,8 +114,8 @@ describe('exportOnnx + ONNX Runtime match the tfjs scores', () => {
     }
   });
 
-  it("score.synthetic 'nsa': the standardised latent kNN plus the synthetic-anomaly head, as tfjs", async () => {
-    const model = await perturbedModel(tinyConfig({ score: { flow: 'knn', synthetic: 'nsa' }, flow: { featureNorm: 'l2' } }));
+  it.each(['nsa', 'nsa-patch'] as const)("score.synthetic '%s': the standardised latent kNN plus the synthetic-anomaly head, as tfjs", async (synthetic) => {
+    const model = await perturbedModel(tinyConfig({ score: { flow: 'knn', synthetic }, flow: { featureNorm: 'l2' } }));
     try {
       const { data, shape } = testImages(6, model.config.size, 3, 9);
       const images = tf.tensor4d(data, shape);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EncoderGraph } from '@aeflow/backbone';
-import type { AEFlow } from '@aeflow/model';
+import { topQuarterCount, type AEFlow } from '@aeflow/model';
 import { onnx } from './onnx-proto.js';
 import { OnnxGraph } from './onnx-graph.js';
 
@@ -251,15 +251,25 @@ class Exporter {
   }
 
   /**
-   * `score.synthetic: 'nsa'`: the latent kNN distance standardised by its leave-one-out statistics
-   * over the memory, plus the synthetic-anomaly head's logit on the pooled encoder features
-   * standardised by its training-normal statistics (as the model's flowScore).
+   * `score.synthetic: 'nsa'` / `'nsa-patch'`: the latent kNN distance standardised by its
+   * leave-one-out statistics over the memory, plus the synthetic-anomaly head's logit standardised
+   * by its training-normal statistics (as the model's flowScore). 'nsa': the logit of the pooled
+   * encoder features; 'nsa-patch': a logit per position (a 1×1 convolution), the mean of the top
+   * quarter (TopK).
    */
-  plusSyntheticHead(distance: string, features: string): string {
+  plusSyntheticHead(distance: string, features: string, positions: number): string {
     const g = this.g;
     const loo = this.model.memory!.leaveOneOut(this.model.config.knn.k, 'exportOnnx');
     const [mean, sd] = this.weight('synthetic.head.stats').data;
-    const logit = this.reduceSum(g.op('Add', [g.op('MatMul', [this.reduceMean(features, [2, 3], 0), this.constantOf('synthetic.head.weight')]), this.constantOf('synthetic.head.bias')]), [1], 0);
+    let logit: string;
+    if (this.model.config.score.synthetic === 'nsa-patch') {
+      const w = this.weight('synthetic.head.weight');
+      const perPosition = g.op('Conv', [features, g.constant('synthetic.head.weight_1x1', w.data, [1, w.shape[0]!, 1, 1]), this.constantOf('synthetic.head.bias')], { kernel_shape: [1, 1] });
+      const [top] = g.opN('TopK', [g.op('Flatten', [perPosition], { axis: 1 }), g.ints('top_quarter', [topQuarterCount(positions)])], 2, { axis: 1, largest: 1, sorted: 1 }, 'synthetic_top_quarter') as [string, string];
+      logit = this.reduceMean(top, [1], 0);
+    } else {
+      logit = this.reduceSum(g.op('Add', [g.op('MatMul', [this.reduceMean(features, [2, 3], 0), this.constantOf('synthetic.head.weight')]), this.constantOf('synthetic.head.bias')]), [1], 0);
+    }
     const head = g.op('Div', [g.op('Sub', [logit, g.scalar(mean!)]), g.scalar(sd!)], {}, 'synthetic_score');
     const knn = g.op('Div', [g.op('Sub', [distance, g.scalar(loo.mean)]), g.scalar(loo.sd)], {}, 'latent_knn_standardised');
     return g.op('Add', [knn, head], {}, 'latent_knn_nsa');
@@ -416,7 +426,7 @@ export function exportOnnx(model: AEFlow, options: OnnxExportOptions = {}): Onnx
       flowScore = g.op('Div', [g.op('Neg', [g.op('Add', [e.reduceSum(e.logPrior(z), [1, 2, 3], 0), logDet!])]), g.scalar(dims)]);
     } else if (cfg.score.flow === 'knn') {
       const distance = e.nearest(e.reduceMean(z, [2, 3], 0), false).distance;
-      flowScore = cfg.score.synthetic === 'nsa' ? e.plusSyntheticHead(distance, features) : distance;
+      flowScore = cfg.score.synthetic !== 'none' ? e.plusSyntheticHead(distance, features, h * h) : distance;
     } else if (model.decoder) {
       // −exp(mean over dimensions of log N(z′; 0, I)); without a decoder (FastFlow) the map's mean, below
       flowScore = g.op('Neg', [g.op('Exp', [e.reduceMean(e.logPrior(z), [1, 2, 3], 0)])]);

@@ -109,7 +109,7 @@ export async function benchmarkScoreRuntime(config: RunConfig, options: CreateIm
       tf.dispose([images, features]);
     }
     // score.synthetic 'nsa' (the cpu preset's) needs a head: a stand-in of the trained one's size
-    if (config.score.synthetic === 'nsa') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
+    if (config.score.synthetic !== 'none') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
     const scorer = await createImageScorer(model, scorerOptions);
     try {
       return await measureScoring(scorer, config.size, { ...(batch !== undefined ? { batch } : {}), ...(steps !== undefined ? { steps } : {}) });
