@@ -3,7 +3,7 @@ import { currentBackend, SeededRandom } from '@aeflow/tensor';
 import type { ENCODER_ARCHS} from './config.js';
 import { resolveConfig, type PresetName, type RunConfig } from './config.js';
 import { createModel } from './model.js';
-import { standInSyntheticHead } from './synthetic-head.js';
+import { prepareUntrainedForScoring } from './synthetic-head.js';
 import { encoderFromConfig } from './encoder-config.js';
 import { Trainer } from './train-step.js';
 
@@ -113,11 +113,9 @@ export async function runBenchmark(options: BenchmarkOptions = {}): Promise<Benc
     // With the cache, a step reads features from memory: a tensor built from a typed array.
     const encoded = model.encode(images);
     const cachedFeatures = await encoded.data();
-    // a kNN score (model knn, score.flow 'knn') needs a memory: the random batch's (a trained run's
-    // holds every training image; against the encoder its search is small either way)
-    if (model.hasMemory) model.addToMemory(encoded);
-    // and score.synthetic 'nsa' a head: a stand-in of the trained one's size
-    if (config.score.synthetic !== 'none') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
+    // a memory of the random batch (a trained run's holds every training image; against the
+    // encoder its search is small either way) and a stand-in head, where the score needs them
+    prepareUntrainedForScoring(model, encoded);
     encoded.dispose();
     const featureShape: [number, number, number, number] = [batch, model.featureSize, model.featureSize, model.featureChannels];
     const measurements: [string, () => Promise<void>][] = [

@@ -219,7 +219,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     flow: { blocks: 4, subnet: 'conv', hiddenChannels: 64, clamp: 2, clampMode: 'soft', permutation: 'reverse', positional: 0, featureNorm: 'l2' },
     decoder: { widths: [64, 32, 16] },
     loss: { alpha: 0.5, recon: 'mse' },
-    score: { beta: 0.9, flow: 'knn', synthetic: 'nsa-patch' },
+    score: { beta: 0.9, flow: 'knn', synthetic: 'nsa' },
     knn: { k: 5 },
     train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 6, validateEvery: 1, featureCache: true, featureNoise: 0.1, seed: 0 },
   },

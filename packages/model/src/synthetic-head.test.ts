@@ -154,13 +154,13 @@ describe('MemoryBank.leaveOneOut', () => {
 });
 
 describe("score.synthetic 'nsa' / 'nsa-patch'", () => {
-  it("'nsa-patch' is the cpu preset's, off in the paper preset and older configs, needs score.flow 'knn' on a flow model, and leaving that setting turns it off", () => {
-    expect(PRESETS.cpu.score.synthetic).toBe('nsa-patch');
+  it("'nsa' is the cpu preset's, off in the paper preset and older configs, needs score.flow 'knn' on a flow model, and leaving that setting turns it off", () => {
+    expect(PRESETS.cpu.score.synthetic).toBe('nsa');
     expect(PRESETS.paper.score.synthetic).toBe('none');
     expect(resolveConfig({ score: { flow: 'density' } }).score.synthetic).toBe('none');
     expect(resolveConfig({ model: 'knn' }).score.synthetic).toBe('none');
-    expect(resolveConfig({ model: 'fastflow' }).score.synthetic).toBe('nsa-patch');
-    expect(resolveConfig({ score: { synthetic: 'nsa' } }).score.synthetic).toBe('nsa');
+    expect(resolveConfig({ model: 'fastflow' }).score.synthetic).toBe('nsa');
+    expect(resolveConfig({ score: { synthetic: 'nsa-patch' } }).score.synthetic).toBe('nsa-patch');
     const old = JSON.parse(JSON.stringify(PRESETS.cpu)) as { score: Record<string, unknown> };
     delete old.score.synthetic;
     expect(parseRunConfig(old).score.synthetic).toBe('none');
@@ -207,6 +207,14 @@ describe("score.synthetic 'nsa' / 'nsa-patch'", () => {
     } finally {
       model.dispose(true);
     }
+  });
+
+  it('every training normal is in every pass of the head: a last batch of one joins the batch before it', async () => {
+    const train = syntheticDataset('nsa-lone', 9, 0);
+    const config = nsaConfig({ train: { batchSize: 4, epochs: 1, lr: 1e-3, validateEvery: 1, featureNoise: 0 } });
+    const seen: number[] = [];
+    await trainRun({ runDir: join(dir, 'run-nsa-lone'), config, train: { dataset: train }, encoder, cacheDir: null, onEvent: (e) => e.type === 'synthetic' && seen.push(e.images) });
+    expect(seen).toEqual([9, 9, 9]);
   });
 
   it('a run stopped after the head was fitted resumes with the same head, without fitting it again', async () => {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SeededRandom } from '@aeflow/tensor';
+import type { AnomalyModel } from './model-types.js';
 
 /**
  * `score.synthetic: 'nsa'`: a self-supervised anomaly head (NSA-style patch blending, Schlüter et
@@ -112,6 +113,16 @@ function positionLogits(head: { weight: tf.Tensor; bias: tf.Tensor }, features: 
   return tf.reshape<tf.Rank.R2>(tf.add(tf.matMul(tf.reshape<tf.Rank.R2>(features, [n * h * w, c]), head.weight), head.bias), [n, h * w]);
 }
 
+/**
+ * Gives an untrained model what its score needs, for speed benchmarks: a kNN memory of `features`
+ * (model `knn`, `score.flow: 'knn'`) and a stand-in synthetic-anomaly head (`score.synthetic`).
+ * Its scores mean nothing; their cost is a trained model's (the memory's search up to its size).
+ */
+export function prepareUntrainedForScoring(model: Pick<AnomalyModel, 'config' | 'hasMemory' | 'addToMemory' | 'setSyntheticHead' | 'featureChannels'>, features: tf.Tensor4D): void {
+  if (model.hasMemory) model.addToMemory(features);
+  if (model.config.score.synthetic !== 'none') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
+}
+
 /** The head's logit per image from encoder features [N, h, w, C] (inside the caller's tidy). */
 export function syntheticLogit(head: { weight: tf.Tensor; bias: tf.Tensor }, features: tf.Tensor4D, pooling: SyntheticPooling = 'mean'): tf.Tensor1D {
   if (pooling === 'mean') return tf.reshape<tf.Rank.R1>(tf.add(tf.matMul(tf.mean<tf.Tensor2D>(features, [1, 2]), head.weight), head.bias), [-1]);
@@ -134,14 +145,15 @@ function topQuarterMask(logits: tf.Tensor2D): tf.Tensor2D {
 
 /**
  * Fits the head: `epochs` passes over the batches of normal images (in [0, 1], NHWC), each batch
- * with a fresh synthetic anomaly per image, logistic loss, Adam. `encode` maps images to the
+ * with a fresh synthetic anomaly per image, logistic loss, Adam (a batch of one is skipped: give
+ * batches of at least 2; `onEpoch` gets the number of normals the pass used). `encode` maps images to the
  * tap's features. The statistics are the logit's over the normals of the last pass. Seeded.
  */
 export async function fitSyntheticHead(
   encode: (images: tf.Tensor4D) => tf.Tensor4D,
   channels: number,
   batches: () => AsyncIterable<tf.Tensor4D>,
-  options: { seed: number; epochs?: number; lr?: number; pooling?: SyntheticPooling; onEpoch?: (epoch: number, loss: number) => void },
+  options: { seed: number; epochs?: number; lr?: number; pooling?: SyntheticPooling; onEpoch?: (epoch: number, loss: number, images: number) => void },
 ): Promise<SyntheticHead> {
   const pooling = options.pooling ?? 'mean';
   const rng = new SeededRandom(options.seed);
@@ -189,7 +201,7 @@ export async function fitSyntheticHead(
         }
       }
       if (count === 0) throw new Error('fitSyntheticHead: no batch of at least 2 training images; the synthetic-anomaly head needs training normals');
-      options.onEpoch?.(epoch, lossSum / count);
+      options.onEpoch?.(epoch, lossSum / count, count);
     }
     if (pooling !== 'mean') {
       for await (const images of batches()) {

@@ -25,7 +25,7 @@ import { Trainer, type StepResult } from './train-step.js';
 /** Progress events of {@link trainRun} (for a CLI's progress display). */
 export type TrainEvent =
   | { type: 'cache'; done: number; total: number }
-  | { type: 'synthetic'; epoch: number; epochs: number; loss: number }
+  | { type: 'synthetic'; epoch: number; epochs: number; loss: number; images: number }
   | { type: 'step'; epoch: number; step: number; batch: number; batches: number; loss: number }
   | { type: 'history'; record: HistoryRecord };
 
@@ -255,7 +255,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
     // score.synthetic 'nsa' / 'nsa-patch': the head is fitted once, on the frozen encoder's features, before the
     // flow (a resumed run has it in its checkpoint)
     if (config.score.synthetic !== 'none' && !model.synthetic) {
-      model.setSyntheticHead(await fitHeadOnTrainingImages(model, train, syntheticPooling(config.score.synthetic), (epoch, loss) => emit({ type: 'synthetic', epoch, epochs: SYNTHETIC_HEAD_EPOCHS, loss })));
+      model.setSyntheticHead(await fitHeadOnTrainingImages(model, train, syntheticPooling(config.score.synthetic), (epoch, loss, images) => emit({ type: 'synthetic', epoch, epochs: SYNTHETIC_HEAD_EPOCHS, loss, images })));
     }
 
     const hasAnomalies = validation ? validation.items.some((i) => i.label === 1) && validation.items.some((i) => i.label === 0) : false;
@@ -446,7 +446,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainResult> {
 const HEAD_IMAGE_MEMORY_BYTES = 512 * 1024 * 1024;
 
 /** `score.synthetic: 'nsa'` / `'nsa-patch'`: the head fitted on the training normals (shuffled per pass, seeded by train.seed). */
-async function fitHeadOnTrainingImages(model: AnomalyModel, train: Required<DataSplit>, pooling: SyntheticPooling, onEpoch: (epoch: number, loss: number) => void): Promise<SyntheticHead> {
+async function fitHeadOnTrainingImages(model: AnomalyModel, train: Required<DataSplit>, pooling: SyntheticPooling, onEpoch: (epoch: number, loss: number, images: number) => void): Promise<SyntheticHead> {
   const { config } = model;
   const order = new SeededRandom(config.train.seed + 2);
   const bs = Math.max(2, config.train.batchSize);
@@ -471,12 +471,15 @@ async function fitHeadOnTrainingImages(model: AnomalyModel, train: Required<Data
     return await fitSyntheticHead((images) => model.encode(images), model.featureChannels, async function* () {
       const perm = order.permutation(n);
       for (let i = 0; i < n; i += bs) {
-        const batch = perm.slice(i, i + bs);
+        // a last batch of one image has no other image to blend from: it joins the batch before it
+        const end = n - (i + bs) === 1 ? n : Math.min(n, i + bs);
+        const batch = perm.slice(i, end);
         if (kept) {
           const at = kept;
           yield tf.tidy(() => tf.gather(at, tf.tensor1d(batch, 'int32')));
         } else yield (await loadImageBatch(train.dataset, batch.map((j) => train.items[j]!), { size: config.size })).images;
         await yieldToEventLoop();
+        if (end === n) break;
       }
     }, { seed: config.train.seed + 3, pooling, onEpoch });
   } finally {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AEFlow, standInSyntheticHead, type ImageScore, type RunConfig } from '@aeflow/model';
+import { AEFlow, prepareUntrainedForScoring, type ImageScore, type RunConfig } from '@aeflow/model';
 import { encoderFromConfig } from '@aeflow/model/node';
 import { SeededRandom } from '@aeflow/tensor';
 import { exportOnnx } from './export.js';
@@ -101,15 +101,11 @@ export async function benchmarkScoreRuntime(config: RunConfig, options: CreateIm
   const { batch, steps, ...scorerOptions } = options;
   const model = new AEFlow(config, await encoderFromConfig(config));
   try {
-    if (model.hasMemory) {
-      // a kNN score (model knn, score.flow 'knn', the cpu preset's) needs a memory: random images' features
-      const images = new SeededRandom(1).uniformTensor([batch ?? 8, config.size, config.size, 3]) as tf.Tensor4D;
-      const features = model.encode(images);
-      model.addToMemory(features);
-      tf.dispose([images, features]);
-    }
-    // score.synthetic 'nsa' (the cpu preset's) needs a head: a stand-in of the trained one's size
-    if (config.score.synthetic !== 'none') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
+    // the cpu preset's score needs a kNN memory (random images' features) and a synthetic-anomaly head
+    const images = new SeededRandom(1).uniformTensor([batch ?? 8, config.size, config.size, 3]) as tf.Tensor4D;
+    const features = model.encode(images);
+    prepareUntrainedForScoring(model, features);
+    tf.dispose([images, features]);
     const scorer = await createImageScorer(model, scorerOptions);
     try {
       return await measureScoring(scorer, config.size, { ...(batch !== undefined ? { batch } : {}), ...(steps !== undefined ? { steps } : {}) });
