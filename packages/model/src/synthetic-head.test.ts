@@ -110,7 +110,7 @@ describe('fitSyntheticHead', () => {
     const features = encode(images);
     const [h, w] = features.shape.slice(1, 3) as [number, number];
     expect(h * w).toBeGreaterThanOrEqual(4); // a quarter is fewer positions than all of them
-    const maps = (await features.array()) as number[][][][];
+    const maps = (await features.array());
     const [wt, b] = [await head.weight.data(), (await head.bias.data())[0]!];
     const logits = tf.tidy(() => syntheticLogit(head, features, 'top-quarter'));
     const got = await logits.data();
@@ -193,7 +193,7 @@ describe("score.synthetic 'nsa' / 'nsa-patch'", () => {
       plain.setWeights(withoutHead);
       const d = plain.scoreFromFeatures(features, images);
       const loo = plain.memory!.leaveOneOut(2, 'test');
-      const maps = (await features.array()) as number[][][][];
+      const maps = (await features.array());
       const [w, b, st] = [await head.weight.data(), (await head.bias.data())[0]!, await head.stats.data()];
       const distance = await d.flow.data();
       const got = await s.flow.data();

@@ -188,7 +188,7 @@ export async function fitSyntheticHead(
           const imageLogits = (): tf.Tensor2D =>
             mask
               ? tf.reshape<tf.Rank.R2>(tf.div(tf.sum(tf.mul(positionLogits({ weight, bias }, inputs as tf.Tensor4D), mask), 1), tf.sum(mask, 1)), [-1, 1])
-              : tf.add<tf.Tensor2D>(tf.matMul(inputs as tf.Tensor2D, weight), bias);
+              : tf.add<tf.Tensor2D>(tf.matMul(inputs, weight), bias);
           const loss = optimizer.minimize(() => tf.losses.sigmoidCrossEntropy<tf.Tensor2D, tf.Scalar>(labels, imageLogits()), true, [weight, bias])!;
           lossSum += (await loss.data())[0]! * n;
           count += n;
