@@ -320,6 +320,12 @@ describe('aeflow-score', () => {
     expect(scored.code).toBe(0);
     expect(await readJson(join(out, 'metrics.json'))).toMatchObject({ threshold: calibration.threshold, thresholdRule: 'from-val', beta: calibration.beta, betaRule: 'fit' });
     expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('The run&#39;s calibration: threshold by best F1');
+    expect(scored.out).not.toContain('optimistic'); // train/NORMAL/img_0.png is not the sample's NORMAL/img_0.png
+    // the calibration sample itself scored again: its numbers are optimistic, and it says so
+    const again = await run(['--run', calibrated, '--data', join(site, 'test'), '--out', join(root, 'out-calibration-again'), '--backend', 'wasm', '--quiet']);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain('optimistic: the run chose its β, threshold on these images');
+    expect(await readJson(join(root, 'out-calibration-again', 'metrics.json'))).toMatchObject({ chosenOnTheseImages: ['beta', 'threshold'] });
     // mistakes: --data with --calibrate, a threshold it cannot fit, an unlabelled sample without a quantile
     expect((await run(['--run', calibrated, '--calibrate', site, '--data', site, '--quiet'])).err).toMatch(/leave out --data/);
     expect((await run(['--run', calibrated, '--calibrate', site, '--threshold', 'from-val', '--quiet'])).err).toMatch(/quantile:<q>/);

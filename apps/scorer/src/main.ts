@@ -268,6 +268,7 @@ export async function main(argv: readonly string[], io: Console = processConsole
       sensitivity: m.sensitivity,
       specificity: m.specificity,
       ...(m.crossValidation ? { crossValidation: { k: m.crossValidation.k, mean: m.crossValidation.mean, std: m.crossValidation.std } } : {}),
+      ...(m.chosenOnTheseImages ? { chosenOnTheseImages: m.chosenOnTheseImages, ...(m.chosenOnImages !== undefined ? { chosenOnImages: m.chosenOnImages } : {}) } : {}),
       files: result.files,
     };
     if (mode === 'json') io.out(JSON.stringify(summary));
@@ -278,6 +279,12 @@ export async function main(argv: readonly string[], io: Console = processConsole
           `AUROC ${f(m.auroc)}${m.aurocCI ? ` [${f(m.aurocCI.low)}, ${f(m.aurocCI.high)}]` : ''}, AP ${f(m.ap)}, F1 ${f(m.f1)}, ` +
           `accuracy ${f(m.accuracy)}, sensitivity ${f(m.sensitivity)}, specificity ${f(m.specificity)} at threshold ${m.threshold ?? '—'} (${m.thresholdRule})`,
       );
+      const chosen = m.chosenOnTheseImages ?? [];
+      if (chosen.length > 0) {
+        // a re-score of the images the run chose on (its val/ again): those numbers are optimistic
+        const on = m.chosenOnImages !== undefined ? `${m.chosenOnImages} of these ${result.rows.length} images` : 'these images';
+        io.out(`optimistic: the run chose its ${chosen.map((c) => (c === 'beta' ? 'β' : c)).join(', ')} on ${on}; score images held out from training and calibration for an honest estimate, or add --folds 5`);
+      }
       const cv = m.crossValidation;
       if (cv) {
         const ms = (k: 'auroc' | 'ap' | 'f1' | 'accuracy' | 'sensitivity' | 'specificity') => `${f(cv.mean[k])} ± ${f(cv.std[k])}`;

@@ -64,6 +64,8 @@ export type ScoreMetrics = {
    * when there is no separate test part): these numbers are then optimistic. Absent: held out.
    */
   chosenOnTheseImages?: SelectionChoice[];
+  /** How many of the scored images those choices were made on, when not all (absent: all of them). */
+  chosenOnImages?: number;
 };
 
 export type ThresholdChoice =
@@ -361,7 +363,8 @@ export function metricsSummary(metrics: ScoreMetrics, part: string): string {
   if (chosen.length === 0) {
     return `held-out AUROC ${f(metrics.auroc)}${ci} on ${part}, ${at} (threshold: ${metrics.thresholdRule}${metrics.betaRule === 'auto' ? `; β ${metrics.beta} chosen on validation` : ''})`;
   }
-  let line = `AUROC ${f(metrics.auroc)}${ci} on ${part}, ${at} — ${choicesInWords(chosen)} chosen on these images: optimistic`;
+  const which = metrics.chosenOnImages !== undefined ? `${metrics.chosenOnImages} of these ${metrics.counts.images} images` : 'these images';
+  let line = `AUROC ${f(metrics.auroc)}${ci} on ${part}, ${at} — ${choicesInWords(chosen)} chosen on ${which}: optimistic`;
   const cv = metrics.crossValidation;
   if (cv) {
     const ms = (key: keyof CrossValidationMetrics) => `${f(cv.mean[key], 3)} ± ${f(cv.std[key], 3)}`;

@@ -1,7 +1,7 @@
 // @aeflow/eval/node — what reads and writes files: scoring a dataset into a folder (scores.csv,
 // metrics.json, report.html, maps), the whole train-then-evaluate workflow as one call, and the
 // command-line conventions both aeflow CLIs share (exit codes, failures as JSON, path checks).
-export { scoreToFolder, readHistory, readValidationScores } from './score-to-folder.js';
+export { choicesMadeOn, scoreToFolder, readHistory, readValidationScores } from './score-to-folder.js';
 export type { ScoreToFolderOptions, ScoreToFolderResult } from './score-to-folder.js';
 export { calibrateRun } from './calibrate.js';
 export type { CalibrateRunOptions, CalibrateRunResult } from './calibrate.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { basename, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
 import { bestF1 } from '@aeflow/metrics';
 import { chooseBeta, RUN_FILES, scoreColumns, skippedFileList, type AEFlow, type CalibrationFile, type SelectionChoice } from '@aeflow/model';
@@ -42,6 +42,40 @@ export async function readHistory(runDir: string): Promise<Record<string, unknow
     }
   }
   return out;
+}
+
+/**
+ * What a run chose on the images scored again here, when its calibration (β and the threshold) is
+ * used: the threshold; β when the calibration chose it (auto / fit); the epoch when the calibration
+ * images are the run's validation part (the trainer kept the epoch that scored best on them). The
+ * same image: the same id, or — for the trainer's validation part, whose data root the run stores
+ * — the same file (so `val/` scored from its own folder, ids `NORMAL/x.jpeg`, still counts). Ids
+ * are not matched by their tails alone: `train/NORMAL/img_0.png` and a calibration sample's
+ * `NORMAL/img_0.png` are different images. None found, or the calibration's scores gone: nothing.
+ */
+export async function choicesMadeOn(runDir: string, calibration: CalibrationFile, scored: readonly { id: string; path?: string }[]): Promise<{ choices: SelectionChoice[]; images: number }> {
+  const none = { choices: [], images: 0 };
+  const scores = calibration.fittedOn.scores;
+  if (scores === undefined) return none;
+  const path = join(runDir, scores);
+  if (basename(path) !== RUN_FILES.scores) return none;
+  const fitted = (await new RunFolder(dirname(path)).readIfExists('scores').catch(() => null))?.rows.map((r) => r.id) ?? [];
+  const run = new RunFolder(runDir);
+  const data = await run.readIfExists('data').catch(() => null);
+  const onValidation = data?.validation != null && data.validation.dataset === calibration.fittedOn.split;
+  const root = onValidation && data.source ? resolve(data.source.data) : null;
+  const ids = new Set(fitted);
+  const files = new Set(root ? fitted.map((id) => resolve(root, id)) : []);
+  const images = scored.filter((r) => ids.has(r.id) || (r.path !== undefined && files.has(resolve(r.path)))).length;
+  if (images === 0) return none;
+  const choices: SelectionChoice[] = [];
+  if (onValidation) {
+    const { records } = await run.readHistory({ tolerateTruncatedEnd: true }).catch(() => ({ records: [] }));
+    if (records.filter((r) => r.kind === 'epoch' && 'validation' in r && r.validation != null).length > 1) choices.push('epoch');
+  }
+  if (calibration.betaRule === 'auto' || calibration.betaRule === 'fit') choices.push('beta');
+  choices.push('threshold');
+  return { choices, images };
 }
 
 /** The run's calibration.json (or an older threshold.json), read at most once and only when asked for. */
@@ -243,6 +277,16 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       metrics.crossValidation = crossValidate(rows, { k: cv.k, seed: cv.seed ?? 0, chooseBeta: cv.chooseBeta ?? false, beta });
     }
     if (options.chosenOnTheseImages && options.chosenOnTheseImages.length > 0) metrics.chosenOnTheseImages = [...options.chosenOnTheseImages];
+    else if (threshold.rule === 'from-val' && valThreshold === null) {
+      // a re-score of images the run's calibration was fitted on (e.g. its val/ again) says so
+      const saved = await stored();
+      const paths = new Map(items.map((it) => [it.id, it.source.kind === 'file' ? it.source.path : undefined]));
+      const made = saved ? await choicesMadeOn(options.runDir, saved, rows.map((r) => ({ id: r.id, ...(paths.get(r.id) !== undefined ? { path: paths.get(r.id)! } : {}) }))) : { choices: [], images: 0 };
+      if (made.images > 0) {
+        metrics.chosenOnTheseImages = made.choices;
+        if (made.images < rows.length) metrics.chosenOnImages = made.images;
+      }
+    }
 
     // scores.csv, metrics.json, skipped.json: through the run-folder owner (schema-checked, atomic)
     const folder = new RunFolder(options.out);

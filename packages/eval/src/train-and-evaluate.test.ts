@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '@aeflow/tensor/node';
-import type { ScoreMetrics } from './evaluate.js';
+import { chestXrayDataset, folderDataset } from '@aeflow/datasets/node';
+import { metricsSummary, type ScoreMetrics } from './evaluate.js';
+import { scoreToFolder } from './score-to-folder.js';
 import { parseScoresCsv } from '@aeflow/model';
-import { TINY_CONFIG, writeFolderDataset } from './test-helpers.js';
+import { syntheticImage, TINY_CONFIG, writeFolderDataset } from './test-helpers.js';
 import { chosenOnFinalPart, crossValidationFolds, RunFolderError, trainAndEvaluate, type WorkflowEvent } from './train-and-evaluate.js';
 import { resolveConfig } from '@aeflow/model';
 
@@ -79,6 +81,36 @@ describe('trainAndEvaluate', () => {
     const resumed = await trainAndEvaluate({ out, resume: true, epochs: 2, cacheDir: null });
     expect(resumed.epoch).toBe(2);
     expect(resumed.metrics?.counts.images).toBe(8);
+  });
+
+  it('a re-score of the images its calibration was fitted on says what was chosen on them (same id, or the same file); a superset says on how many; other images nothing', async () => {
+    const out = join(root, 'run-rescore');
+    await trainAndEvaluate({ out, data: { data }, config: TINY_CONFIG, cacheDir: null });
+    const rescore = async (dataset: Awaited<ReturnType<typeof folderDataset>>, name: string) => (await scoreToFolder({ runDir: out, dataset, out: join(root, 'rescore', name) })).metrics;
+    // test/ was the run's validation part (no other): epoch (2 validated) and threshold chosen on it, β fixed
+    const again = await rescore(await chestXrayDataset(data, { split: 'test' }), 'again');
+    expect(again.thresholdRule).toBe('from-val');
+    expect(again.chosenOnTheseImages).toEqual(['epoch', 'threshold']);
+    expect(again.chosenOnImages).toBeUndefined();
+    expect(metricsSummary(again, 'test')).toMatch(/epoch and threshold chosen on these images: optimistic/);
+    // the split's own folder as the root: its ids lack the "test/" the run's have
+    const own = await rescore(await chestXrayDataset(join(data, 'test')), 'own');
+    expect(own.chosenOnTheseImages).toEqual(['epoch', 'threshold']);
+    // a copy with two more anomalous images: 8 of 10
+    const bigger = join(root, 'bigger');
+    await cp(join(data, 'test'), join(bigger, 'test'), { recursive: true });
+    const sharp = (await import('sharp')).default;
+    for (let i = 0; i < 2; i++) {
+      const img = syntheticImage(32, true, 100 + i).original;
+      await sharp(Buffer.from(Array.from(img.data, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255))), { raw: { width: 32, height: 32, channels: 1 } }).png().toFile(join(bigger, 'test', 'PNEUMONIA', `extra_${i}.png`));
+    }
+    const superset = await rescore(await chestXrayDataset(bigger, { split: 'test' }), 'bigger');
+    expect(superset.counts.images).toBe(10);
+    expect(superset.chosenOnImages).toBe(8);
+    expect(metricsSummary(superset, 'test')).toMatch(/chosen on 8 of these 10 images: optimistic/);
+    // the training normals: nothing was chosen on them
+    const train = await rescore(await folderDataset(data, { split: 'train', normalClasses: ['NORMAL'] }), 'train');
+    expect(train.chosenOnTheseImages).toBeUndefined();
   });
 
   it('stops at the abort signal with the checkpoint kept and nothing scored', async () => {

@@ -399,6 +399,8 @@ export const metricsFileSchema = z.looseObject({
    * `crossValidation` is the honest estimate. Absent: the images were held out from every choice.
    */
   chosenOnTheseImages: z.array(z.enum(SELECTION_CHOICES)).optional(),
+  /** How many of the scored images those choices were made on, when not all of them (a re-score that includes the run's calibration images). */
+  chosenOnImages: z.number().int().positive().optional(),
   /** Set when read from a previous release's file. */
   migratedFrom: z.string().optional(),
 });

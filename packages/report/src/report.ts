@@ -34,6 +34,8 @@ export interface ReportMetrics {
   crossValidation?: ReportCrossValidation;
   /** What was chosen on these very images (epoch, beta, threshold): the headline numbers are then optimistic. */
   chosenOnTheseImages?: readonly string[];
+  /** How many of the scored images those choices were made on, when not all. */
+  chosenOnImages?: number;
 }
 
 type FoldMetrics = { auroc: number; ap: number; f1: number; accuracy: number; sensitivity: number; specificity: number };
@@ -247,7 +249,7 @@ function headline(metrics: ReportMetrics): string {
   const chosen = metrics.chosenOnTheseImages ?? [];
   const warning =
     chosen.length > 0
-      ? `<p class="counts"><b>Optimistic:</b> ${escapeHtml(chosen.map((c) => (c === 'beta' ? 'β' : c)).join(', '))} chosen on these very images.` +
+      ? `<p class="counts"><b>Optimistic:</b> ${escapeHtml(chosen.map((c) => (c === 'beta' ? 'β' : c)).join(', '))} chosen on ${metrics.chosenOnImages !== undefined ? `${metrics.chosenOnImages} of these ${c.images} images` : 'these very images'}.` +
         (metrics.crossValidation ? ` The cross-validation below (choices made on 1/${metrics.crossValidation.k}, measured on the rest) is the honest estimate.` : ' Score a part held out from every choice for an honest estimate.') +
         '</p>'
       : '';
