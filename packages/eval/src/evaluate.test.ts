@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auroc, averagePrecision } from '@aeflow/metrics';
+import { auroc, averagePrecision, bestF1 } from '@aeflow/metrics';
 import { crossValidate, evaluateScores, EvaluationError, metricsSummary, type ScoreRow } from './evaluate.js';
 import { syntheticRows } from './test-helpers.js';
 import { combineScores, parseThresholdOption, safeFileStem } from './outputs.js';
@@ -25,6 +25,23 @@ describe('evaluateScores', () => {
     expect(c.tp! + c.fn!).toBe(20);
     expect(c.tn! + c.fp!).toBe(30);
     expect(metrics.sensitivity).toBeCloseTo(c.tp! / 20, 12);
+  });
+
+  it('best F1: the same images flagged as bestF1, the threshold midway to the highest score left unflagged, so a re-score 1e-6 off flags the same', () => {
+    const { metrics } = evaluateScores(rows, { threshold: { rule: 'best-f1' } });
+    const ref = bestF1(labels, totals);
+    expect([metrics.sensitivity, metrics.specificity, metrics.f1]).toEqual([ref.sensitivity, ref.specificity, ref.f1]);
+    const t = metrics.threshold!;
+    const flagged = totals.filter((s) => s >= t);
+    const unflagged = totals.filter((s) => s < t);
+    expect(Math.min(...flagged)).toBe(ref.threshold);
+    expect(t).toBeCloseTo((ref.threshold + Math.max(...unflagged)) / 2, 12);
+    expect(t).toBeLessThan(ref.threshold);
+    const nudged = rows.map((r, i) => ({ ...r, total: r.total + (i % 2 ? 1e-6 : -1e-6) }));
+    expect(evaluateScores(nudged, { threshold: { rule: 'value', value: t } }).rows.map((r) => r.predicted)).toEqual(rows.map((r) => (r.total >= t ? 1 : 0)));
+    // the lowest score flagged: nothing below to move to
+    const two = [{ ...rows[0]!, label: 1 as const, total: 1 }, { ...rows[1]!, label: 0 as const, total: 2 }];
+    expect(evaluateScores(two, { threshold: { rule: 'best-f1' } }).metrics.threshold).toBe(1);
   });
 
   it('sweeps β from the stored parts: the ends are flow-only and recon-only AUROC', () => {

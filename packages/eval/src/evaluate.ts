@@ -139,6 +139,23 @@ export interface EvaluateOptions {
  * Metrics of scored images: AUROC with its DeLong interval, AP, and F1 / accuracy / sensitivity /
  * specificity at the chosen threshold, plus the rows with `predicted` filled in.
  */
+/**
+ * The decision threshold of the best-F1 rule: `bestF1`'s cut, moved down to midway between the
+ * lowest score it flags and the highest one it does not. The same images are flagged (the metrics
+ * are bestF1's), but the threshold no longer sits on one image's score, where the last-digit
+ * difference of another runtime (ONNX Runtime vs tfjs, ≈ 1e-6) would flip that image when the
+ * same images are scored again; and it is the cut with the widest margin on both sides.
+ */
+export function bestF1Threshold(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
+  const cut = bestF1(labels, scores).threshold;
+  let below = -Infinity;
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i]!;
+    if (s < cut && s > below) below = s;
+  }
+  return below === -Infinity ? cut : below + (cut - below) / 2;
+}
+
 export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptions): { metrics: ScoreMetrics; rows: ScoreRow[] } {
   const { normal, anomalous, unlabeled } = countLabels(rows);
   const bothClasses = normal > 0 && anomalous > 0;
@@ -152,7 +169,7 @@ export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptio
           'use --threshold from-val (the threshold chosen on the run\'s validation split) or --threshold <number>',
       );
     }
-    threshold = bestF1(labels, scores).threshold;
+    threshold = bestF1Threshold(labels, scores);
   } else {
     threshold = options.threshold.value;
   }
@@ -302,7 +319,7 @@ export function crossValidate(rows: readonly ScoreRow[], options: CrossValidateO
     }
     const v = labelled(val, total);
     const t = labelled(test, total);
-    const threshold = bestF1(v.labels, v.scores).threshold;
+    const threshold = bestF1Threshold(v.labels, v.scores);
     const at = atThreshold(t.labels, t.scores, threshold);
     return {
       fold,

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { ImageDataset, ImageItem, SkippedFile } from '@aeflow/datasets';
-import { bestF1 } from '@aeflow/metrics';
 import { chooseBeta, RUN_FILES, scoreColumns, skippedFileList, type AEFlow, type CalibrationFile, type SelectionChoice } from '@aeflow/model';
 import { loadRun } from '@aeflow/model/node';
 import { RunFolder } from '@aeflow/model/node';
@@ -9,7 +8,7 @@ import { createImageScorer, type ImageScorer, type ScoreRuntime } from '@aeflow/
 import { imageToPng, mapScale, mapToPng, overlayToPng, renderReport, selectExamples, type ReportGroup } from '@aeflow/report';
 import { writeFileAtomic } from '@aeflow/tensor/node';
 import { describeCalibration, withoutPrevious } from './calibration.js';
-import { countLabels, crossValidate, evaluateScores, EvaluationError, scoreQuantile, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
+import { bestF1Threshold, countLabels, crossValidate, evaluateScores, EvaluationError, scoreQuantile, type BetaRule, type ScoreMetrics, type ScoreRow, type ThresholdChoice } from './evaluate.js';
 import { combineScores, OUTPUT_FILES, safeFileStem, type ThresholdOption } from './outputs.js';
 import { InterruptedError } from './exit-codes.js';
 import { scoreItems, type ImageMaps } from './score.js';
@@ -243,7 +242,7 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       betaRule = 'auto';
       if (thresholdOption === 'auto' || thresholdOption === 'from-val') {
         const at = labelled.map((r) => combineScores(r.flow, r.recon, beta));
-        valThreshold = { rule: 'from-val', value: bestF1(labelled.map((r) => r.label!), at).threshold };
+        valThreshold = { rule: 'from-val', value: bestF1Threshold(labelled.map((r) => r.label!), at) };
       }
     } else if (options.beta === 'fit') {
       // A calibration sample: β by AUROC on these labelled images (its metrics here are optimistic).
