@@ -140,11 +140,18 @@ export interface EvaluateOptions {
  * specificity at the chosen threshold, plus the rows with `predicted` filled in.
  */
 /**
- * The decision threshold of the best-F1 rule: `bestF1`'s cut, moved down to midway between the
- * lowest score it flags and the highest one it does not. The same images are flagged (the metrics
- * are bestF1's), but the threshold no longer sits on one image's score, where the last-digit
- * difference of another runtime (ONNX Runtime vs tfjs, ≈ 1e-6) would flip that image when the
- * same images are scored again; and it is the cut with the widest margin on both sides.
+ * How far below the lowest flagged score the best-F1 threshold is placed, relative to the score's
+ * size: the agreement the scoring runtimes guarantee (ONNX Runtime vs tfjs within 1e-4 relative).
+ */
+export const THRESHOLD_TOLERANCE = 1e-4;
+
+/**
+ * The decision threshold of the best-F1 rule: `bestF1`'s cut (the lowest flagged score), lowered
+ * by `THRESHOLD_TOLERANCE` × max(1, |cut|) but never past the midpoint to the highest unflagged
+ * score. The same images are flagged (the metrics are bestF1's), but the threshold no longer sits
+ * exactly on one image's score, where another runtime's last digits flipped that image when the
+ * same images were scored again. On new images it is the same rule: the shift is within the
+ * runtimes' own disagreement.
  */
 export function bestF1Threshold(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
   const cut = bestF1(labels, scores).threshold;
@@ -153,7 +160,8 @@ export function bestF1Threshold(labels: ArrayLike<number>, scores: ArrayLike<num
     const s = scores[i]!;
     if (s < cut && s > below) below = s;
   }
-  return below === -Infinity ? cut : below + (cut - below) / 2;
+  const margin = THRESHOLD_TOLERANCE * Math.max(1, Math.abs(cut));
+  return below === -Infinity ? cut - margin : Math.max(cut - margin, below + (cut - below) / 2);
 }
 
 export function evaluateScores(rows: readonly ScoreRow[], options: EvaluateOptions): { metrics: ScoreMetrics; rows: ScoreRow[] } {
