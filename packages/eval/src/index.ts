@@ -2,7 +2,7 @@
 // F1/accuracy/sensitivity/specificity), β sweep, threshold rules, cross-validation (the paper's
 // appendix protocol), scores.csv, and scoring a part with a model. No Node built-in here; writing a
 // scored folder and the whole train-then-evaluate workflow are in `@aeflow/eval/node`.
-export { evaluateScores, countLabels, crossValidate, metricsSummary, scoreQuantile, MAX_FOLDS, EvaluationError } from './evaluate.js';
+export { bestF1Threshold, evaluateScores, countLabels, crossValidate, metricsSummary, scoreQuantile, MAX_FOLDS, EvaluationError, THRESHOLD_TOLERANCE } from './evaluate.js';
 export type {
   BetaRule,
   Label,
