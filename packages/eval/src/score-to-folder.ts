@@ -52,7 +52,7 @@ export async function readHistory(runDir: string): Promise<Record<string, unknow
  * are not matched by their tails alone: `train/NORMAL/img_0.png` and a calibration sample's
  * `NORMAL/img_0.png` are different images. None found, or the calibration's scores gone: nothing.
  */
-export async function choicesMadeOn(runDir: string, calibration: CalibrationFile, scored: readonly { id: string; path?: string }[]): Promise<{ choices: SelectionChoice[]; images: number }> {
+export async function choicesMadeOn(runDir: string, calibration: Pick<CalibrationFile, 'betaRule'> & { fittedOn: Pick<CalibrationFile['fittedOn'], 'split' | 'scores'> }, scored: readonly { id: string; path?: string }[]): Promise<{ choices: SelectionChoice[]; images: number }> {
   const none = { choices: [], images: 0 };
   const scores = calibration.fittedOn.scores;
   if (scores === undefined) return none;
@@ -276,11 +276,15 @@ export async function scoreToFolder(options: ScoreToFolderOptions): Promise<Scor
       metrics.crossValidation = crossValidate(rows, { k: cv.k, seed: cv.seed ?? 0, chooseBeta: cv.chooseBeta ?? false, beta });
     }
     if (options.chosenOnTheseImages && options.chosenOnTheseImages.length > 0) metrics.chosenOnTheseImages = [...options.chosenOnTheseImages];
-    else if (threshold.rule === 'from-val' && valThreshold === null) {
-      // a re-score of images the run's calibration was fitted on (e.g. its val/ again) says so
-      const saved = await stored();
+    else if (threshold.rule === 'from-val') {
+      // a re-score of images the run chose on says so: those its calibration was fitted on (e.g.
+      // its val/ again), or, with --beta auto on a fixed-β run, its validation scores (β and the
+      // threshold were just chosen on them)
+      const fitted = valThreshold === null
+        ? await stored()
+        : { betaRule: 'auto' as const, fittedOn: { split: (await new RunFolder(options.runDir).readIfExists('data').catch(() => null))?.validation?.dataset ?? 'validation', scores: `validation/${RUN_FILES.scores}` } };
       const paths = new Map(items.map((it) => [it.id, it.source.kind === 'file' ? it.source.path : undefined]));
-      const made = saved ? await choicesMadeOn(options.runDir, saved, rows.map((r) => ({ id: r.id, ...(paths.get(r.id) !== undefined ? { path: paths.get(r.id)! } : {}) }))) : { choices: [], images: 0 };
+      const made = fitted ? await choicesMadeOn(options.runDir, fitted, rows.map((r) => ({ id: r.id, ...(paths.get(r.id) !== undefined ? { path: paths.get(r.id)! } : {}) }))) : { choices: [], images: 0 };
       if (made.images > 0) {
         metrics.chosenOnTheseImages = made.choices;
         if (made.images < rows.length) metrics.chosenOnImages = made.images;

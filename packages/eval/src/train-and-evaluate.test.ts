@@ -113,6 +113,23 @@ describe('trainAndEvaluate', () => {
     expect(train.chosenOnTheseImages).toBeUndefined();
   });
 
+  it('--beta auto on a fixed-β run chooses β and the threshold on its validation scores: scoring those images again says so', async () => {
+    const withVal = join(root, 'data-val');
+    await cp(data, withVal, { recursive: true });
+    await cp(join(data, 'test'), join(withVal, 'val'), { recursive: true });
+    const out = join(root, 'run-val');
+    const r = await trainAndEvaluate({ out, data: { data: withVal }, config: TINY_CONFIG, cacheDir: null });
+    expect(r.data).toMatchObject({ validation: 8, final: 8 });
+    expect(existsSync(join(out, 'validation', 'scores.csv'))).toBe(true);
+    const rescore = async (split: string) =>
+      (await scoreToFolder({ runDir: out, dataset: await chestXrayDataset(withVal, { split }), out: join(root, 'rescore-val', split), beta: 'auto' })).metrics;
+    const val = await rescore('val');
+    expect(val.betaRule).toBe('auto');
+    expect(val.chosenOnTheseImages).toEqual(['epoch', 'beta', 'threshold']);
+    // the test part was held out from those choices (the same pictures, other files)
+    expect((await rescore('test')).chosenOnTheseImages).toBeUndefined();
+  });
+
   it('stops at the abort signal with the checkpoint kept and nothing scored', async () => {
     const out = join(root, 'aborted');
     const controller = new AbortController();

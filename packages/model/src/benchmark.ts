@@ -3,7 +3,7 @@ import { currentBackend, SeededRandom } from '@aeflow/tensor';
 import type { ENCODER_ARCHS} from './config.js';
 import { resolveConfig, type PresetName, type RunConfig } from './config.js';
 import { createModel } from './model.js';
-import { prepareUntrainedForScoring } from './synthetic-head.js';
+import { prepareUntrainedForScoring } from './untrained.js';
 import { encoderFromConfig } from './encoder-config.js';
 import { Trainer } from './train-step.js';
 

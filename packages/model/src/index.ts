@@ -18,7 +18,8 @@ export {
   scoresToRecords,
 } from './model.js';
 export type { AnomalyModel, FlowModel, ImageScore, LossOptions, LossTensors, ModelParts, ScoreOptions, ScoreTensors, ValidationMeasures } from './model.js';
-export { blendPatches, fitSyntheticHead, prepareUntrainedForScoring, standInSyntheticHead, syntheticLogit, syntheticPooling, syntheticScore, topQuarterCount, SYNTHETIC_HEAD_EPOCHS, SYNTHETIC_HEAD_KEYS, SYNTHETIC_HEAD_LR, type SyntheticPooling } from './synthetic-head.js';
+export { prepareUntrainedForScoring } from './untrained.js';
+export { blendPatches, fitSyntheticHead, standInSyntheticHead, syntheticLogit, syntheticPooling, syntheticScore, topQuarterCount, SYNTHETIC_HEAD_EPOCHS, SYNTHETIC_HEAD_KEYS, SYNTHETIC_HEAD_LR, type SyntheticPooling } from './synthetic-head.js';
 export type { SyntheticHead } from './synthetic-head.js';
 export { ssimMap, ssimPerImage } from './ssim.js';
 export type { SsimOptions } from './ssim.js';

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SeededRandom } from '@aeflow/tensor';
-import type { AnomalyModel } from './model-types.js';
 
 /**
  * `score.synthetic: 'nsa'`: a self-supervised anomaly head (NSA-style patch blending, Schlüter et
@@ -111,16 +110,6 @@ export function topQuarterCount(positions: number): number {
 function positionLogits(head: { weight: tf.Tensor; bias: tf.Tensor }, features: tf.Tensor4D): tf.Tensor2D {
   const [n, h, w, c] = features.shape;
   return tf.reshape<tf.Rank.R2>(tf.add(tf.matMul(tf.reshape<tf.Rank.R2>(features, [n * h * w, c]), head.weight), head.bias), [n, h * w]);
-}
-
-/**
- * Gives an untrained model what its score needs, for speed benchmarks: a kNN memory of `features`
- * (model `knn`, `score.flow: 'knn'`) and a stand-in synthetic-anomaly head (`score.synthetic`).
- * Its scores mean nothing; their cost is a trained model's (the memory's search up to its size).
- */
-export function prepareUntrainedForScoring(model: Pick<AnomalyModel, 'config' | 'hasMemory' | 'addToMemory' | 'setSyntheticHead' | 'featureChannels'>, features: tf.Tensor4D): void {
-  if (model.hasMemory) model.addToMemory(features);
-  if (model.config.score.synthetic !== 'none') model.setSyntheticHead(standInSyntheticHead(model.featureChannels));
 }
 
 /** The head's logit per image from encoder features [N, h, w, C] (inside the caller's tidy). */
