@@ -22,17 +22,17 @@ function denormalizer(n: Normalization): { scale: number[]; offset: number[] } {
   return { scale: [0.5, 0.5, 0.5], offset: [0.5, 0.5, 0.5] }; // [-1, 1] → [0, 1]
 }
 
+/** Whether a key of a weights file is one of a model's (what setWeights takes; a checkpoint also holds the optimizer's). */
+export function isModelWeightKey(key: string): boolean {
+  return key.startsWith('flow.') || key.startsWith('decoder.') || key === 'memory.bank' || (SYNTHETIC_HEAD_KEYS as readonly string[]).includes(key);
+}
+
 /**
  * What every kind shares: the frozen encoder and its feature geometry, β, the image checks, the
  * mapping of normalised images back to pixels, scoring images through `scoreFromFeatures`, an
  * optional memory bank (`memory`) and its weights, and disposal. Each kind implements its loss,
  * its scores and its trained parts.
  */
-/** Whether a key of a weights file is one of a model's (what setWeights takes; a checkpoint also holds the optimizer's). */
-export function isModelWeightKey(key: string): boolean {
-  return key.startsWith('flow.') || key.startsWith('decoder.') || key === 'memory.bank' || (SYNTHETIC_HEAD_KEYS as readonly string[]).includes(key);
-}
-
 export abstract class EncoderModel implements AnomalyModel {
   abstract readonly kind: ModelKind;
   abstract readonly fitting: 'gradient' | 'memory';

@@ -1,6 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
+ * |q − m|² of every query row to every memory row, [N, M] (inside the caller's tidy), as
+ * |q|² + |m|² − 2·q·m, clipped at 0 against rounding; `unit`: every row has length 1, so 2 − 2·q·m.
+ */
+function squaredDistances(queries: tf.Tensor2D, bank: tf.Tensor2D, unit: boolean): tf.Tensor2D {
+  const twice = tf.mul(tf.matMul(queries, bank, false, true), 2);
+  const lengths = unit ? tf.scalar(2) : tf.add(tf.sum(tf.square(queries), 1, true), tf.reshape(tf.sum(tf.square(bank), 1), [1, -1]));
+  return tf.relu(tf.sub<tf.Tensor2D>(lengths, twice));
+}
+
+/**
  * A memory of training images, one row per image (as anomalib's memory-bank mixin): the `knn`
  * model's pooled encoder features, or a flow's pooled z′ (`score.flow: 'knn'`). Rows are added in
  * batches and concatenated when first needed; queries are scored by the mean distance to their k
@@ -56,11 +66,8 @@ export class MemoryBank {
     const bank = this.tensor(fn);
     return tf.tidy(() => {
       const k = Math.min(kNearest, bank.shape[0]);
-      const twice = tf.mul(tf.matMul(queries, bank, false, true), 2);
-      // |q − m|² = |q|² + |m|² − 2·q·m
-      const lengths = unit ? tf.scalar(2) : tf.add(tf.sum(tf.square(queries), 1, true), tf.reshape(tf.sum(tf.square(bank), 1), [1, -1]));
-      const top = tf.topk(tf.neg(tf.relu(tf.sub(lengths, twice))), k, true);
-      return { distance: tf.mean<tf.Tensor1D>(tf.sqrt(tf.neg(top.values)), 1), indices: top.indices as tf.Tensor2D };
+      const top = tf.topk(tf.neg(squaredDistances(queries, bank, unit)), k, true);
+      return { distance: tf.mean<tf.Tensor1D>(tf.sqrt(tf.neg(top.values)), 1), indices: top.indices };
     });
   }
 
@@ -81,10 +88,8 @@ export class MemoryBank {
     for (let start = 0; start < m; start += rows) {
       const d = tf.tidy(() => {
         const q = tf.slice(bank, [start, 0], [Math.min(rows, m - start), -1]);
-        const lengths = tf.add(tf.sum(tf.square(q), 1, true), tf.reshape(tf.sum(tf.square(bank), 1), [1, -1]));
-        const sq = tf.relu(tf.sub(lengths, tf.mul(tf.matMul(q, bank, false, true), 2)));
         // the nearest is the row itself (distance 0): drop it
-        const top = tf.topk(tf.neg(sq), k + 1, true).values;
+        const top = tf.topk(tf.neg(squaredDistances(q, bank, false)), k + 1, true).values;
         return tf.mean(tf.sqrt(tf.neg(tf.slice(top, [0, 1], [-1, k]))), 1);
       });
       distances.set(d.dataSync(), start);
