@@ -121,6 +121,15 @@ const knnSchema = z
   .object({
     /** Neighbours averaged: the score is the mean distance to the k nearest training images. */
     k: positiveInt,
+    /**
+     * What a memory row of `score.flow: 'knn'` (flow models) pools z′ over: 'whole' (the image;
+     * the default, and configs written before it existed) or 'left-right': each half of the
+     * feature map's columns pooled on its own, the nearest neighbours found per half, the two
+     * mean distances averaged. A chest's finding is often on one side; pooled with the other
+     * side it is diluted, compared half with half it is not (docs/RESULTS.md: the probe and the
+     * val/ row). The middle column of an odd-width map belongs to both halves.
+     */
+    regions: z.enum(['whole', 'left-right']).default('whole'),
   })
   .strict();
 
@@ -163,7 +172,7 @@ export const runConfigSchema = z
     loss: lossSchema,
     score: scoreSchema,
     /** Neighbours of the 'knn' model and of `score.flow: 'knn'`; configs written before it existed load with k 5. */
-    knn: knnSchema.default({ k: 5 }),
+    knn: knnSchema.default({ k: 5, regions: 'whole' }),
     train: trainSchema,
   })
   .strict();
@@ -208,7 +217,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     decoder: { widths: [512, 256, 64] },
     loss: { alpha: 0.5, recon: 'mse' },
     score: { beta: 0.9, flow: 'density', synthetic: 'none' },
-    knn: { k: 5 },
+    knn: { k: 5, regions: 'whole' },
     train: { lr: 2e-4, weightDecay: 1e-5, batchSize: 64, epochs: 100, validateEvery: 5, featureCache: true, featureNoise: 0, seed: 0 },
   },
   cpu: {
@@ -220,7 +229,7 @@ export const PRESETS: Readonly<Record<PresetName, RunConfig>> = {
     decoder: { widths: [64, 32, 16] },
     loss: { alpha: 0.5, recon: 'mse' },
     score: { beta: 0.9, flow: 'knn', synthetic: 'nsa' },
-    knn: { k: 5 },
+    knn: { k: 5, regions: 'whole' },
     train: { lr: 1e-3, weightDecay: 0, batchSize: 16, epochs: 6, validateEvery: 1, featureCache: true, featureNoise: 0.1, seed: 0 },
   },
 };
@@ -281,6 +290,9 @@ export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
   if (c.score.synthetic !== 'none' && (c.score.flow !== 'knn' || (c.model !== 'aeflow' && c.model !== 'fastflow'))) {
     throw new ConfigError([`score.synthetic: "${c.score.synthetic}" is added to the flow-latent kNN score; it needs score.flow "knn" and model "aeflow" or "fastflow" (got score.flow "${c.score.flow}", model "${c.model}"); set score.synthetic "none" otherwise`], source);
   }
+  if (c.knn.regions !== 'whole' && (c.score.flow !== 'knn' || (c.model !== 'aeflow' && c.model !== 'fastflow'))) {
+    throw new ConfigError([`knn.regions: "${c.knn.regions}" pools the flow latent z′ per region for score.flow "knn"; it needs score.flow "knn" and model "aeflow" or "fastflow" (got score.flow "${c.score.flow}", model "${c.model}"); set knn.regions "whole" otherwise`], source);
+  }
   return c;
 }
 
@@ -316,7 +328,10 @@ export function resolveConfig(overridesInput: unknown = {}, source = 'config'): 
   if (o.encoder?.arch !== undefined && o.decoder?.widths === undefined && o.encoder.arch !== base.encoder.arch) merged.decoder.widths = null;
   // The preset's synthetic-anomaly head rides on the latent kNN of a flow: an override that leaves
   // that setting (another score.flow or model kind) without naming score.synthetic turns it off.
-  if (named(o.score, 'score').synthetic === undefined && (merged.score.flow !== 'knn' || (merged.model !== 'aeflow' && merged.model !== 'fastflow'))) merged.score.synthetic = 'none';
+  const latentKnn = merged.score.flow === 'knn' && (merged.model === 'aeflow' || merged.model === 'fastflow');
+  if (named(o.score, 'score').synthetic === undefined && !latentKnn) merged.score.synthetic = 'none';
+  // the same for the latent kNN's regions
+  if (named(o.knn, 'knn').regions === undefined && !latentKnn) merged.knn.regions = 'whole';
   if (merged.model === 'ae') {
     merged.loss.alpha = 0;
     merged.score.beta = 0;

@@ -72,7 +72,8 @@ export abstract class FlowModelBase extends EncoderModel {
         seed: config.train.seed + 1,
       });
     if (config.flow.positional > 0) this.position = positionalEncoding2d(this.featureSize, this.featureSize, config.flow.positional);
-    this.memory = config.score.flow === 'knn' ? new MemoryBank(this.featureChannels, `the encoder's ${this.tap} channels`) : undefined;
+    const regions = config.knn.regions === 'left-right' ? 2 : 1;
+    this.memory = config.score.flow === 'knn' ? new MemoryBank(this.featureChannels * regions, `the encoder's ${this.tap} channels${regions > 1 ? `, per half (knn.regions "${config.knn.regions}")` : ''}`, regions) : undefined;
   }
 
   /** The flow part's name: what `score.flow` makes it hold. */
@@ -120,7 +121,8 @@ export abstract class FlowModelBase extends EncoderModel {
 
   /**
    * The flow part of the score per image from z′ (eval mode), as `score.flow` says; inside the
-   * caller's tidy. With `score.synthetic: 'nsa'` (score.flow 'knn'): the latent kNN distance and
+   * caller's tidy. `score.flow: 'knn'`: the latent kNN distance (per half with `knn.regions:
+   * 'left-right'`, averaged). With `score.synthetic: 'nsa'`: that distance and
    * the synthetic-anomaly head's logit on the encoder `features`, each standardised on the
    * training normals (the kNN by leave-one-out over the memory), summed.
    */
@@ -129,7 +131,7 @@ export abstract class FlowModelBase extends EncoderModel {
     if (this.config.score.flow === 'nll') return this.nllPerDim(z, logDet);
     if (this.config.score.flow === 'knn') {
       const fn = 'AEFlow.scoreFromFeatures';
-      const distance = this.memory!.nearest(tf.mean<tf.Tensor2D>(z, [1, 2]), this.config.knn.k, false, fn).distance;
+      const distance = this.memory!.regionDistance(this.pooledLatent(z), this.config.knn.k, fn);
       const synthetic = this.config.score.synthetic;
       if (synthetic === 'none') return distance;
       const head = this.synthetic;
@@ -142,9 +144,23 @@ export abstract class FlowModelBase extends EncoderModel {
     return tf.neg(tf.exp(meanLog)) as tf.Tensor1D;
   }
 
-  /** `score.flow: 'knn'` remembers the pooled z′ of each training image (eval mode), [N, C]. */
+  /** `score.flow: 'knn'` remembers the pooled z′ of each training image (eval mode), [N, C] (or [N, 2C], `knn.regions`). */
   protected override memoryRows(features: tf.Tensor4D): tf.Tensor2D {
-    return tf.tidy(() => tf.mean<tf.Tensor2D>(this.flow(features, false).z, [1, 2]));
+    return tf.tidy(() => this.pooledLatent(this.flow(features, false).z));
+  }
+
+  /**
+   * z′ [N, h, w, C] pooled as `knn.regions` says (inside the caller's tidy): 'whole', the mean over
+   * positions, [N, C]; 'left-right', the mean over the left ⌈w/2⌉ columns, then over the right
+   * ⌈w/2⌉, side by side, [N, 2C].
+   */
+  private pooledLatent(z: tf.Tensor4D): tf.Tensor2D {
+    if (this.config.knn.regions === 'whole') return tf.mean<tf.Tensor2D>(z, [1, 2]);
+    const w = z.shape[2];
+    const half = Math.ceil(w / 2);
+    const left = tf.mean<tf.Tensor2D>(tf.slice(z, [0, 0, 0, 0], [-1, -1, half, -1]), [1, 2]);
+    const right = tf.mean<tf.Tensor2D>(tf.slice(z, [0, 0, w - half, 0], [-1, -1, half, -1]), [1, 2]);
+    return tf.concat([left, right], 1);
   }
 
   /** Without anomalies, model selection takes the flow's NLL per dimension. */

@@ -114,8 +114,12 @@ describe('exportOnnx + ONNX Runtime match the tfjs scores', () => {
     }
   });
 
-  it.each(['nsa', 'nsa-patch'] as const)("score.synthetic '%s': the standardised latent kNN plus the synthetic-anomaly head, as tfjs", async (synthetic) => {
-    const model = await perturbedModel(tinyConfig({ score: { flow: 'knn', synthetic }, flow: { featureNorm: 'l2' } }));
+  it.each([
+    ['nsa', 'whole'],
+    ['nsa-patch', 'whole'],
+    ['nsa', 'left-right'],
+  ] as const)("score.synthetic '%s', knn.regions '%s': the standardised latent kNN plus the synthetic-anomaly head, as tfjs", async (synthetic, regions) => {
+    const model = await perturbedModel(tinyConfig({ score: { flow: 'knn', synthetic }, flow: { featureNorm: 'l2' }, knn: { regions } }));
     try {
       const { data, shape } = testImages(6, model.config.size, 3, 9);
       const images = tf.tensor4d(data, shape);
@@ -134,6 +138,23 @@ describe('exportOnnx + ONNX Runtime match the tfjs scores', () => {
       // rows), which scales float32 rounding of the distance by distance/sd ≈ 10 here
       expect(errors.flow, `flow ${got.flow.join(', ')} vs ${Array.from(want.flow).join(', ')}`).toBeLessThan(1e-3);
       expect(errors.total).toBeLessThan(1e-3);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it("knn.regions 'left-right' without a head: the latent kNN distance per half, averaged, as tfjs", async () => {
+    const model = await perturbedModel(tinyConfig({ score: { flow: 'knn', synthetic: 'none' }, flow: { featureNorm: 'l2' }, knn: { k: 2, regions: 'left-right' } }));
+    try {
+      const { data, shape } = testImages(6, model.config.size, 3, 9);
+      const images = tf.tensor4d(data, shape);
+      const features = model.encode(images);
+      model.addToMemory(features);
+      tf.dispose([images, features]);
+      const { errors, want } = await compare(model);
+      expect(new Set(want.flow).size).toBeGreaterThan(1);
+      expect(errors.flow).toBeLessThan(1e-4);
+      expect(errors.total).toBeLessThan(1e-4);
     } finally {
       model.dispose();
     }

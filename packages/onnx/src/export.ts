@@ -226,28 +226,51 @@ class Exporter {
     return g.op('Mul', [g.op('Add', [g.op('Mul', [z, z]), g.scalar(LOG_2PI)]), g.scalar(-0.5)]);
   }
 
-  /** The k nearest rows of the memory: mean Euclidean distance [N] and indices [N, k]. */
-  nearest(queries: string, unit: boolean): { distance: string; indices: string } {
+  /**
+   * The k nearest rows of the memory: mean Euclidean distance [N] and indices [N, k]. `block`: only
+   * columns [start, start + width) of the memory, against queries of that width.
+   */
+  nearest(queries: string, unit: boolean, block?: { start: number; width: number; name: string }): { distance: string; indices: string } {
     const g = this.g;
     const bank = this.weight('memory.bank');
-    const [m, c] = bank.shape as [number, number];
+    const [m, columns] = bank.shape as [number, number];
+    const { start, width: c } = block ?? { start: 0, width: columns };
+    const suffix = block ? `_${block.name}` : '';
     const k = Math.min(this.model.config.knn.k, m);
     const bankT = new Float32Array(c * m);
-    for (let i = 0; i < m; i++) for (let j = 0; j < c; j++) bankT[j * m + i] = bank.data[i * c + j]!;
-    const twice = g.op('Mul', [g.op('MatMul', [queries, g.constant('memory.bank_t', bankT, [c, m])]), g.scalar(2)]);
+    for (let i = 0; i < m; i++) for (let j = 0; j < c; j++) bankT[j * m + i] = bank.data[i * columns + start + j]!;
+    const twice = g.op('Mul', [g.op('MatMul', [queries, g.constant(`memory.bank_t${suffix}`, bankT, [c, m])]), g.scalar(2)]);
     let lengths: string;
     if (unit) lengths = g.scalar(2);
     else {
       const bankSq = new Float32Array(m);
       for (let i = 0; i < m; i++) {
         let s = 0;
-        for (let j = 0; j < c; j++) s += bank.data[i * c + j]! ** 2;
+        for (let j = 0; j < c; j++) s += bank.data[i * columns + start + j]! ** 2;
         bankSq[i] = s;
       }
-      lengths = g.op('Add', [this.reduceSum(g.op('Mul', [queries, queries]), [1], 1), g.constant('memory.bank_sq', bankSq, [1, m])]);
+      lengths = g.op('Add', [this.reduceSum(g.op('Mul', [queries, queries]), [1], 1), g.constant(`memory.bank_sq${suffix}`, bankSq, [1, m])]);
     }
-    const [values, indices] = g.opN('TopK', [g.op('Neg', [g.op('Relu', [g.op('Sub', [lengths, twice])])]), g.ints('k', [k])], 2, { axis: 1, largest: 1, sorted: 1 }, 'nearest') as [string, string];
+    const [values, indices] = g.opN('TopK', [g.op('Neg', [g.op('Relu', [g.op('Sub', [lengths, twice])])]), g.ints('k', [k])], 2, { axis: 1, largest: 1, sorted: 1 }, `nearest${suffix}`) as [string, string];
     return { distance: this.reduceMean(g.op('Sqrt', [g.op('Neg', [values])]), [1], 0), indices };
+  }
+
+  /**
+   * `score.flow: 'knn'`: the latent kNN distance of z′ [N, C, h, w] as the model's flowScore — 'whole':
+   * of z′ pooled over positions; `knn.regions: 'left-right'`: of each half's columns pooled (the left
+   * ⌈w/2⌉, the right ⌈w/2⌉) against the memory's same half, the two distances averaged.
+   */
+  latentKnnDistance(z: string, width: number): string {
+    const g = this.g;
+    if (this.model.config.knn.regions === 'whole') return this.nearest(this.reduceMean(z, [2, 3], 0), false).distance;
+    const half = Math.ceil(width / 2);
+    const c = this.model.featureChannels;
+    const side = (name: string, from: number, index: number): string => {
+      const columns = g.op('Slice', [z, g.ints(`${name}.starts`, [from]), g.ints(`${name}.ends`, [from + half]), g.ints(`${name}.axes`, [3])], {}, name);
+      return this.nearest(this.reduceMean(columns, [2, 3], 0), false, { start: index * c, width: c, name }).distance;
+    };
+    const sum = g.op('Add', [side('left', 0, 0), side('right', width - half, 1)]);
+    return g.op('Mul', [sum, g.scalar(0.5)], {}, 'latent_knn_left_right');
   }
 
   /**
@@ -425,7 +448,7 @@ export function exportOnnx(model: AEFlow, options: OnnxExportOptions = {}): Onnx
       const dims = c * h * h;
       flowScore = g.op('Div', [g.op('Neg', [g.op('Add', [e.reduceSum(e.logPrior(z), [1, 2, 3], 0), logDet!])]), g.scalar(dims)]);
     } else if (cfg.score.flow === 'knn') {
-      const distance = e.nearest(e.reduceMean(z, [2, 3], 0), false).distance;
+      const distance = e.latentKnnDistance(z, h);
       flowScore = cfg.score.synthetic !== 'none' ? e.plusSyntheticHead(distance, features, h * h) : distance;
     } else if (model.decoder) {
       // −exp(mean over dimensions of log N(z′; 0, I)); without a decoder (FastFlow) the map's mean, below

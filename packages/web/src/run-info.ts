@@ -40,7 +40,8 @@ function fmt(v: number): string {
  * calibrated threshold with its rule — a verdict is only shown against a named calibration.
  */
 export function describeRun(name: string, config: RunConfig, calibration: CalibrationFile | null, modelBeta: number): RunInfo {
-  const flowName = config.score.flow === 'knn' ? (config.score.synthetic !== 'none' ? 'Flow part (kNN on z′ + synthetic-anomaly head)' : 'Flow part (kNN on z′)') : config.score.flow === 'nll' ? 'Flow part (NLL)' : 'Flow part (density)';
+  const latentKnn = config.knn.regions === 'left-right' ? 'kNN on z′ per half' : 'kNN on z′';
+  const flowName = config.score.flow === 'knn' ? (config.score.synthetic !== 'none' ? `Flow part (${latentKnn} + synthetic-anomaly head)` : `Flow part (${latentKnn})`) : config.score.flow === 'nll' ? 'Flow part (NLL)' : 'Flow part (density)';
   const kinds: Record<RunConfig['model'], { label: string; parts: [string | null, string | null]; map: string }> = {
     aeflow: { label: 'AE-FLOW (autoencoder with a normalizing-flow bottleneck)', parts: [flowName, 'Reconstruction part (−SSIM)'], map: '|image − reconstruction|' },
     ae: { label: 'Autoencoder baseline', parts: [null, 'Reconstruction part (−SSIM)'], map: '|image − reconstruction|' },
