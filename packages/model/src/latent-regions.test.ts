@@ -69,17 +69,20 @@ describe('MemoryBank with regions', () => {
 });
 
 describe("knn.regions 'left-right'", () => {
-  it("is off ('whole') in both presets and in older configs; it needs the latent kNN of a flow model, and leaving that setting turns it off", () => {
-    expect(PRESETS.cpu.knn.regions).toBe('whole');
+  it("is the cpu preset's, off ('whole') in the paper preset and older configs; it needs the latent kNN of a flow model, and leaving that setting turns it off", () => {
+    expect(PRESETS.cpu.knn.regions).toBe('left-right');
     expect(PRESETS.paper.knn.regions).toBe('whole');
+    expect(resolveConfig({ model: 'knn' }).knn.regions).toBe('whole');
+    expect(resolveConfig({ score: { flow: 'density' } }).knn.regions).toBe('whole');
+    expect(resolveConfig({ model: 'fastflow' }).knn.regions).toBe('left-right');
     const old = JSON.parse(JSON.stringify(PRESETS.cpu)) as { knn: Record<string, unknown> };
     delete old.knn.regions;
     expect(parseRunConfig(old).knn.regions).toBe('whole');
     const older = JSON.parse(JSON.stringify(PRESETS.cpu)) as Record<string, unknown>;
     delete older.knn;
     expect(parseRunConfig(older).knn).toEqual({ k: 5, regions: 'whole' });
-    expect(resolveConfig({ knn: { regions: 'left-right' } }).knn).toEqual({ k: 5, regions: 'left-right' });
-    expect(resolveConfig({ model: 'fastflow', knn: { regions: 'left-right' } }).knn.regions).toBe('left-right');
+    expect(resolveConfig({ knn: { k: 3 } }).knn).toEqual({ k: 3, regions: 'left-right' });
+    expect(resolveConfig({ knn: { regions: 'whole' } }).knn).toEqual({ k: 5, regions: 'whole' });
     expect(() => resolveConfig({ model: 'knn', knn: { regions: 'left-right' } })).toThrow(/knn\.regions: "left-right".*model "aeflow" or "fastflow".*set knn\.regions "whole"/);
     expect(() => resolveConfig({ score: { flow: 'density' }, knn: { regions: 'left-right' } })).toThrow(/needs score\.flow "knn"/);
   });

@@ -21,19 +21,21 @@ export function tinyEncoder(): Promise<Encoder> {
 
 /**
  * The settings the tests were written against, before the cpu preset adopted the issue-14 levers
- * (BatchNorm re-estimated, l2 + noise, the latent kNN score): the frozen encoder's own statistics,
- * raw features and the flow density. Tests of those levers set them explicitly.
+ * (BatchNorm re-estimated, l2 + noise, the latent kNN score per half): the frozen encoder's own
+ * statistics, raw features, the flow density and, when a test asks for the latent kNN, of the
+ * whole image. Tests of those levers set them explicitly.
  */
 export const PLAIN_FEATURES = {
   encoder: { batchNorm: 'pretrained' },
   flow: { featureNorm: 'none' },
   score: { flow: 'density' },
+  knn: { regions: 'whole' },
   train: { featureNoise: 0 },
 } as const;
 
 /** A tiny model configuration for tests (32-px images, 2 flow blocks, small widths). */
 export function tinyConfig(overrides: Record<string, unknown> = {}): RunConfig {
-  const o = overrides as { flow?: object; train?: object; encoder?: object; decoder?: object; score?: object };
+  const o = overrides as { flow?: object; train?: object; encoder?: object; decoder?: object; score?: object; knn?: object };
   return resolveConfig({
     preset: 'cpu',
     size: 32,
@@ -42,6 +44,7 @@ export function tinyConfig(overrides: Record<string, unknown> = {}): RunConfig {
     flow: { blocks: 2, hiddenChannels: 32, ...PLAIN_FEATURES.flow, ...o.flow },
     decoder: { widths: [32, 16, 8], ...o.decoder },
     score: { ...PLAIN_FEATURES.score, ...o.score },
+    knn: { ...PLAIN_FEATURES.knn, ...o.knn },
     train: { batchSize: 4, epochs: 2, lr: 1e-3, validateEvery: 1, ...PLAIN_FEATURES.train, ...o.train },
   });
 }

@@ -34,9 +34,9 @@ describe('describeRun', () => {
     expect(describeRun('r', resolveConfig({ model: 'ae' }), null, 0).parts).toEqual([null, 'Reconstruction part (−SSIM)']);
     expect(describeRun('r', resolveConfig({ model: 'fastflow', score: { flow: 'density' } }), null, 1).parts).toEqual(['Flow part (density)', null]);
     expect(describeRun('r', resolveConfig({ model: 'knn' }), null, 1).parts).toEqual(['kNN distance', null]);
-    expect(describeRun('r', resolveConfig({ score: { flow: 'knn', synthetic: 'none' } }), null, 1).parts[0]).toBe('Flow part (kNN on z′)');
-    expect(describeRun('r', resolveConfig({}), null, 1).parts[0]).toBe('Flow part (kNN on z′ + synthetic-anomaly head)');
-    expect(describeRun('r', resolveConfig({ knn: { regions: 'left-right' } }), null, 1).parts[0]).toBe('Flow part (kNN on z′ per half + synthetic-anomaly head)');
+    expect(describeRun('r', resolveConfig({ score: { flow: 'knn', synthetic: 'none' }, knn: { regions: 'whole' } }), null, 1).parts[0]).toBe('Flow part (kNN on z′)');
+    expect(describeRun('r', resolveConfig({ knn: { regions: 'whole' } }), null, 1).parts[0]).toBe('Flow part (kNN on z′ + synthetic-anomaly head)');
+    expect(describeRun('r', resolveConfig({}), null, 1).parts[0]).toBe('Flow part (kNN on z′ per half + synthetic-anomaly head)');
     expect(describeRun('r', resolveConfig({ model: 'knn' }), null, 1).scoreDescription).not.toMatch(/β/);
   });
 });
