@@ -43,7 +43,7 @@ ${EXIT_CODES_HELP}
 Settings (--set key=value, or a --config JSON file) are those of config.json:
   preset, model (aeflow|ae|fastflow|knn), encoder.{arch,weights,tap,batchNorm}, size,
   flow.{blocks,subnet,hiddenChannels,clamp,clampMode,permutation,positional,featureNorm}, decoder.widths, loss.{alpha,recon},
-  score.{beta,flow,synthetic}, knn.k, train.{lr,weightDecay,batchSize,epochs,validateEvery,featureCache,featureNoise,seed}
+  score.{beta,flow,synthetic}, knn.{k,regions}, train.{lr,weightDecay,batchSize,epochs,validateEvery,featureCache,featureNoise,seed}
 `;
 
 function parseInteger(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {

@@ -109,7 +109,7 @@ describe("knn.regions 'left-right'", () => {
         const half = Math.ceil(w / 2);
         const pool = (m: number[][][], from: number): number[] => {
           const out = new Array<number>(c).fill(0);
-          for (const row of m) for (let j = from; j < from + half; j++) row[j]!.forEach((v, k) => (out[k] += v / (m.length * half)));
+          for (const row of m) for (let j = from; j < from + half; j++) row[j]!.forEach((v, k) => (out[k] = out[k]! + v / (m.length * half)));
           return out;
         };
         return maps.map((m) => [...pool(m, 0), ...pool(m, w - half)]);
