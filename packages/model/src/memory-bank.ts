@@ -107,8 +107,9 @@ export class MemoryBank {
   /**
    * Mean and standard deviation, over the memory's rows, of each row's mean Euclidean distance to
    * its k nearest *other* rows (per region, averaged: as {@link regionDistance}): what a training
-   * image's kNN score would be had it not been remembered. A score standardised with them is comparable with another standardised score
-   * (`score.synthetic`). Derived from the memory, so never stored; computed once per memory.
+   * image's kNN score would be had it not been remembered. A score standardised with them is
+   * comparable with another standardised score (`score.synthetic`). Derived from the memory, so
+   * never stored; computed once per memory.
    */
   leaveOneOut(kNearest: number, fn: string): { mean: number; sd: number } {
     if (this.looCache?.k === kNearest) return this.looCache;
