@@ -21,7 +21,7 @@ Two evaluations, printed side by side:
 import argparse, os, sys, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mobilenet_torch import MobileNet, auroc, cached, feats, reestimate_bn, spe_at_sen
+from mobilenet_torch import MobileNet, auroc, blob, cached, feats, jitter, nsa_blend as nsa, reestimate_bn, spe_at_sen, split_for
 
 p = argparse.ArgumentParser()
 p.add_argument('--anomaly', nargs='+', choices=['nsa', 'opacity', 'mix'], default=['nsa', 'opacity', 'mix'])
@@ -31,21 +31,6 @@ p.add_argument('--splits', nargs='+', choices=['carved', 'val'], default=['carve
 a = p.parse_args()
 torch.set_num_threads(2)
 d = cached(128)
-
-
-def blob(n, S, g):
-    yy, xx = torch.meshgrid(torch.arange(S).float(), torch.arange(S).float(), indexing='ij')
-    u = lambda lo, hi: torch.empty(n).uniform_(lo, hi, generator=g) * S
-    cy, cx, sy, sx = u(0.25, 0.75), u(0.2, 0.8), u(0.08, 0.2), u(0.08, 0.2)
-    return torch.exp(-(((yy - cy[:, None, None]) / sy[:, None, None]) ** 2 + ((xx - cx[:, None, None]) / sx[:, None, None]) ** 2))[:, None]
-
-
-def nsa(x, g):
-    n, _, S, _ = x.shape
-    shift = torch.randint(-S // 4, S // 4 + 1, (2,), generator=g)
-    src = torch.roll(x[torch.randperm(n, generator=g)], (int(shift[0]), int(shift[1])), (2, 3))
-    m = (blob(n, S, g) * 1.5).clamp(max=1)
-    return x * (1 - m) + src * m
 
 
 def opacity(x, g):
@@ -68,15 +53,7 @@ def standardise(s, ref): return (s - ref.mean()) / ref.std()
 
 
 def evaluate(split):
-    gsplit = torch.Generator().manual_seed(1234)
-    X = d['train']
-    if split == 'carved':
-        perm = torch.randperm(len(X), generator=gsplit); cut = len(X) // 5
-        held, X = X[perm[:cut]], X[perm[cut:]]
-        pn = d['trainP'][torch.randperm(len(d['trainP']), generator=gsplit)[:400]]
-        Q = torch.cat([held, pn]); y = np.r_[np.zeros(len(held)), np.ones(len(pn))]
-    else:
-        Q, y = d['val'], d['yval']
+    X, Q, y = split_for(d, split)
     net = MobileNet().eval(); reestimate_bn(net, X)
     mem = F.normalize(feats(net, X), dim=1); q = feats(net, Q)
     kn = torch.cdist(F.normalize(q, dim=1), mem).topk(2, largest=False).values.mean(1).numpy()
@@ -91,9 +68,7 @@ def evaluate(split):
             for _ in range(a.passes):
                 perm = torch.randperm(n, generator=g)
                 for i in range(0, n - 31, 32):
-                    xb = X[perm[i:i + 32]]
-                    k = torch.empty(len(xb), 1, 1, 1).uniform_(0.9, 1.1, generator=g); b = torch.empty(len(xb), 1, 1, 1).uniform_(-0.1, 0.1, generator=g)
-                    xb = (xb * k + b).clamp(-1, 1)
+                    xb = jitter(X[perm[i:i + 32]], g)
                     with torch.no_grad(): f = net(torch.cat([xb, anomalies(kind, xb, g)])).mean((2, 3))
                     loss = F.binary_cross_entropy_with_logits(head(f).squeeze(1), torch.cat([torch.zeros(len(xb)), torch.ones(len(xb))]))
                     opt.zero_grad(); loss.backward(); opt.step()

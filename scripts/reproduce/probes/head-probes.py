@@ -19,7 +19,7 @@ heads after each pass. Everything is printed, so a choice made from this output 
 import argparse, os, sys, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mobilenet_torch import MobileNet, auroc, cached, feats, knn_score, reestimate_bn, spe_at_sen
+from mobilenet_torch import MobileNet, auroc, cached, feats, jitter, knn_score, nsa_blend as blend, reestimate_bn, spe_at_sen
 
 p = argparse.ArgumentParser()
 p.add_argument('--pool', choices=['mean', 'topk', 'lse'], default='mean')
@@ -41,21 +41,6 @@ kz = standardise(kn, kn_train)
 print('knn', round(auroc(kn, yv), 4), 'feature map', tuple(qu.shape[1:]), flush=True)
 
 
-def blob(n, S, g):
-    yy, xx = torch.meshgrid(torch.arange(S).float(), torch.arange(S).float(), indexing='ij')
-    u = lambda lo, hi: torch.empty(n).uniform_(lo, hi, generator=g) * S
-    cy, cx, sy, sx = u(0.25, 0.75), u(0.2, 0.8), u(0.08, 0.2), u(0.08, 0.2)
-    return torch.exp(-(((yy - cy[:, None, None]) / sy[:, None, None]) ** 2 + ((xx - cx[:, None, None]) / sx[:, None, None]) ** 2))[:, None]
-
-
-def blend(x, g):  # a soft ellipse of another normal of the batch, shifted, blended in
-    n, _, S, _ = x.shape
-    shift = torch.randint(-S // 4, S // 4 + 1, (2,), generator=g)
-    src = torch.roll(x[torch.randperm(n, generator=g)], (int(shift[0]), int(shift[1])), (2, 3))
-    m = (blob(n, S, g) * 1.5).clamp(max=1)
-    return x * (1 - m) + src * m
-
-
 def logit(head, fmap):  # fmap [N, C, h, w] -> [N]
     per_position = head(fmap.flatten(2).transpose(1, 2)).squeeze(2)
     if a.pool == 'mean': return per_position.mean(1)
@@ -70,9 +55,7 @@ for seed in range(a.seeds):
     for ep in range(1, a.passes + 1):
         t = time.time(); perm = torch.randperm(n, generator=g)
         for i in range(0, n - 31, 32):
-            xb = X[perm[i:i + 32]]
-            k = torch.empty(len(xb), 1, 1, 1).uniform_(0.9, 1.1, generator=g); b = torch.empty(len(xb), 1, 1, 1).uniform_(-0.1, 0.1, generator=g)
-            xb = (xb * k + b).clamp(-1, 1)
+            xb = jitter(X[perm[i:i + 32]], g)
             with torch.no_grad(): f = net(torch.cat([xb, blend(xb, g)]))
             loss = F.binary_cross_entropy_with_logits(logit(head, f), torch.cat([torch.zeros(len(xb)), torch.ones(len(xb))]))
             opt.zero_grad(); loss.backward(); opt.step()

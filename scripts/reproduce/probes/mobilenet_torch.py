@@ -106,3 +106,34 @@ def spe_at_sen(s, y, sen=0.91):
     s = np.asarray(s, float); pos = np.sort(s[y == 1]); k = int(np.floor((1 - sen) * len(pos)))
     thr = pos[k]  # flag >= thr keeps >= sen of positives
     return round(float((s[y == 0] < thr).mean()), 3), round(float((s[y == 1] >= thr).mean()), 3)
+
+def blob(n, S, g):
+    """A soft ellipse per image, [n, 1, S, S]: centre within the lungs' span, radii 8-20 % of the side (seeded by g)."""
+    yy, xx = torch.meshgrid(torch.arange(S).float(), torch.arange(S).float(), indexing='ij')
+    u = lambda lo, hi: torch.empty(n).uniform_(lo, hi, generator=g) * S
+    cy, cx, sy, sx = u(0.25, 0.75), u(0.2, 0.8), u(0.08, 0.2), u(0.08, 0.2)
+    return torch.exp(-(((yy - cy[:, None, None]) / sy[:, None, None]) ** 2 + ((xx - cx[:, None, None]) / sx[:, None, None]) ** 2))[:, None]
+
+def nsa_blend(x, g):
+    """aeflow's synthetic anomaly (NSA-style): a soft ellipse of another normal of the batch, shifted, blended in."""
+    n, _, S, _ = x.shape
+    shift = torch.randint(-S // 4, S // 4 + 1, (2,), generator=g)
+    src = torch.roll(x[torch.randperm(n, generator=g)], (int(shift[0]), int(shift[1])), (2, 3))
+    m = (blob(n, S, g) * 1.5).clamp(max=1)
+    return x * (1 - m) + src * m
+
+def jitter(xb, g):
+    """aeflow's brightness/contrast jitter of the head's training batches."""
+    k = torch.empty(len(xb), 1, 1, 1).uniform_(0.9, 1.1, generator=g); b = torch.empty(len(xb), 1, 1, 1).uniform_(-0.1, 0.1, generator=g)
+    return (xb * k + b).clamp(-1, 1)
+
+def split_for(d, split):
+    """(training normals, scored images, labels): 'val' fits all training normals and scores val/;
+    'carved' fits 80 % of them (seeded) and scores the other 20 % against 400 training pneumonias."""
+    X = d['train']
+    if split == 'val': return X, d['val'], d['yval']
+    gsplit = torch.Generator().manual_seed(1234)
+    perm = torch.randperm(len(X), generator=gsplit); cut = len(X) // 5
+    held, X = X[perm[:cut]], X[perm[cut:]]
+    pn = d['trainP'][torch.randperm(len(d['trainP']), generator=gsplit)[:400]]
+    return X, torch.cat([held, pn]), np.r_[np.zeros(len(held)), np.ones(len(pn))]

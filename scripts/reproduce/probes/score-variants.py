@@ -20,7 +20,7 @@ from it is made on val/.
 import argparse, os, sys, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mobilenet_torch import MobileNet, auroc, cached, reestimate_bn, spe_at_sen
+from mobilenet_torch import MobileNet, auroc, cached, jitter, nsa_blend as nsa, reestimate_bn, spe_at_sen, split_for
 
 p = argparse.ArgumentParser()
 p.add_argument('--seeds', type=int, default=2)
@@ -51,35 +51,12 @@ def restd(pair):  # an average of standardised scores, standardised again on the
     q, t = pair; return (q - t.mean()) / t.std()
 
 
-def blob(n, S, g):
-    yy, xx = torch.meshgrid(torch.arange(S).float(), torch.arange(S).float(), indexing='ij')
-    u = lambda lo, hi: torch.empty(n).uniform_(lo, hi, generator=g) * S
-    cy, cx, sy, sx = u(0.25, 0.75), u(0.2, 0.8), u(0.08, 0.2), u(0.08, 0.2)
-    return torch.exp(-(((yy - cy[:, None, None]) / sy[:, None, None]) ** 2 + ((xx - cx[:, None, None]) / sx[:, None, None]) ** 2))[:, None]
-
-
-def nsa(x, g):
-    n, _, S, _ = x.shape
-    shift = torch.randint(-S // 4, S // 4 + 1, (2,), generator=g)
-    src = torch.roll(x[torch.randperm(n, generator=g)], (int(shift[0]), int(shift[1])), (2, 3))
-    m = (blob(n, S, g) * 1.5).clamp(max=1)
-    return x * (1 - m) + src * m
-
-
 def show(split, name, s, y):
     print(f'{split} {name}: {auroc(s, y):.4f}, SPE at SEN 0.91 {spe_at_sen(s, y)[0]}, at 0.95 {spe_at_sen(s, y, 0.95)[0]}', flush=True)
 
 
 def evaluate(split):
-    gsplit = torch.Generator().manual_seed(1234)
-    X = d['train']
-    if split == 'carved':
-        perm = torch.randperm(len(X), generator=gsplit); cut = len(X) // 5
-        held, X = X[perm[:cut]], X[perm[cut:]]
-        pn = d['trainP'][torch.randperm(len(d['trainP']), generator=gsplit)[:400]]
-        Q = torch.cat([held, pn]); y = np.r_[np.zeros(len(held)), np.ones(len(pn))]
-    else:
-        Q, y = d['val'], d['yval']
+    X, Q, y = split_for(d, split)
     reestimate_bn(net, X)
     m11, m12 = maps(X); q11, q12 = maps(Q); f11, f12 = maps(torch.flip(Q, [3]))
     W = m11.shape[3]
@@ -97,9 +74,7 @@ def evaluate(split):
         for _ in range(3):
             perm = torch.randperm(n, generator=g)
             for i in range(0, n - 31, 32):
-                xb = X[perm[i:i + 32]]
-                k = torch.empty(len(xb), 1, 1, 1).uniform_(0.9, 1.1, generator=g); b = torch.empty(len(xb), 1, 1, 1).uniform_(-0.1, 0.1, generator=g)
-                xb = (xb * k + b).clamp(-1, 1)
+                xb = jitter(X[perm[i:i + 32]], g)
                 a11, a12 = maps(torch.cat([xb, nsa(xb, g)]))
                 p11, p12 = a11.mean((2, 3)), a12.mean((2, 3))
                 lab = torch.cat([torch.zeros(len(xb)), torch.ones(len(xb))])
